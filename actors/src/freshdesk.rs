@@ -1,0 +1,307 @@
+//! The Freshdesk data the engine reads and writes, the errors a call can end in, and the
+//! `FreshdeskApi` port the service implements with reqwest.
+//!
+//! Models keep only the keys the engine uses; every other key Freshdesk sends is ignored.
+
+use crate::ids::{AgentId, ConversationId, GroupId, TicketId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `GET /agents/me`, `GET /agents`, `GET /agents/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: AgentId,
+    #[serde(default)]
+    pub contact: AgentContact,
+    #[serde(default)]
+    pub role_ids: Vec<u64>,
+    #[serde(default)]
+    pub group_ids: Vec<u64>,
+}
+
+/// The contact card embedded in an agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentContact {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `GET /roles`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub id: u64,
+    pub name: String,
+}
+
+/// Role names that make an agent an administrator (SPEC §2.1).
+pub const ADMIN_ROLE_NAMES: [&str; 2] = ["Account Administrator", "Administrator"];
+
+impl Role {
+    /// Whether holding this role makes an agent an admin.
+    pub fn is_admin(&self) -> bool {
+        ADMIN_ROLE_NAMES.contains(&self.name.as_str())
+    }
+}
+
+/// `GET /groups/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+}
+
+/// `GET /ticket_fields`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketField {
+    pub id: u64,
+    /// The API name (`status`, `cf_opencx_handed_off_1234`, …).
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    /// `default_status`, `custom_checkbox`, `custom_text`, …
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// Field-specific; for `default_status` an object keyed by status id whose values are
+    /// `[agent label, customer label]`.
+    #[serde(default)]
+    pub choices: serde_json::Value,
+}
+
+impl TicketField {
+    /// Status id → agent-facing name, when this is the status field.
+    pub fn status_names(&self) -> Vec<(u8, String)> {
+        if self.name != "status" {
+            return Vec::new();
+        }
+        let Some(map) = self.choices.as_object() else {
+            return Vec::new();
+        };
+        let mut names: Vec<(u8, String)> = map
+            .iter()
+            .filter_map(|(id, labels)| {
+                let id: u8 = id.parse().ok()?;
+                let name = match labels {
+                    serde_json::Value::Array(a) => a.first()?.as_str()?.to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    _ => return None,
+                };
+                Some((id, name))
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// `GET /tickets/{id}`, `PUT /tickets/{id}`, `GET /tickets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub description_text: String,
+    pub status: u8,
+    #[serde(default)]
+    pub priority: u8,
+    #[serde(default)]
+    pub source: u8,
+    #[serde(default)]
+    pub requester_id: Option<u64>,
+    #[serde(default)]
+    pub responder_id: Option<AgentId>,
+    #[serde(default)]
+    pub group_id: Option<GroupId>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `GET /tickets/{id}/conversations`, and the result of a reply or note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub body_text: String,
+    #[serde(default)]
+    pub incoming: bool,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub source: u8,
+    pub user_id: u64,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Freshdesk's rate-limit headers, carried by every response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// `X-RateLimit-Total`: the account's credits per minute.
+    pub total: u32,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: u32,
+    /// `X-RateLimit-Used-CurrentRequest`.
+    pub used_current: u32,
+}
+
+/// A successful response: its value plus the rate-limit headers it carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api<T> {
+    pub value: T,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl<T> Api<T> {
+    /// Transform the value, keep the headers.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Api<U> {
+        Api {
+            value: f(self.value),
+            rate_limit: self.rate_limit,
+        }
+    }
+}
+
+/// One page of a paginated list, with whether Freshdesk announced a next page (`Link` header).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+}
+
+/// Query for `GET /tickets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketListQuery {
+    pub updated_since: Option<DateTime<Utc>>,
+    /// 1-based; Freshdesk refuses pages past 300.
+    pub page: u32,
+    /// At most 100.
+    pub per_page: u32,
+}
+
+/// One field error of a 400 `Validation failed` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    #[serde(default)]
+    pub field: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+/// How a Freshdesk call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FreshdeskError {
+    /// 400 with field errors.
+    #[error("Freshdesk rejected the request: {}", describe_field_errors(.0))]
+    Validation(Vec<FieldError>),
+    /// 401.
+    #[error("Freshdesk rejected the API key (401)")]
+    Unauthorized,
+    /// 403 (`access_denied`, `require_feature`).
+    #[error("Freshdesk denied access ({code}): {message}")]
+    Forbidden { code: String, message: String },
+    /// 404.
+    #[error("not found in Freshdesk (404)")]
+    NotFound,
+    /// 429, with the `Retry-After` it carried.
+    #[error("Freshdesk rate limit reached; retry after {}s", .retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    /// 5xx.
+    #[error("Freshdesk server error ({status})")]
+    Server { status: u16 },
+    /// No response within the request timeout.
+    #[error("Freshdesk did not answer in time")]
+    Timeout,
+    /// DNS, connect or TLS failure.
+    #[error("Freshdesk is unreachable: {0}")]
+    Unreachable(String),
+    /// Any other status.
+    #[error("unexpected Freshdesk response status {status}")]
+    UnexpectedStatus { status: u16 },
+    /// A 2xx whose body is not what the API documents.
+    #[error("unexpected Freshdesk response body: {0}")]
+    InvalidResponse(String),
+}
+
+fn describe_field_errors(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{} {} ({})", e.field, e.message, e.code))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl FreshdeskError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Unreachable(_)
+        )
+    }
+
+    /// Whether this is a 400 `invalid_value` on the given field (a deleted handoff target).
+    pub fn is_invalid_value_on(&self, field: &str) -> bool {
+        match self {
+            Self::Validation(errors) => errors
+                .iter()
+                .any(|e| e.field == field && e.code == "invalid_value"),
+            _ => false,
+        }
+    }
+}
+
+/// Result of a Freshdesk call.
+pub type FreshdeskResult<T> = Result<Api<T>, FreshdeskError>;
+
+/// The Freshdesk API of one account, authenticated as the org's AI agent.
+#[async_trait]
+pub trait FreshdeskApi: Send + Sync {
+    /// `GET /agents/me`.
+    async fn me(&self) -> FreshdeskResult<Agent>;
+    /// `GET /roles`.
+    async fn roles(&self) -> FreshdeskResult<Vec<Role>>;
+    /// `GET /agents?per_page=100&page=N`.
+    async fn agents(&self, page: u32) -> FreshdeskResult<Page<Agent>>;
+    /// `GET /agents/{id}`.
+    async fn agent(&self, id: AgentId) -> FreshdeskResult<Agent>;
+    /// `GET /groups/{id}`.
+    async fn group(&self, id: GroupId) -> FreshdeskResult<Group>;
+    /// `GET /ticket_fields`.
+    async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>>;
+    /// `GET /tickets/{id}`.
+    async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket>;
+    /// `PUT /tickets/{id}` with a partial ticket; returns the updated ticket.
+    async fn update_ticket(
+        &self,
+        id: TicketId,
+        update: &serde_json::Value,
+    ) -> FreshdeskResult<Ticket>;
+    /// `GET /tickets?updated_since=…&order_by=updated_at&order_type=asc&per_page=…&page=…`.
+    async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>>;
+    /// `GET /tickets/{id}/conversations?per_page=100&page=N` (oldest first).
+    async fn conversations(&self, id: TicketId, page: u32) -> FreshdeskResult<Page<Conversation>>;
+    /// `POST /tickets/{id}/reply`: a public reply.
+    async fn reply(&self, id: TicketId, body_html: &str) -> FreshdeskResult<Conversation>;
+    /// `POST /tickets/{id}/notes`.
+    async fn note(
+        &self,
+        id: TicketId,
+        body_html: &str,
+        private: bool,
+    ) -> FreshdeskResult<Conversation>;
+}

@@ -1,0 +1,117 @@
+//! The ports the engine needs from the outside world. The service implements them with sled,
+//! reqwest and the configured responder; tests may implement them in memory.
+
+use crate::freshdesk::FreshdeskApi;
+use crate::ids::{EventId, OrgId, TicketId};
+use crate::org::{AiAgent, OrgSettings};
+use crate::ticket::machine::{Decision, ResponderRequest};
+use crate::ticket::state::TicketRecord;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Why a storage call failed (the adapter's error, as text: the engine only logs and retries).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreFailure(pub String);
+
+/// What a queued event asks of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// A Freshdesk webhook: "ticket N changed" (the hint is kept for tracing only).
+    Webhook { triggered_event: String },
+    /// The missed-webhook sweep saw the ticket change.
+    Sweep,
+    /// An admin hands the ticket off.
+    AdminHandoff { detail: Option<String> },
+    /// An admin gives the ticket back to the AI.
+    AdminResume,
+}
+
+/// An event waiting in the durable inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    /// Position in the inbox (monotonic across the process's life and restarts).
+    pub seq: u64,
+    pub id: EventId,
+    pub org_id: OrgId,
+    pub ticket_id: TicketId,
+    pub kind: EventKind,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The engine's storage.
+#[async_trait]
+pub trait EngineStore: Send + Sync + 'static {
+    /// Append an event to the inbox (not yet durable: call `flush`).
+    fn append_event(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+        kind: EventKind,
+        received_at: DateTime<Utc>,
+    ) -> Result<QueuedEvent, StoreFailure>;
+    /// The ticket's queued events, oldest first.
+    fn queued_events(&self, org: OrgId, ticket: TicketId)
+        -> Result<Vec<QueuedEvent>, StoreFailure>;
+    /// Drop queued events without processing them (a disconnected org).
+    fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure>;
+    /// The ticket's record.
+    fn load_ticket(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Option<TicketRecord>, StoreFailure>;
+    /// Write the record and remove the consumed events, atomically.
+    fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure>;
+    /// Tickets that have queued events or pending effects (recovery after a restart).
+    fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure>;
+    /// Make all writes so far durable (group-committed with concurrent callers).
+    async fn flush(&self) -> Result<(), StoreFailure>;
+}
+
+/// An org's connection as the engine needs it.
+#[derive(Clone)]
+pub struct OrgConnection {
+    pub settings: OrgSettings,
+    pub agent: AiAgent,
+    pub first_connected_at: DateTime<Utc>,
+    pub connected: bool,
+    /// The org's Freshdesk API, authenticated as the AI agent.
+    pub api: Arc<dyn FreshdeskApi>,
+}
+
+/// Loads org connections (decrypting the key and building the client is the service's job).
+pub trait OrgProvider: Send + Sync + 'static {
+    /// The org's connection, or None if it was never connected.
+    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, StoreFailure>;
+}
+
+/// Why the responder could not decide.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("responder failed: {0}")]
+pub struct ResponderFailure(pub String);
+
+/// The AI that decides what to do with a ticket (SPEC §5).
+#[async_trait]
+pub trait Responder: Send + Sync + 'static {
+    /// Decide on the thread.
+    async fn decide(&self, request: &ResponderRequest) -> Result<Decision, ResponderFailure>;
+}
+
+/// The wall clock, replaceable in tests.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

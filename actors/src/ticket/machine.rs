@@ -1,0 +1,619 @@
+//! The ticket state machine: pure functions from a stored `TicketRecord` and an input (what
+//! was observed in Freshdesk, the responder's decision, an effect's outcome, an admin
+//! command) to the next record, with the writes to perform appended to its outbox.
+//!
+//! Nothing here does I/O or reads the clock: the caller passes `now`. The ticket actor only
+//! sequences these calls, persists the record and executes the outbox.
+
+use super::state::*;
+use crate::ids::{AgentId, ConversationId, EffectId};
+use crate::org::{Channel, ChannelMode, OrgSettings, Routing};
+use crate::session::*;
+use crate::SessionId;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{json, Value};
+
+/// Tags added once per answered ticket.
+pub const TAG_BASE: &str = "opencx";
+/// Tag of autopilot tickets.
+pub const TAG_AUTOPILOT: &str = "opencx_autopilot";
+/// Tag of assist-mode tickets.
+pub const TAG_ASSIST: &str = "opencx_assist_mode";
+
+/// The org-wide facts a decision needs (a snapshot published by the org actor).
+#[derive(Debug, Clone)]
+pub struct OrgView<'a> {
+    pub settings: &'a OrgSettings,
+    pub ai_agent: AgentId,
+    pub first_connected_at: DateTime<Utc>,
+    pub max_ai_answers: u32,
+}
+
+/// The ticket as re-read from Freshdesk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedTicket {
+    pub subject: String,
+    pub description_text: String,
+    pub status: u8,
+    pub status_name: String,
+    pub source: u8,
+    pub tags: Vec<String>,
+    pub responder_id: Option<AgentId>,
+    pub group_id: Option<crate::GroupId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A conversation with its author already resolved through the agent directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedConversation {
+    pub id: ConversationId,
+    pub author: Author,
+    pub private: bool,
+    pub note: bool,
+    pub body_text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One re-read: the ticket and its conversations not yet mirrored, in Freshdesk order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub ticket: ObservedTicket,
+    pub conversations: Vec<ObservedConversation>,
+    /// Conversations Freshdesk holds in all (to start the next read at the right page).
+    pub conversations_total: u32,
+}
+
+/// What the responder is asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponderRequest {
+    pub channel: Channel,
+    pub subject: String,
+    /// The public thread, oldest first.
+    pub transcript: Vec<Message>,
+}
+
+/// The responder's answer (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Reply {
+        text: String,
+    },
+    Handoff {
+        reason: HandoffReason,
+        summary: String,
+    },
+    Resolve {
+        text: String,
+    },
+}
+
+/// What a step asks of the caller besides executing the outbox.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Step {
+    /// Ask the responder, then feed its decision to `respond`.
+    pub ask: Option<ResponderRequest>,
+}
+
+/// The intake gate for a ticket ticketsync has never decided about (SPEC §4.1).
+pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
+    let (decision, reason) = if ticket.created_at < org.first_connected_at.trunc_subsecs(0) {
+        (
+            GateOutcome::Ignored,
+            "created before the organization connected and not imported by the backfill",
+        )
+    } else if org.settings.auto_handle_all {
+        (GateOutcome::Tracked, "auto_handle_all is on")
+    } else if ticket.responder_id == Some(org.ai_agent) {
+        (GateOutcome::Tracked, "assigned to the AI agent")
+    } else if ticket.group_id.is_some() && ticket.group_id == org.settings.default_group_id {
+        (GateOutcome::Tracked, "in the default group")
+    } else {
+        (
+            GateOutcome::Ignored,
+            "auto_handle_all is off and the ticket is neither assigned to the AI agent nor in the default group",
+        )
+    };
+    GateDecision {
+        decision,
+        reason: reason.to_string(),
+        at: now,
+    }
+}
+
+/// Start the session of a newly tracked (or imported) ticket: its description is the first
+/// customer message. Imported sessions are history: nothing in them is answered.
+pub fn start_session(
+    record: &mut TicketRecord,
+    ticket: &ObservedTicket,
+    imported: bool,
+    now: DateTime<Utc>,
+) {
+    let session = Session {
+        id: SessionId::new(),
+        ticket_id: record.ticket_id,
+        channel: Channel::from_source(ticket.source),
+        subject: ticket.subject.clone(),
+        state: SessionState::AiActive,
+        freshdesk_status: StatusView {
+            id: ticket.status,
+            name: ticket.status_name.clone(),
+        },
+        imported,
+        created_at: now,
+        updated_at: now,
+        handoff: None,
+        messages: vec![Message {
+            conversation_id: None,
+            author: Author::Contact,
+            private: false,
+            note: false,
+            body_text: ticket.description_text.clone(),
+            created_at: ticket.created_at,
+        }],
+    };
+    if imported {
+        record.ai.considered = session.messages.len();
+    }
+    record.session = Some(session);
+}
+
+/// Mirror a re-read into the session, then decide whether the AI answers.
+pub fn observe(
+    record: &mut TicketRecord,
+    observation: &Observation,
+    org: &OrgView<'_>,
+    now: DateTime<Utc>,
+) -> Step {
+    let Some(session) = record.session.as_mut() else {
+        return Step::default();
+    };
+    let ticket = &observation.ticket;
+    let mut changed =
+        session.subject != ticket.subject || session.freshdesk_status.id != ticket.status;
+    session.subject = ticket.subject.clone();
+    session.freshdesk_status = StatusView {
+        id: ticket.status,
+        name: ticket.status_name.clone(),
+    };
+    for c in &observation.conversations {
+        if session
+            .messages
+            .iter()
+            .any(|m| m.conversation_id == Some(c.id))
+        {
+            continue;
+        }
+        changed = true;
+        if c.author == Author::Agent
+            && !c.private
+            && !c.note
+            && session.state == SessionState::AiActive
+        {
+            session.state = SessionState::HumanActive;
+        }
+        session.messages.push(message_of(c));
+        record.watermark.last_conversation_id =
+            record.watermark.last_conversation_id.max(Some(c.id));
+    }
+    record.watermark.ticket_updated_at = Some(ticket.updated_at);
+    record.watermark.conversations_seen = observation.conversations_total;
+    record.watermark.tags = ticket.tags.clone();
+    if changed {
+        session.updated_at = now;
+    }
+    consider_answer(record, org, now)
+}
+
+/// Whether the AI should answer now; hands off at the turn limit.
+fn consider_answer(record: &mut TicketRecord, org: &OrgView<'_>, now: DateTime<Utc>) -> Step {
+    let Some(session) = record.session.as_ref() else {
+        return Step::default();
+    };
+    let len = session.messages.len();
+    let considered = record.ai.considered.min(len);
+    let waiting = session.messages[considered..]
+        .iter()
+        .any(|m| m.author == Author::Contact && !m.private);
+    let mode = org.settings.channels.mode_for(session.channel);
+    if !waiting || session.state != SessionState::AiActive || mode == ChannelMode::Off {
+        record.ai.considered = len;
+        return Step::default();
+    }
+    if is_resolved_or_closed(session.freshdesk_status.id) {
+        // Kept unconsidered: answered if the ticket is reopened.
+        return Step::default();
+    }
+    if record.ai.answers >= org.max_ai_answers {
+        let summary = summarize(&session.messages);
+        handoff(
+            record,
+            HandoffReason::TurnLimit,
+            &summary,
+            Some(format!(
+                "the AI answered {} times on this ticket, the configured limit",
+                record.ai.answers
+            )),
+            org,
+            now,
+        );
+        return Step::default();
+    }
+    Step {
+        ask: Some(ResponderRequest {
+            channel: session.channel,
+            subject: session.subject.clone(),
+            transcript: session
+                .messages
+                .iter()
+                .filter(|m| !m.private)
+                .cloned()
+                .collect(),
+        }),
+    }
+}
+
+/// Apply the responder's decision: queue the answer, the resolution or the handoff.
+pub fn respond(
+    record: &mut TicketRecord,
+    decision: Decision,
+    org: &OrgView<'_>,
+    now: DateTime<Utc>,
+) {
+    let Some(session) = record.session.as_ref() else {
+        return;
+    };
+    if session.state != SessionState::AiActive {
+        return;
+    }
+    record.ai.considered = session.messages.len();
+    match decision {
+        Decision::Reply { text } => {
+            let mode = org.settings.channels.mode_for(session.channel);
+            let kind = match mode {
+                ChannelMode::Off => return,
+                ChannelMode::Assist => {
+                    let body = match org.settings.assist_footer.as_deref() {
+                        Some(footer) => format!("{text}\n\n{footer}"),
+                        None => text,
+                    };
+                    EffectKind::PostNote {
+                        body_html: text_to_html(&body),
+                        body_text: body,
+                        purpose: NotePurpose::AssistDraft,
+                    }
+                }
+                ChannelMode::Autopilot => EffectKind::PostReply {
+                    body_html: text_to_html(&text),
+                    body_text: text,
+                },
+            };
+            push_effect(record, kind, now);
+            record.ai.answers += 1;
+            if !record.ai.tagged {
+                let mode_tag = if mode == ChannelMode::Assist {
+                    TAG_ASSIST
+                } else {
+                    TAG_AUTOPILOT
+                };
+                let mut tags = record.watermark.tags.clone();
+                for tag in [TAG_BASE, mode_tag] {
+                    if !tags.iter().any(|t| t == tag) {
+                        tags.push(tag.to_string());
+                    }
+                }
+                push_effect(
+                    record,
+                    EffectKind::UpdateTicket {
+                        update: json!({ "tags": tags }),
+                        purpose: UpdatePurpose::Tag,
+                    },
+                    now,
+                );
+                record.ai.tagged = true;
+            }
+        }
+        Decision::Resolve { text } => {
+            let body = format!("Resolved by the AI agent.\n\n{text}");
+            push_effect(
+                record,
+                EffectKind::PostNote {
+                    body_html: text_to_html(&body),
+                    body_text: body,
+                    purpose: NotePurpose::Resolution,
+                },
+                now,
+            );
+            push_effect(
+                record,
+                EffectKind::UpdateTicket {
+                    update: json!({ "status": 4 }),
+                    purpose: UpdatePurpose::Resolve,
+                },
+                now,
+            );
+        }
+        Decision::Handoff { reason, summary } => {
+            handoff(record, reason, &summary, None, org, now);
+        }
+    }
+    if let Some(session) = record.session.as_mut() {
+        session.updated_at = now;
+    }
+}
+
+/// Hand the ticket to humans: a private note, then one routing update (SPEC §4.6).
+/// Does nothing when the ticket is already handed off.
+pub fn handoff(
+    record: &mut TicketRecord,
+    reason: HandoffReason,
+    summary: &str,
+    detail: Option<String>,
+    org: &OrgView<'_>,
+    now: DateTime<Utc>,
+) {
+    let Some(session) = record.session.as_mut() else {
+        return;
+    };
+    if session.state == SessionState::HandedOff {
+        return;
+    }
+    let plan = &org.settings.handoff;
+    let mut note = format!(
+        "Handed off to a human agent by the AI.\nReason: {}\nSummary: {}",
+        reason.as_str(),
+        summary
+    );
+    if let Some(detail) = &detail {
+        note.push_str(&format!("\nDetail: {detail}"));
+    }
+    let marker = plan.marker_field.as_ref().map(|m| json!({ m: true }));
+    let with_marker = |mut update: Value| {
+        if let Some(fields) = &marker {
+            update["custom_fields"] = fields.clone();
+        }
+        update
+    };
+    let (update, target) = match plan.routing {
+        Routing::Unassign => (json!({"responder_id": null, "status": 2}), None),
+        Routing::Automation => (
+            with_marker(json!({"responder_id": null, "status": 2})),
+            None,
+        ),
+        Routing::Agent => (
+            with_marker(json!({"responder_id": plan.agent_id, "status": 2})),
+            plan.agent_id.map(|a| a.0),
+        ),
+        Routing::Group => (
+            with_marker(json!({"group_id": plan.group_id, "responder_id": null, "status": 2})),
+            plan.group_id.map(|g| g.0),
+        ),
+    };
+    let fallback = matches!(plan.routing, Routing::Agent | Routing::Group)
+        .then(|| with_marker(json!({"responder_id": null, "status": 2})));
+    session.state = SessionState::HandedOff;
+    session.updated_at = now;
+    session.handoff = Some(HandoffRecord {
+        at: now,
+        reason,
+        routing: plan.routing,
+        target,
+        fallback_used: false,
+        detail,
+    });
+    record.ai.considered = session.messages.len();
+    push_effect(
+        record,
+        EffectKind::PostNote {
+            body_html: text_to_html(&note),
+            body_text: note,
+            purpose: NotePurpose::Handoff,
+        },
+        now,
+    );
+    push_effect(
+        record,
+        EffectKind::UpdateTicket {
+            update,
+            purpose: UpdatePurpose::Route { fallback },
+        },
+        now,
+    );
+}
+
+/// An admin gives the ticket back to the AI: AI-active, handoff cleared, turn count reset.
+/// Messages already in the thread are not answered; the next customer message is.
+pub fn resume(record: &mut TicketRecord, now: DateTime<Utc>) {
+    let Some(session) = record.session.as_mut() else {
+        return;
+    };
+    session.state = SessionState::AiActive;
+    session.handoff = None;
+    session.updated_at = now;
+    record.ai.considered = session.messages.len();
+    record.ai.answers = 0;
+}
+
+/// What Freshdesk returned for a post: the conversation it created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub id: ConversationId,
+    pub body_text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An effect was sent: drop it from the outbox and mirror the post as an AI message.
+pub fn effect_sent(record: &mut TicketRecord, id: EffectId, posted: Option<Posted>) {
+    let Some(index) = record.pending_effects.iter().position(|e| e.id == id) else {
+        return;
+    };
+    let effect = record.pending_effects.remove(index);
+    record.retries = 0;
+    let (Some(posted), Some(session)) = (posted, record.session.as_mut()) else {
+        return;
+    };
+    if session
+        .messages
+        .iter()
+        .any(|m| m.conversation_id == Some(posted.id))
+    {
+        return;
+    }
+    let private = matches!(effect.kind, EffectKind::PostNote { .. });
+    session.messages.push(Message {
+        conversation_id: Some(posted.id),
+        author: Author::Ai,
+        private,
+        note: private,
+        body_text: posted.body_text,
+        created_at: posted.created_at,
+    });
+    record.watermark.last_conversation_id =
+        record.watermark.last_conversation_id.max(Some(posted.id));
+    record.ai.considered = record.ai.considered.max(session.messages.len());
+}
+
+/// Freshdesk rejected a routing target (400 `invalid_value` on `responder_id`/`group_id`):
+/// queue the fallback routing and record why.
+pub fn route_rejected(record: &mut TicketRecord, id: EffectId, why: &str, now: DateTime<Utc>) {
+    let Some(index) = record.pending_effects.iter().position(|e| e.id == id) else {
+        return;
+    };
+    let effect = record.pending_effects.remove(index);
+    let EffectKind::UpdateTicket {
+        purpose: UpdatePurpose::Route {
+            fallback: Some(fallback),
+        },
+        ..
+    } = effect.kind
+    else {
+        return;
+    };
+    if let Some(handoff) = record.session.as_mut().and_then(|s| s.handoff.as_mut()) {
+        handoff.fallback_used = true;
+        let note = format!("fallback to unassign: {why}");
+        handoff.detail = Some(match handoff.detail.take() {
+            Some(d) => format!("{d}; {note}"),
+            None => note,
+        });
+    }
+    push_effect(
+        record,
+        EffectKind::UpdateTicket {
+            update: fallback,
+            purpose: UpdatePurpose::RouteFallback,
+        },
+        now,
+    );
+}
+
+/// An effect failed for good (e.g. the ticket was deleted): drop it and remember why.
+pub fn effect_abandoned(record: &mut TicketRecord, id: EffectId, why: &str, now: DateTime<Utc>) {
+    record.pending_effects.retain(|e| e.id != id);
+    record.last_error = Some(ErrorNote {
+        at: now,
+        message: why.to_string(),
+    });
+}
+
+/// After a crash or an ambiguous failure (timeout, 5xx) a post may have reached Freshdesk.
+/// Find the AI conversation that matches a pending post: same text, written by the AI agent
+/// after the effect was recorded, and not already mirrored.
+pub fn find_sent_post<'a>(
+    record: &TicketRecord,
+    effect: &PendingEffect,
+    ai_conversations: &'a [ObservedConversation],
+) -> Option<&'a ObservedConversation> {
+    let body_text = match &effect.kind {
+        EffectKind::PostReply { body_text, .. } | EffectKind::PostNote { body_text, .. } => {
+            body_text
+        }
+        EffectKind::UpdateTicket { .. } => return None,
+    };
+    let wanted = squash(body_text);
+    let known = |id: ConversationId| {
+        record
+            .session
+            .as_ref()
+            .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
+    };
+    let since = effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2);
+    ai_conversations.iter().find(|c| {
+        c.author == Author::Ai
+            && c.created_at >= since
+            && !known(c.id)
+            && squash(&c.body_text) == wanted
+    })
+}
+
+fn squash(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) {
+    record.pending_effects.push(PendingEffect {
+        id: EffectId::new(),
+        kind,
+        attempts: 0,
+        created_at: now,
+    });
+}
+
+fn message_of(c: &ObservedConversation) -> Message {
+    Message {
+        conversation_id: Some(c.id),
+        author: c.author,
+        private: c.private,
+        note: c.note,
+        body_text: c.body_text.clone(),
+        created_at: c.created_at,
+    }
+}
+
+/// A short summary of the thread for the handoff note.
+pub fn summarize(messages: &[Message]) -> String {
+    let contact: Vec<&Message> = messages
+        .iter()
+        .filter(|m| m.author == Author::Contact)
+        .collect();
+    let clip = |m: &Message| {
+        let text: String = m.body_text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > 200 {
+            format!("{}…", text.chars().take(200).collect::<String>())
+        } else {
+            text
+        }
+    };
+    match (contact.first(), contact.last()) {
+        (Some(first), Some(last)) if contact.len() > 1 => format!(
+            "{} messages in the thread. The customer first wrote: \"{}\". Latest: \"{}\".",
+            messages.len(),
+            clip(first),
+            clip(last)
+        ),
+        (Some(first), _) => format!(
+            "{} messages in the thread. The customer wrote: \"{}\".",
+            messages.len(),
+            clip(first)
+        ),
+        _ => format!("{} messages in the thread.", messages.len()),
+    }
+}
+
+/// Plain text as Freshdesk HTML: escaped, paragraphs on blank lines, `<br>` on single ones.
+pub fn text_to_html(text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    text.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p.trim()).replace('\n', "<br>")))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

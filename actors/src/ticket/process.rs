@@ -1,0 +1,574 @@
+//! One processing pass of a ticket, as an async function over plain data: read the queued
+//! events, re-read the ticket from Freshdesk, run the state machine, persist, execute the
+//! outbox. The actor runs one pass at a time per ticket; nothing here touches actor state.
+
+use super::machine::{
+    self, Decision, Observation, ObservedConversation, ObservedTicket, OrgView, Posted,
+};
+use super::state::*;
+use crate::engine::EngineDeps;
+use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket};
+use crate::ids::{OrgId, TicketId};
+use crate::metrics::EngineMetrics;
+use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
+use crate::ports::{EventKind, QueuedEvent, StoreFailure};
+use crate::session::{Author, HandoffReason};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a pass failed. The actor turns this into a restart (with a budget, then parking).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+    #[error("org actor unavailable: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+}
+
+/// How a pass ended.
+pub struct PassOutcome {
+    /// The record as stored after the pass (None: the ticket has no record).
+    pub record: Option<TicketRecord>,
+    /// Work remains that should be retried after this delay (Freshdesk failed transiently).
+    pub retry_in: Option<Duration>,
+    /// Events the pass applied, for admin commands waiting on them.
+    pub applied: Vec<QueuedEvent>,
+}
+
+/// Longest wait between retries of a failing Freshdesk call.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+fn backoff(retries: u32, hint: Option<Duration>) -> Duration {
+    let exp = Duration::from_millis(250u64.saturating_mul(1u64 << retries.min(12)));
+    hint.unwrap_or(exp).min(MAX_BACKOFF)
+}
+
+/// A transient Freshdesk failure stops the pass; it is retried later.
+struct Transient(FreshdeskError);
+
+/// Run one pass for the ticket.
+pub async fn run_pass(
+    deps: Arc<EngineDeps>,
+    org_id: OrgId,
+    ticket_id: TicketId,
+    cached: Option<TicketRecord>,
+    reconcile: bool,
+) -> Result<PassOutcome, PassError> {
+    let events = deps.store.queued_events(org_id, ticket_id)?;
+    let mut record = match cached {
+        Some(r) => Some(r),
+        None => deps.store.load_ticket(org_id, ticket_id)?,
+    };
+    let has_effects = record
+        .as_ref()
+        .is_some_and(|r| !r.pending_effects.is_empty());
+    if events.is_empty() && !has_effects {
+        return Ok(PassOutcome {
+            record,
+            retry_in: None,
+            applied: Vec::new(),
+        });
+    }
+    let org = deps.orgs.get(org_id);
+    let snapshot = match org.send(GetSnapshot).await? {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%org_id, %ticket_id, error = %e, "org snapshot unavailable; retrying");
+            return Ok(PassOutcome {
+                record,
+                retry_in: Some(backoff(3, None)),
+                applied: Vec::new(),
+            });
+        }
+    };
+    let Some(snapshot) = snapshot.filter(|s| s.is_connected()) else {
+        // Disconnected (or never connected): queued work is dropped and nothing is posted.
+        deps.store.discard_events(&events)?;
+        if let Some(r) = record.as_mut().filter(|r| !r.pending_effects.is_empty()) {
+            r.pending_effects.clear();
+            r.last_error = Some(ErrorNote {
+                at: deps.clock.now(),
+                message: "pending writes cancelled: the organization is disconnected".into(),
+            });
+            deps.store.commit(r, &[])?;
+        }
+        return Ok(PassOutcome {
+            record,
+            retry_in: None,
+            applied: events,
+        });
+    };
+    let mut pass = Pass {
+        deps: &deps,
+        snapshot: &snapshot,
+        org_id,
+        ticket_id,
+    };
+
+    // Writes decided before these events go first.
+    if let Some(r) = record.as_mut() {
+        if let Err(Transient(e)) = pass.execute_outbox(r, reconcile).await {
+            return pass.retry_later(record, e, Vec::new());
+        }
+    }
+
+    let mut applied = Vec::new();
+    for segment in segments(&events) {
+        let result = match &segment[0].kind {
+            EventKind::Webhook { .. } | EventKind::Sweep => pass.reread(&mut record).await,
+            EventKind::AdminHandoff { detail } => {
+                pass.admin_handoff(&mut record, detail.clone());
+                Ok(())
+            }
+            EventKind::AdminResume => {
+                if let Some(r) = record.as_mut() {
+                    machine::resume(r, deps.clock.now());
+                }
+                Ok(())
+            }
+        };
+        if let Err(Transient(e)) = result {
+            return pass.retry_later(record, e, applied);
+        }
+        match record.as_ref() {
+            Some(r) => deps.store.commit(r, segment)?,
+            None => deps.store.discard_events(segment)?,
+        }
+        let new_effects = record
+            .as_ref()
+            .is_some_and(|r| !r.pending_effects.is_empty());
+        if new_effects {
+            // The outbox must be durable before anything in it is sent.
+            deps.store.flush().await?;
+        }
+        for _ in segment {
+            EngineMetrics::inc(&deps.metrics.events_processed);
+        }
+        applied.extend(segment.iter().cloned());
+        if let Some(r) = record.as_mut() {
+            if let Err(Transient(e)) = pass.execute_outbox(r, false).await {
+                return pass.retry_later(record, e, applied);
+            }
+        }
+    }
+    Ok(PassOutcome {
+        record,
+        retry_in: None,
+        applied,
+    })
+}
+
+/// Consecutive re-read hints coalesce into one segment; each admin command is its own.
+fn segments(events: &[QueuedEvent]) -> Vec<&[QueuedEvent]> {
+    let is_hint = |e: &QueuedEvent| matches!(e.kind, EventKind::Webhook { .. } | EventKind::Sweep);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=events.len() {
+        let boundary = i == events.len() || !(is_hint(&events[i]) && is_hint(&events[i - 1]));
+        if boundary {
+            out.push(&events[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
+struct Pass<'a> {
+    deps: &'a EngineDeps,
+    snapshot: &'a OrgSnapshot,
+    org_id: OrgId,
+    ticket_id: TicketId,
+}
+
+impl Pass<'_> {
+    fn view(&self) -> OrgView<'_> {
+        OrgView {
+            settings: &self.snapshot.connection.settings,
+            ai_agent: self.snapshot.connection.agent.id,
+            first_connected_at: self.snapshot.connection.first_connected_at,
+            max_ai_answers: self.deps.config.max_ai_answers,
+        }
+    }
+
+    fn api(&self) -> &dyn FreshdeskApi {
+        self.snapshot.api().as_ref()
+    }
+
+    /// Record the failure on the ticket and ask to be retried.
+    fn retry_later(
+        &self,
+        mut record: Option<TicketRecord>,
+        error: FreshdeskError,
+        applied: Vec<QueuedEvent>,
+    ) -> Result<PassOutcome, PassError> {
+        EngineMetrics::inc(&self.deps.metrics.events_failed);
+        let retry_after = match &error {
+            FreshdeskError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        let retries = match record.as_mut() {
+            Some(r) => {
+                r.retries += 1;
+                r.last_error = Some(ErrorNote {
+                    at: self.deps.clock.now(),
+                    message: error.to_string(),
+                });
+                self.deps.store.commit(r, &[])?;
+                r.retries
+            }
+            None => 1,
+        };
+        tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %error, retries, "freshdesk call failed; will retry");
+        Ok(PassOutcome {
+            record,
+            retry_in: Some(backoff(retries, retry_after)),
+            applied,
+        })
+    }
+
+    /// Re-read the ticket; gate it if new; mirror; ask the responder when the AI answers.
+    async fn reread(&mut self, record: &mut Option<TicketRecord>) -> Result<(), Transient> {
+        if record
+            .as_ref()
+            .is_some_and(|r| r.gate.decision == GateOutcome::Ignored)
+        {
+            return Ok(());
+        }
+        let ticket = match self.api().ticket(self.ticket_id).await {
+            Ok(t) => t.value,
+            Err(FreshdeskError::NotFound) => {
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: "the ticket no longer exists in Freshdesk".into(),
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => return Err(Transient(e)),
+            Err(e) => {
+                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: e.to_string(),
+                    });
+                }
+                return Ok(());
+            }
+        };
+        let observed_ticket = self.observed_ticket(&ticket);
+        let now = self.deps.clock.now();
+        let r = match record {
+            Some(r) => r,
+            None => {
+                let decision = machine::gate(&observed_ticket, &self.view(), now);
+                let mut fresh = TicketRecord::new(self.org_id, self.ticket_id, decision);
+                if fresh.gate.decision == GateOutcome::Ignored {
+                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket not tracked");
+                    *record = Some(fresh);
+                    return Ok(());
+                }
+                machine::start_session(&mut fresh, &observed_ticket, false, now);
+                tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket tracked");
+                record.insert(fresh)
+            }
+        };
+        let (conversations, total) = self.new_conversations(r, &ticket).await?;
+        let observation = Observation {
+            ticket: observed_ticket,
+            conversations,
+            conversations_total: total,
+        };
+        let step = machine::observe(r, &observation, &self.view(), now);
+        if let Some(request) = step.ask {
+            EngineMetrics::inc(&self.deps.metrics.responder_calls);
+            let decision = match self.deps.responder.decide(&request).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "responder failed; handing off");
+                    Decision::Handoff {
+                        reason: HandoffReason::Other,
+                        summary: format!(
+                            "{} The AI could not answer ({e}).",
+                            machine::summarize(&request.transcript)
+                        ),
+                    }
+                }
+            };
+            machine::respond(r, decision, &self.view(), self.deps.clock.now());
+        }
+        r.retries = 0;
+        Ok(())
+    }
+
+    fn admin_handoff(&self, record: &mut Option<TicketRecord>, detail: Option<String>) {
+        let Some(r) = record.as_mut() else { return };
+        let Some(session) = r.session.as_ref() else {
+            return;
+        };
+        let summary = machine::summarize(&session.messages);
+        machine::handoff(
+            r,
+            HandoffReason::Admin,
+            &summary,
+            detail,
+            &self.view(),
+            self.deps.clock.now(),
+        );
+    }
+
+    fn observed_ticket(&self, ticket: &Ticket) -> ObservedTicket {
+        ObservedTicket {
+            subject: ticket.subject.clone(),
+            description_text: if ticket.description_text.is_empty() {
+                ticket.description.clone()
+            } else {
+                ticket.description_text.clone()
+            },
+            status: ticket.status,
+            status_name: self.snapshot.status_name(ticket.status),
+            source: ticket.source,
+            tags: ticket.tags.clone(),
+            responder_id: ticket.responder_id,
+            group_id: ticket.group_id,
+            created_at: ticket.created_at,
+            updated_at: ticket.updated_at,
+        }
+    }
+
+    /// Conversations not yet mirrored, authors resolved; and how many Freshdesk holds.
+    async fn new_conversations(
+        &self,
+        record: &TicketRecord,
+        ticket: &Ticket,
+    ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
+        const PER_PAGE: u32 = 100;
+        let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
+        let mut page = first_page;
+        let mut fetched = Vec::new();
+        loop {
+            let result = match self.api().conversations(self.ticket_id, page).await {
+                Ok(p) => p.value,
+                Err(FreshdeskError::NotFound) => break,
+                Err(e) if e.is_transient() => return Err(Transient(e)),
+                Err(e) => {
+                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
+                    break;
+                }
+            };
+            let last = !result.has_next;
+            fetched.extend(result.items);
+            if last {
+                break;
+            }
+            page += 1;
+        }
+        let total = (first_page - 1) * PER_PAGE + fetched.len() as u32;
+        let known = |id| {
+            record
+                .session
+                .as_ref()
+                .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
+        };
+        let fresh: Vec<_> = fetched.into_iter().filter(|c| !known(c.id)).collect();
+        if fresh.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let authors = self
+            .deps
+            .orgs
+            .get(self.org_id)
+            .send(ResolveAuthors {
+                user_ids: fresh.iter().map(|c| c.user_id).collect(),
+                requester: ticket.requester_id,
+            })
+            .await
+            .map_err(|e| Transient(FreshdeskError::Unreachable(e.to_string())))?
+            .map_err(|e| match e {
+                OrgError::Freshdesk(f) => Transient(f),
+                OrgError::Store(s) => Transient(FreshdeskError::Unreachable(s.to_string())),
+            })?;
+        let observed = fresh
+            .into_iter()
+            .map(|c| ObservedConversation {
+                author: authors.get(&c.user_id).copied().unwrap_or(Author::Contact),
+                id: c.id,
+                private: c.private,
+                note: c.source == 2,
+                body_text: if c.body_text.is_empty() {
+                    c.body
+                } else {
+                    c.body_text
+                },
+                created_at: c.created_at,
+            })
+            .collect();
+        Ok((observed, total))
+    }
+
+    /// Send the outbox in order. Posts that may already have reached Freshdesk (after a
+    /// crash, a timeout or a 5xx) are first looked for in the ticket's conversations.
+    async fn execute_outbox(
+        &self,
+        record: &mut TicketRecord,
+        reconcile: bool,
+    ) -> Result<(), Transient> {
+        let mut reconcile = reconcile;
+        while let Some(effect) = record.pending_effects.first().cloned() {
+            if !self.snapshot.is_connected() {
+                record.pending_effects.clear();
+                record.last_error = Some(ErrorNote {
+                    at: self.deps.clock.now(),
+                    message: "pending writes cancelled: the organization is disconnected".into(),
+                });
+                self.commit(record);
+                return Ok(());
+            }
+            if effect.kind.is_post() && (reconcile || effect.attempts > 0) {
+                if let Some(found) = self.find_sent(record, &effect).await? {
+                    EngineMetrics::inc(&self.deps.metrics.effects_reconciled);
+                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, "effect was already sent; not sending it again");
+                    machine::effect_sent(record, effect.id, Some(found));
+                    self.commit(record);
+                    continue;
+                }
+            }
+            reconcile = false;
+            if let Some(e) = record.pending_effects.first_mut() {
+                e.attempts += 1;
+            }
+            match self.send(&effect.kind).await {
+                Ok(posted) => {
+                    self.deps.metrics.effect_sent(effect.kind.name());
+                    machine::effect_sent(record, effect.id, posted);
+                }
+                Err(e)
+                    if e.is_invalid_value_on("responder_id")
+                        || e.is_invalid_value_on("group_id") =>
+                {
+                    if matches!(
+                        &effect.kind,
+                        EffectKind::UpdateTicket {
+                            purpose: UpdatePurpose::Route { fallback: Some(_) },
+                            ..
+                        }
+                    ) {
+                        machine::route_rejected(
+                            record,
+                            effect.id,
+                            &e.to_string(),
+                            self.deps.clock.now(),
+                        );
+                    } else {
+                        machine::effect_abandoned(
+                            record,
+                            effect.id,
+                            &e.to_string(),
+                            self.deps.clock.now(),
+                        );
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    self.commit(record);
+                    return Err(Transient(e));
+                }
+                Err(e) => {
+                    tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = effect.kind.name(), error = %e, "write refused by Freshdesk; dropped");
+                    machine::effect_abandoned(
+                        record,
+                        effect.id,
+                        &e.to_string(),
+                        self.deps.clock.now(),
+                    );
+                }
+            }
+            self.commit(record);
+        }
+        Ok(())
+    }
+
+    fn commit(&self, record: &TicketRecord) {
+        if let Err(e) = self.deps.store.commit(record, &[]) {
+            // The effect's outcome is lost only from memory of the store; reconciliation
+            // finds posts again, updates are idempotent.
+            tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "cannot store effect progress");
+        }
+    }
+
+    async fn send(&self, kind: &EffectKind) -> Result<Option<Posted>, FreshdeskError> {
+        let posted = |c: crate::freshdesk::Conversation| {
+            Some(Posted {
+                id: c.id,
+                body_text: if c.body_text.is_empty() {
+                    c.body
+                } else {
+                    c.body_text
+                },
+                created_at: c.created_at,
+            })
+        };
+        match kind {
+            EffectKind::PostReply { body_html, .. } => Ok(posted(
+                self.api().reply(self.ticket_id, body_html).await?.value,
+            )),
+            EffectKind::PostNote { body_html, .. } => Ok(posted(
+                self.api()
+                    .note(self.ticket_id, body_html, true)
+                    .await?
+                    .value,
+            )),
+            EffectKind::UpdateTicket { update, .. } => {
+                self.api().update_ticket(self.ticket_id, update).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Look for a post of this effect among the ticket's AI conversations.
+    async fn find_sent(
+        &self,
+        record: &TicketRecord,
+        effect: &PendingEffect,
+    ) -> Result<Option<Posted>, Transient> {
+        let ai = self.snapshot.connection.agent.id.0;
+        let mut page = 1;
+        let mut candidates = Vec::new();
+        loop {
+            let result = match self.api().conversations(self.ticket_id, page).await {
+                Ok(p) => p.value,
+                Err(FreshdeskError::NotFound) => return Ok(None),
+                Err(e) => return Err(Transient(e)),
+            };
+            candidates.extend(
+                result
+                    .items
+                    .into_iter()
+                    .filter(|c| c.user_id == ai)
+                    .map(|c| ObservedConversation {
+                        id: c.id,
+                        author: Author::Ai,
+                        private: c.private,
+                        note: c.source == 2,
+                        body_text: if c.body_text.is_empty() {
+                            c.body
+                        } else {
+                            c.body_text
+                        },
+                        created_at: c.created_at,
+                    }),
+            );
+            if !result.has_next {
+                break;
+            }
+            page += 1;
+        }
+        Ok(
+            machine::find_sent_post(record, effect, &candidates).map(|c| Posted {
+                id: c.id,
+                body_text: c.body_text.clone(),
+                created_at: c.created_at,
+            }),
+        )
+    }
+}

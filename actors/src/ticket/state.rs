@@ -1,0 +1,175 @@
+//! What the engine stores per ticket: the gate decision, the session, the AI's progress, the
+//! read watermark and the outbox of effects not yet confirmed sent. One record, written
+//! atomically, so a crash leaves either the state before or the state after a step.
+
+use crate::ids::{ConversationId, EffectId, OrgId, TicketId};
+use crate::session::Session;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The intake gate's decision about a ticket (SPEC §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    Tracked,
+    Ignored,
+}
+
+/// A gate decision with its reason, kept for inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateDecision {
+    pub decision: GateOutcome,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How far the engine has read the ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    /// The highest conversation id mirrored.
+    pub last_conversation_id: Option<ConversationId>,
+    /// Freshdesk's `updated_at` at the last re-read.
+    pub ticket_updated_at: Option<DateTime<Utc>>,
+    /// Conversations mirrored, used to start the next read at the right page.
+    #[serde(default)]
+    pub conversations_seen: u32,
+    /// The ticket's tags at the last re-read (a tag update must send the whole list).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// What the AI has done on the ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiProgress {
+    /// AI answers posted (reply or assist note), for the turn limit.
+    pub answers: u32,
+    /// Messages (a prefix of the session's) already considered for an answer.
+    pub considered: usize,
+    /// Whether the ticket got its `opencx` tags.
+    pub tagged: bool,
+}
+
+/// Why a note is posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotePurpose {
+    /// The AI's answer as a private draft (assist mode).
+    AssistDraft,
+    /// The resolution note before the status is set to Resolved.
+    Resolution,
+    /// The handoff note before routing.
+    Handoff,
+}
+
+/// Why a ticket update is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "purpose")]
+pub enum UpdatePurpose {
+    /// Add the `opencx` tags.
+    Tag,
+    /// Set status Resolved.
+    Resolve,
+    /// Handoff routing; `fallback` is sent instead when Freshdesk rejects the target.
+    Route { fallback: Option<serde_json::Value> },
+    /// The fallback routing itself.
+    RouteFallback,
+}
+
+/// An outbound write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EffectKind {
+    /// `POST /tickets/{id}/reply`.
+    PostReply {
+        body_html: String,
+        body_text: String,
+    },
+    /// `POST /tickets/{id}/notes` (private).
+    PostNote {
+        body_html: String,
+        body_text: String,
+        purpose: NotePurpose,
+    },
+    /// `PUT /tickets/{id}`.
+    UpdateTicket {
+        update: serde_json::Value,
+        #[serde(flatten)]
+        purpose: UpdatePurpose,
+    },
+}
+
+impl EffectKind {
+    /// A short stable name for inspection and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PostReply { .. } => "post_reply",
+            Self::PostNote { .. } => "post_note",
+            Self::UpdateTicket { .. } => "update_ticket",
+        }
+    }
+
+    /// Whether sending it twice would show the customer or agents a duplicate (posts), as
+    /// opposed to an idempotent update.
+    pub fn is_post(&self) -> bool {
+        !matches!(self, Self::UpdateTicket { .. })
+    }
+}
+
+/// An effect recorded before it is sent (the outbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEffect {
+    pub id: EffectId,
+    #[serde(flatten)]
+    pub kind: EffectKind,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The last failure seen while processing the ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorNote {
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// Everything stored about one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRecord {
+    pub org_id: OrgId,
+    pub ticket_id: TicketId,
+    pub gate: GateDecision,
+    pub session: Option<Session>,
+    #[serde(default)]
+    pub ai: AiProgress,
+    #[serde(default)]
+    pub watermark: Watermark,
+    #[serde(default)]
+    pub pending_effects: Vec<PendingEffect>,
+    #[serde(default)]
+    pub last_error: Option<ErrorNote>,
+    /// Failed attempts since the last success.
+    #[serde(default)]
+    pub retries: u32,
+}
+
+impl TicketRecord {
+    /// A record for a ticket the gate just decided about.
+    pub fn new(org_id: OrgId, ticket_id: TicketId, gate: GateDecision) -> Self {
+        Self {
+            org_id,
+            ticket_id,
+            gate,
+            session: None,
+            ai: AiProgress::default(),
+            watermark: Watermark::default(),
+            pending_effects: Vec::new(),
+            last_error: None,
+            retries: 0,
+        }
+    }
+
+    /// Whether the ticket is tracked.
+    pub fn is_tracked(&self) -> bool {
+        self.gate.decision == GateOutcome::Tracked && self.session.is_some()
+    }
+}

@@ -1,0 +1,343 @@
+//! Typed configuration: `config.toml` (or `--config PATH`) overlaid with
+//! `TICKETSYNC__SECTION__KEY` environment variables, deserialised into one `Settings` tree.
+//!
+//! Secrets (`server.admin_token`, `storage.encryption_key`) are wrapped in `SecretString` so
+//! they cannot reach a log line through `Debug`.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The prefix of environment overrides; sections and keys are separated by `__`.
+pub const ENV_PREFIX: &str = "TICKETSYNC__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP listener and admin access.
+    pub server: ServerSettings,
+    /// The embedded database.
+    pub storage: StorageSettings,
+    /// Ticket engine tuning.
+    pub engine: EngineSettings,
+    /// How Freshdesk is spoken to.
+    pub freshdesk: FreshdeskSettings,
+    /// Which AI responder answers, and how.
+    pub responder: ResponderSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Base of the webhook URLs shown to admins, without a trailing slash.
+    pub public_url: String,
+    /// Bearer token for the admin and inspection API; empty: generated on first start.
+    #[serde(default = "empty_secret")]
+    pub admin_token: SecretString,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Directory of the sled database and the generated key files.
+    pub path: PathBuf,
+    /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`.
+    #[serde(default = "empty_secret")]
+    pub encryption_key: SecretString,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// AI answers on one ticket before the next contact message hands it off (`turn_limit`).
+    pub max_ai_replies_per_ticket: u32,
+    /// Seconds without an event before a ticket actor is passivated.
+    pub idle_passivate_secs: u64,
+    /// Seconds between missed-webhook recovery sweeps of a connected org.
+    pub reconcile_interval_secs: u64,
+}
+
+/// `[freshdesk]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshdeskSettings {
+    /// Host suffixes an org's Freshdesk domain may end with.
+    pub allowed_domain_suffixes: Vec<String>,
+    /// Hosts (with port) spoken to over plain http: simulator, tests and demos only.
+    #[serde(default)]
+    pub insecure_hosts: Vec<String>,
+    /// Timeout of one Freshdesk request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Share of the account's per-minute rate limit ticketsync may use.
+    pub rate_limit_share: f64,
+    /// How far back the first-connect backfill imports, in days.
+    pub backfill_days: u32,
+}
+
+/// `[responder]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderSettings {
+    /// `builtin` or `openai`.
+    pub kind: ResponderKind,
+    /// Phrases of the builtin responder that hand off (`customer_requested`).
+    #[serde(default = "default_handoff_phrases")]
+    pub handoff_phrases: Vec<String>,
+    /// Phrases of the builtin responder that resolve the ticket.
+    #[serde(default = "default_resolve_phrases")]
+    pub resolve_phrases: Vec<String>,
+    /// The builtin responder's answers, first match wins.
+    #[serde(default)]
+    pub faq: Vec<FaqEntry>,
+    /// The OpenAI-compatible responder.
+    #[serde(default)]
+    pub openai: Option<OpenAiSettings>,
+}
+
+/// Which responder answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponderKind {
+    /// Deterministic, configured by phrases and FAQ entries.
+    Builtin,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+}
+
+/// `[[responder.faq]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqEntry {
+    /// Words that must all occur in the customer's latest message.
+    pub keywords: Vec<String>,
+    /// The reply sent when they do.
+    pub answer: String,
+}
+
+/// `[responder.openai]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// Base URL of the API, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: String,
+    /// Timeout of one completion request, in milliseconds.
+    #[serde(default = "default_openai_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts before the ticket is handed off.
+    #[serde(default = "default_openai_attempts")]
+    pub max_attempts: u32,
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from(String::new())
+}
+
+fn default_handoff_phrases() -> Vec<String> {
+    ["human", "agent", "representative", "real person"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_resolve_phrases() -> Vec<String> {
+    ["that solved it", "problem solved", "issue resolved"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_openai_timeout_ms() -> u64 {
+    20_000
+}
+
+fn default_openai_attempts() -> u32 {
+    3
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is not valid TOML: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {name} names no configuration key")]
+    EnvKey { name: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Load `path`, then apply the process environment's overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Load `path`, then apply the given `(name, value)` overrides (those with the prefix).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse_with_env(&text, env).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse TOML text, then apply the overrides.
+    pub fn parse_with_env(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root: toml::Value = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source,
+        })?;
+        for (name, value) in env {
+            if let Some(key) = name.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut root, key, &value)
+                    .ok_or_else(|| ConfigError::EnvKey { name: name.clone() })?;
+            }
+        }
+        let settings: Settings = root
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.listen_addr().is_err() {
+            return invalid("server.listen must be an address like 127.0.0.1:8080");
+        }
+        if !(self.freshdesk.rate_limit_share > 0.0 && self.freshdesk.rate_limit_share <= 1.0) {
+            return invalid("freshdesk.rate_limit_share must be in (0, 1]");
+        }
+        if self.freshdesk.request_timeout_ms == 0 {
+            return invalid("freshdesk.request_timeout_ms must be positive");
+        }
+        if self.responder.kind == ResponderKind::Openai && self.responder.openai.is_none() {
+            return invalid("responder.kind = \"openai\" needs a [responder.openai] section");
+        }
+        Ok(())
+    }
+
+    /// The parsed listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        self.server.listen.parse()
+    }
+}
+
+/// Set `SECTION__KEY` (case-insensitive) inside `root`. The value is read as TOML when it
+/// parses as a TOML value (numbers, booleans, arrays), otherwise taken as a string.
+fn apply_override(root: &mut toml::Value, key: &str, raw: &str) -> Option<()> {
+    let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    let (last, parents) = path.split_last()?;
+    let mut table = root.as_table_mut()?;
+    for part in parents {
+        table = table.get_mut(part)?.as_table_mut()?;
+    }
+    if last.is_empty() {
+        return None;
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    table.insert(last.clone(), value);
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    const EMBEDDED: &str = include_str!("../config.toml");
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_embedded_default_configuration_parses() {
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 10);
+        assert_eq!(s.freshdesk.allowed_domain_suffixes, vec![".freshdesk.com"]);
+        assert_eq!(s.responder.faq.len(), 1);
+        assert!(s.server.admin_token.expose_secret().is_empty());
+    }
+
+    #[test]
+    fn environment_variables_override_keys_with_typed_values() {
+        let s = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[
+                ("TICKETSYNC__SERVER__LISTEN", "0.0.0.0:9090"),
+                ("TICKETSYNC__ENGINE__MAX_AI_REPLIES_PER_TICKET", "3"),
+                (
+                    "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+                    "[\"127.0.0.1:9000\"]",
+                ),
+                ("TICKETSYNC__SERVER__ADMIN_TOKEN", "s3cret"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen, "0.0.0.0:9090");
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 3);
+        assert_eq!(s.freshdesk.insecure_hosts, vec!["127.0.0.1:9000"]);
+        assert_eq!(s.server.admin_token.expose_secret(), "s3cret");
+    }
+
+    #[test]
+    fn an_override_for_an_unknown_section_is_an_error() {
+        let err =
+            Settings::parse_with_env(EMBEDDED, env(&[("TICKETSYNC__NOPE__KEY", "1")])).unwrap_err();
+        assert!(matches!(err, ConfigError::EnvKey { .. }));
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let err = Settings::parse_with_env(EMBEDDED, env(&[("TICKETSYNC__SERVER__LISTN", "x")]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[("TICKETSYNC__SERVER__ADMIN_TOKEN", "very-secret-token")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("very-secret-token"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Inspection of the embedded state (`/api/v1/inspect`, per-ticket inspect) and `/metrics`.
+
+use super::error::ApiError;
+use crate::metrics::{render, StorageGauges};
+use crate::startup::AppState;
+use actix_web::{get, web, HttpResponse};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use ticketsync_actors::metrics::EngineMetrics;
+use ticketsync_actors::ports::EngineStore;
+use ticketsync_actors::{OrgId, TicketId};
+
+/// Backlog counted per org at most (inspection stays cheap on huge queues).
+const BACKLOG_COUNT_CAP: usize = 1_000_000;
+
+#[get("/inspect")]
+async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let m = state.engine.metrics();
+    let mut orgs = Vec::new();
+    for org in state.store.orgs()? {
+        let Some(connection) = state.store.connection(org.id)? else {
+            continue;
+        };
+        orgs.push(json!({
+            "org_id": org.id,
+            "connected": connection.connected,
+            "backlog": state.store.org_backlog(org.id, BACKLOG_COUNT_CAP),
+            "last_webhook_at": state.store.last_webhook_at(org.id),
+        }));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "tracked_tickets": state.store.tracked_tickets(),
+        "live_actors": m.live_actors.load(Ordering::Relaxed).max(0),
+        "inbox_depth": state.store.inbox_depth(),
+        "pending_effects": state.store.pending_effect_tickets(),
+        "events_processed": EngineMetrics::get(&m.events_processed),
+        "events_failed": EngineMetrics::get(&m.events_failed),
+        "parked_tickets": m.parked_tickets.load(Ordering::Relaxed).max(0),
+        "storage_bytes": state.store.size_on_disk(),
+        "actor_restarts": EngineMetrics::get(&m.actor_restarts),
+        "passivations": EngineMetrics::get(&m.passivations),
+        "effects_reconciled": EngineMetrics::get(&m.effects_reconciled),
+        "orgs": orgs,
+    })))
+}
+
+#[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]
+async fn ticket(
+    state: web::Data<AppState>,
+    path: web::Path<(OrgId, u64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, ticket) = path.into_inner();
+    let ticket = TicketId(ticket);
+    state
+        .store
+        .org(org)?
+        .ok_or_else(super::orgs::org_not_found)?;
+    let record = state.store.ticket_record(org, ticket)?;
+    let queued = state
+        .store
+        .queued_events(org, ticket)
+        .map_err(|e| ApiError::internal(&e))?
+        .len();
+    let actor = state.engine.actor_status(org, ticket).await;
+    Ok(HttpResponse::Ok().json(crate::inspect::ticket_state(
+        org,
+        ticket,
+        record.as_ref(),
+        actor,
+        queued,
+        state.engine.last_crash(org, ticket),
+    )))
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let gauges = StorageGauges {
+        inbox_depth: state.store.inbox_depth(),
+        tracked_tickets: state.store.tracked_tickets(),
+        pending_effect_tickets: state.store.pending_effect_tickets(),
+        storage_bytes: state.store.size_on_disk(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render(&state.metrics, state.engine.metrics(), &gauges))
+}
+
+/// Register the inspection routes (inside the admin scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(engine).service(ticket);
+}
+
+/// Register `/metrics`, behind the admin token like the rest of the admin surface.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .wrap(actix_web::middleware::from_fn(super::auth::require_admin))
+            .route(web::get().to(metrics)),
+    );
+}

@@ -1,0 +1,66 @@
+//! `/api/v1/orgs`: create, list and read organizations.
+
+use super::error::ApiError;
+use crate::startup::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use ticketsync_actors::org::Org;
+use ticketsync_actors::OrgId;
+
+/// Longest accepted organization name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    name: String,
+}
+
+#[post("/orgs")]
+async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateOrg>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            format!("name must be 1 to {MAX_NAME_CHARS} characters."),
+        ));
+    }
+    let org = Org {
+        id: OrgId::new(),
+        name: name.to_string(),
+        created_at: Utc::now(),
+    };
+    state.store.insert_org(&org)?;
+    state.store.flush().await?;
+    tracing::info!(org_id = %org.id, "organization created");
+    Ok(HttpResponse::Created().json(org))
+}
+
+#[get("/orgs")]
+async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({"items": state.store.orgs()?})))
+}
+
+#[get("/orgs/{org_id}")]
+async fn show(
+    state: web::Data<AppState>,
+    org_id: web::Path<OrgId>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.store.org(*org_id)?.ok_or_else(org_not_found)?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+/// 404 `org_not_found`.
+pub fn org_not_found() -> ApiError {
+    ApiError::not_found("org_not_found", "No organization has this id.")
+}
+
+/// Register the org routes (inside the admin scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(list).service(show);
+}

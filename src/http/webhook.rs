@@ -1,0 +1,220 @@
+//! `POST /webhooks/freshdesk/{token}`: durable intake (SPEC §3). The request is answered 202
+//! only after the event is in the sled inbox and a (group-committed) flush covers it; then
+//! the ticket's actor is woken. A refused request stores nothing.
+
+use super::error::{payload_too_large, ApiError};
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use ticketsync_actors::ports::{EngineStore, EventKind};
+use ticketsync_actors::TicketId;
+
+/// Largest accepted webhook body.
+pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
+
+/// A webhook body, parsed: which ticket changed and the rule's event text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookHint {
+    pub ticket_id: TicketId,
+    pub triggered_event: String,
+}
+
+impl TryFrom<&[u8]> for WebhookHint {
+    type Error = String;
+
+    fn try_from(body: &[u8]) -> Result<Self, Self::Error> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("The body is not valid JSON: {e}."))?;
+        let object = value
+            .as_object()
+            .ok_or("The body must be a JSON object like {\"ticketId\": \"123\"}.")?;
+        let ticket = object.get("ticketId").ok_or("ticketId is missing.")?;
+        let ticket_id = match ticket {
+            Value::String(s) => {
+                let trimmed = s.trim();
+                if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("ticketId must be a number, got \"{}\".", clip(s)));
+                }
+                trimmed
+                    .parse::<u64>()
+                    .map_err(|_| format!("ticketId is out of range: \"{}\".", clip(s)))?
+            }
+            Value::Number(n) => n
+                .as_u64()
+                .ok_or_else(|| format!("ticketId must be a positive whole number, got {n}."))?,
+            other => {
+                return Err(format!(
+                    "ticketId must be a number or a string of digits, got {}.",
+                    type_name(other)
+                ))
+            }
+        };
+        if ticket_id == 0 {
+            return Err("ticketId must be a positive number.".into());
+        }
+        let triggered_event = match object.get("triggered_event") {
+            Some(Value::String(s)) => s.chars().take(200).collect(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string().chars().take(200).collect(),
+        };
+        Ok(Self {
+            ticket_id: TicketId(ticket_id),
+            triggered_event,
+        })
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[post("/webhooks/freshdesk/{token}")]
+async fn receive(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let reject = |code: &'static str, error: ApiError| {
+        state.metrics.webhook_rejected(code);
+        error
+    };
+    let Some(org) = state.tokens.verify(&token) else {
+        return Err(reject(
+            "invalid_token",
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "This webhook URL is not valid. Copy it again from the Freshdesk connection settings."),
+        ));
+    };
+    let connected = state.store.connection(org)?.is_some_and(|c| c.connected);
+    if !connected {
+        return Err(reject(
+            "integration_disconnected",
+            ApiError::new(
+                StatusCode::GONE,
+                "integration_disconnected",
+                "This organization's Freshdesk integration is disconnected.",
+            ),
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_WEBHOOK_BODY) {
+        return Err(reject("payload_too_large", payload_too_large()));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "invalid_payload",
+                format!("The body could not be read: {e}."),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_WEBHOOK_BODY {
+            return Err(reject("payload_too_large", payload_too_large()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let hint = WebhookHint::try_from(&body[..]).map_err(|m| {
+        reject(
+            "invalid_payload",
+            ApiError::bad_request("invalid_payload", m),
+        )
+    })?;
+
+    let now = chrono::Utc::now();
+    let event = state
+        .store
+        .append_event(
+            org,
+            hint.ticket_id,
+            EventKind::Webhook {
+                triggered_event: hint.triggered_event.clone(),
+            },
+            now,
+        )
+        .map_err(|e| not_durable(&e))?;
+    EngineStore::flush(&state.store)
+        .await
+        .map_err(|e| not_durable(&e))?;
+    state
+        .metrics
+        .webhooks_accepted
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
+    state.engine.wake(org, hint.ticket_id);
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
+}
+
+fn not_durable(e: &dyn std::error::Error) -> ApiError {
+    tracing::error!(error = %super::error::error_chain(e), "webhook could not be made durable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "The event could not be stored durably; retry later.",
+    )
+}
+
+/// Register the webhook route (outside the admin scope: it is authenticated by its token).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(receive);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<WebhookHint, String> {
+        WebhookHint::try_from(body.as_bytes())
+    }
+
+    #[test]
+    fn ticket_ids_arrive_as_digit_strings_or_numbers() {
+        let hint = parse(r#"{"ticketId": "123", "triggered_event": "{reply_sent:sent}"}"#).unwrap();
+        assert_eq!(hint.ticket_id, TicketId(123));
+        assert_eq!(hint.triggered_event, "{reply_sent:sent}");
+        assert_eq!(parse(r#"{"ticketId": 7}"#).unwrap().ticket_id, TicketId(7));
+        assert_eq!(
+            parse(r#"{"ticketId": "8", "extra": [1]}"#)
+                .unwrap()
+                .triggered_event,
+            ""
+        );
+    }
+
+    #[test]
+    fn bad_ticket_ids_are_refused_with_a_reason() {
+        for body in [
+            r#"{}"#,
+            r#"{"ticketId": ""}"#,
+            r#"{"ticketId": "12a"}"#,
+            r#"{"ticketId": "{{ticket.id}}"}"#,
+            r#"{"ticketId": -1}"#,
+            r#"{"ticketId": 1.5}"#,
+            r#"{"ticketId": 0}"#,
+            r#"{"ticketId": "99999999999999999999999"}"#,
+            r#"{"ticketId": null}"#,
+            r#"{"ticketId": [1]}"#,
+            r#"[1]"#,
+            r#"{"ticketId": "1""#,
+        ] {
+            assert!(parse(body).is_err(), "{body}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! ticketsync, the service: configuration, startup and wiring, the HTTP surface, the Freshdesk
+//! client, the sled store and the responders. The engine itself lives in `ticketsync_actors`.
+
+pub mod config;
+pub mod connect;
+pub mod freshdesk;
+pub mod http;
+pub mod inspect;
+pub mod metrics;
+pub mod org_connections;
+pub mod responder;
+pub mod secrets;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,214 @@
+//! Wiring: open storage, load secrets, build the services, bind the listener (port 0 works,
+//! for tests) and run the HTTP server.
+
+use crate::config::Settings;
+use crate::connect::{ConnectService, ConnectionView, FreshdeskConnector};
+use crate::freshdesk::{build_http_client, DomainPolicy};
+use crate::http;
+use crate::http::auth::AdminToken;
+use crate::metrics::ServiceMetrics;
+use crate::org_connections::StoredOrgs;
+use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
+use crate::store::SledStore;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use secrecy::SecretString;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
+use ticketsync_actors::ports::SystemClock;
+
+/// Whether storage is open and recovery is done (`/readyz`).
+#[derive(Default)]
+pub struct Readiness(AtomicBool);
+
+impl Readiness {
+    /// Mark the service ready.
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the service is ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    pub store: SledStore,
+    pub connect: ConnectService,
+    pub engine: Engine,
+    pub tokens: Arc<WebhookTokens>,
+    pub metrics: Arc<ServiceMetrics>,
+}
+
+impl AppState {
+    /// Add what only the running service knows (last webhook) to a connection view.
+    pub fn with_runtime(
+        &self,
+        org: ticketsync_actors::OrgId,
+        mut view: ConnectionView,
+    ) -> ConnectionView {
+        view.last_webhook_at = self.store.last_webhook_at(org);
+        view
+    }
+}
+
+/// The built application: a bound listener and a server ready to run.
+pub struct Application {
+    port: u16,
+    engine: Engine,
+    server: Server,
+    admin_token: SecretString,
+    admin_token_generated: bool,
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error("cannot recover queued work: {0}")]
+    Recover(#[from] ticketsync_actors::ports::StoreFailure),
+    #[error("responder configuration: {0}")]
+    Responder(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    /// Open storage, load secrets, bind the listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let dir = settings.storage.path.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let store = SledStore::open(&dir)?;
+        let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
+        let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret()?));
+        let (admin_token, admin_token_generated) =
+            load_admin_token(&settings.server.admin_token, &dir)?;
+
+        let metrics = Arc::new(ServiceMetrics::default());
+        let connector = FreshdeskConnector {
+            policy: Arc::new(DomainPolicy::new(
+                settings.freshdesk.allowed_domain_suffixes.clone(),
+                settings.freshdesk.insecure_hosts.clone(),
+            )),
+            http: build_http_client(Duration::from_millis(settings.freshdesk.request_timeout_ms)),
+            observer: Some(metrics.clone()),
+        };
+        let responder = crate::responder::build(&settings.responder, reqwest::Client::new())
+            .map_err(|e| StartupError::Responder(e.to_string()))?;
+        let engine = Engine::start(EngineParts {
+            store: Arc::new(store.clone()),
+            orgs: Arc::new(StoredOrgs {
+                store: store.clone(),
+                vault: vault.clone(),
+                connector: connector.clone(),
+            }),
+            responder,
+            clock: Arc::new(SystemClock),
+            config: EngineConfig {
+                max_ai_answers: settings.engine.max_ai_replies_per_ticket,
+                idle_passivate: Duration::from_secs(settings.engine.idle_passivate_secs),
+                restart_budget: 5,
+                park_for: Duration::from_secs(300),
+                shards: 2,
+            },
+        });
+        let connect = ConnectService::new(
+            store.clone(),
+            vault,
+            tokens.clone(),
+            connector,
+            &settings.server.public_url,
+        );
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            connect,
+            engine: engine.clone(),
+            tokens,
+            metrics,
+        });
+        let readiness = web::Data::new(Readiness::default());
+        let admin = web::Data::new(AdminToken(admin_token.clone()));
+
+        let listener =
+            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
+                addr: settings.server.listen.clone(),
+                source,
+            })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let server = HttpServer::new({
+            let readiness = readiness.clone();
+            move || {
+                App::new()
+                    .wrap(actix_web::middleware::from_fn(http::trace_request))
+                    .app_data(state.clone())
+                    .app_data(readiness.clone())
+                    .app_data(admin.clone())
+                    .configure(http::configure)
+            }
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.server.listen.clone(),
+            source,
+        })?
+        .disable_signals()
+        .shutdown_timeout(5)
+        .run();
+        let recovered = engine.recover()?;
+        if recovered > 0 {
+            tracing::info!(
+                tickets = recovered,
+                "recovered tickets with queued or pending work"
+            );
+        }
+        readiness.set_ready();
+        Ok(Self {
+            port,
+            engine,
+            server,
+            admin_token,
+            admin_token_generated,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin token in force, and whether it was generated on this start.
+    pub fn admin_token(&self) -> (&SecretString, bool) {
+        (&self.admin_token, self.admin_token_generated)
+    }
+
+    /// Serve until the server stops, then stop the engine.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.engine.shutdown().await;
+        result
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

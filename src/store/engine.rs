@@ -1,0 +1,354 @@
+//! The engine's records in one sled tree, so every step commits in one atomic batch:
+//!
+//! | key                                   | value                          |
+//! |---------------------------------------|--------------------------------|
+//! | `i` org ticket seq                    | a queued event (the inbox)     |
+//! | `t` org ticket                        | the ticket record              |
+//! | `p` org ticket                        | marker: pending effects        |
+//! | `u` org (MAX - updated µs) ticket     | a session summary (inbox list) |
+//! | `s` session                           | org ticket (session lookup)    |
+//! | `w` org                               | last webhook time              |
+//! | `c` name                              | a counter (tracked tickets)    |
+//!
+//! Org ids are 16 raw bytes, ticket ids and sequence numbers 8 big-endian bytes, so prefix
+//! scans return one ticket's events in order and one org's sessions newest first.
+
+use super::{decode, encode, SledStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticketsync_actors::ports::{EngineStore, EventKind, QueuedEvent, StoreFailure};
+use ticketsync_actors::session::Session;
+use ticketsync_actors::ticket::state::TicketRecord;
+use ticketsync_actors::{EventId, OrgId, SessionId, TicketId};
+
+const INBOX: u8 = b'i';
+const TICKET: u8 = b't';
+const PENDING: u8 = b'p';
+const UPDATED: u8 = b'u';
+const SESSION: u8 = b's';
+const WEBHOOK: u8 = b'w';
+const TRACKED_COUNTER: &[u8] = b"ctracked";
+
+fn ticket_key(prefix: u8, org: OrgId, ticket: TicketId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(25);
+    key.push(prefix);
+    key.extend_from_slice(org.0.as_bytes());
+    key.extend_from_slice(&ticket.0.to_be_bytes());
+    key
+}
+
+fn org_prefix(prefix: u8, org: OrgId) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(org.0.as_bytes());
+    key
+}
+
+fn split_ticket_key(key: &[u8]) -> Option<(OrgId, TicketId)> {
+    let org = uuid::Uuid::from_slice(key.get(1..17)?).ok()?;
+    let ticket = u64::from_be_bytes(key.get(17..25)?.try_into().ok()?);
+    Some((OrgId(org), TicketId(ticket)))
+}
+
+fn updated_key(org: OrgId, updated_at: DateTime<Utc>, ticket: TicketId) -> Vec<u8> {
+    let mut key = org_prefix(UPDATED, org);
+    let micros = u64::try_from(updated_at.timestamp_micros()).unwrap_or(0);
+    key.extend_from_slice(&(u64::MAX - micros).to_be_bytes());
+    key.extend_from_slice(&ticket.0.to_be_bytes());
+    key
+}
+
+/// A row of the session list: the session without its messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSummaryRow {
+    #[serde(flatten)]
+    pub session: serde_json::Value,
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
+/// Where a session listing continues: the index key of the last row returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor(pub Vec<u8>);
+
+impl SessionCursor {
+    /// Opaque text form for the API.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
+    /// Parse the text form; None if it is not one of ours.
+    pub fn decode(text: &str, org: OrgId) -> Option<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        (bytes.len() == 33 && bytes.starts_with(&org_prefix(UPDATED, org))).then_some(Self(bytes))
+    }
+}
+
+fn summary_of(session: &Session) -> Vec<u8> {
+    let mut value = serde_json::to_value(session).expect("sessions serialise");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("messages");
+    }
+    encode(&SessionSummaryRow {
+        session: value,
+        last_message_at: session.last_message_at(),
+    })
+}
+
+fn failure(e: impl std::fmt::Display) -> StoreFailure {
+    StoreFailure(e.to_string())
+}
+
+impl SledStore {
+    /// A session by id: its org's ticket record.
+    pub fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>> {
+        let mut key = vec![SESSION];
+        key.extend_from_slice(session.0.as_bytes());
+        let Some(target) = self.engine.get(key)? else {
+            return Ok(None);
+        };
+        let Some((org, ticket)) = split_ticket_key(&[&[TICKET][..], &target[..]].concat()) else {
+            return Err(StoreError::Corrupt("bad session index entry".into()));
+        };
+        self.ticket_record(org, ticket)
+    }
+
+    /// A ticket's record.
+    pub fn ticket_record(&self, org: OrgId, ticket: TicketId) -> StoreResult<Option<TicketRecord>> {
+        self.engine
+            .get(ticket_key(TICKET, org, ticket))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// One page of an org's sessions, most recently updated first.
+    pub fn session_page(
+        &self,
+        org: OrgId,
+        after: Option<&SessionCursor>,
+        mut keep: impl FnMut(&SessionSummaryRow) -> bool,
+        limit: usize,
+    ) -> StoreResult<(Vec<SessionSummaryRow>, Option<SessionCursor>)> {
+        let prefix = org_prefix(UPDATED, org);
+        let start = match after {
+            Some(cursor) => {
+                let mut k = cursor.0.clone();
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut rows = Vec::new();
+        let mut last_key = None;
+        for item in self.engine.range(start..) {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let row: SessionSummaryRow = decode(&value)?;
+            if !keep(&row) {
+                continue;
+            }
+            if rows.len() == limit {
+                return Ok((rows, last_key.map(SessionCursor)));
+            }
+            last_key = Some(key.to_vec());
+            rows.push(row);
+        }
+        Ok((rows, None))
+    }
+
+    /// Queued events of an org (its backlog), up to `cap` counted.
+    pub fn org_backlog(&self, org: OrgId, cap: usize) -> usize {
+        self.engine
+            .scan_prefix(org_prefix(INBOX, org))
+            .take(cap)
+            .count()
+    }
+
+    /// Queued events in all (inspection).
+    pub fn inbox_depth(&self) -> usize {
+        self.engine.scan_prefix([INBOX]).count()
+    }
+
+    /// Tickets with pending effects (inspection).
+    pub fn pending_effect_tickets(&self) -> usize {
+        self.engine.scan_prefix([PENDING]).count()
+    }
+
+    /// Tracked tickets, from the counter kept with each commit.
+    pub fn tracked_tickets(&self) -> u64 {
+        self.engine
+            .get(TRACKED_COUNTER)
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0)
+    }
+
+    /// When the org's webhook last accepted an event.
+    pub fn last_webhook_at(&self, org: OrgId) -> Option<DateTime<Utc>> {
+        let value = self.engine.get(org_prefix(WEBHOOK, org)).ok()??;
+        decode(&value).ok()
+    }
+
+    fn write_record(
+        &self,
+        batch: &mut sled::Batch,
+        record: &TicketRecord,
+        tracked_delta: &mut i64,
+    ) -> StoreResult<()> {
+        let key = ticket_key(TICKET, record.org_id, record.ticket_id);
+        let previous: Option<TicketRecord> =
+            self.engine.get(&key)?.map(|v| decode(&v)).transpose()?;
+        let old_session = previous.as_ref().and_then(|p| p.session.as_ref());
+        if let Some(old) = old_session {
+            batch.remove(updated_key(record.org_id, old.updated_at, record.ticket_id));
+        }
+        if let Some(session) = &record.session {
+            batch.insert(
+                updated_key(record.org_id, session.updated_at, record.ticket_id),
+                summary_of(session),
+            );
+            if old_session.is_none() {
+                let mut skey = vec![SESSION];
+                skey.extend_from_slice(session.id.0.as_bytes());
+                batch.insert(
+                    skey,
+                    ticket_key(TICKET, record.org_id, record.ticket_id)[1..].to_vec(),
+                );
+                *tracked_delta += 1;
+            }
+        }
+        let pending = ticket_key(PENDING, record.org_id, record.ticket_id);
+        if record.pending_effects.is_empty() {
+            batch.remove(pending);
+        } else {
+            batch.insert(pending, &[][..]);
+        }
+        batch.insert(key, encode(record));
+        Ok(())
+    }
+
+    fn apply_batch(&self, batch: sled::Batch, tracked_delta: i64) -> StoreResult<()> {
+        self.engine.apply_batch(batch)?;
+        if tracked_delta != 0 {
+            self.engine.fetch_and_update(TRACKED_COUNTER, |old| {
+                let n = old
+                    .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                    .unwrap_or(0);
+                Some((n as i64 + tracked_delta).max(0).to_be_bytes().to_vec())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Write a batch of records at once (backfill imports).
+    pub fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
+        let mut batch = sled::Batch::default();
+        let mut delta = 0;
+        for record in records {
+            self.write_record(&mut batch, record, &mut delta)?;
+        }
+        self.apply_batch(batch, delta)
+    }
+}
+
+#[async_trait]
+impl EngineStore for SledStore {
+    fn append_event(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+        kind: EventKind,
+        received_at: DateTime<Utc>,
+    ) -> Result<QueuedEvent, StoreFailure> {
+        let seq = self.db.generate_id().map_err(failure)?;
+        let event = QueuedEvent {
+            seq,
+            id: EventId::new(),
+            org_id: org,
+            ticket_id: ticket,
+            kind,
+            received_at,
+        };
+        let mut key = ticket_key(INBOX, org, ticket);
+        key.extend_from_slice(&seq.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(key, encode(&event));
+        if matches!(event.kind, EventKind::Webhook { .. }) {
+            batch.insert(org_prefix(WEBHOOK, org), encode(&received_at));
+        }
+        self.engine.apply_batch(batch).map_err(failure)?;
+        Ok(event)
+    }
+
+    fn queued_events(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Vec<QueuedEvent>, StoreFailure> {
+        self.engine
+            .scan_prefix(ticket_key(INBOX, org, ticket))
+            .values()
+            .map(|v| decode::<QueuedEvent>(&v.map_err(failure)?).map_err(failure))
+            .collect()
+    }
+
+    fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
+        let mut batch = sled::Batch::default();
+        for e in events {
+            batch.remove(event_key(e));
+        }
+        self.engine.apply_batch(batch).map_err(failure)
+    }
+
+    fn load_ticket(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Option<TicketRecord>, StoreFailure> {
+        self.ticket_record(org, ticket).map_err(failure)
+    }
+
+    fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure> {
+        let mut batch = sled::Batch::default();
+        let mut delta = 0;
+        self.write_record(&mut batch, record, &mut delta)
+            .map_err(failure)?;
+        for e in consumed {
+            batch.remove(event_key(e));
+        }
+        self.apply_batch(batch, delta).map_err(failure)
+    }
+
+    fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
+        let mut tickets: Vec<(OrgId, TicketId)> = Vec::new();
+        for prefix in [INBOX, PENDING] {
+            for key in self.engine.scan_prefix([prefix]).keys() {
+                let key = key.map_err(failure)?;
+                if let Some(t) = split_ticket_key(&key) {
+                    if tickets.last() != Some(&t) {
+                        tickets.push(t);
+                    }
+                }
+            }
+        }
+        tickets.sort();
+        tickets.dedup();
+        Ok(tickets)
+    }
+
+    async fn flush(&self) -> Result<(), StoreFailure> {
+        SledStore::flush(self).await.map_err(failure)
+    }
+}
+
+fn event_key(e: &QueuedEvent) -> Vec<u8> {
+    let mut key = ticket_key(INBOX, e.org_id, e.ticket_id);
+    key.extend_from_slice(&e.seq.to_be_bytes());
+    key
+}

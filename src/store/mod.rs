@@ -1,0 +1,99 @@
+//! The embedded sled database. `SledStore` owns the one `sled::Db` of the process and its
+//! trees; each submodule owns the records of one concern and their key layout.
+//!
+//! Records are JSON; keys are raw ids (16-byte UUIDs, big-endian ticket ids) so that prefix
+//! scans per org are cheap. Writes that must survive a crash are followed by `flush_async`
+//! before they are acknowledged.
+
+mod engine;
+mod group_commit;
+mod orgs;
+
+pub use engine::{SessionCursor, SessionSummaryRow};
+pub use orgs::ConnectionRecord;
+
+use rand::RngCore;
+use std::path::Path;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a storage operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The process's database handle. Cheap to clone (sled handles are reference-counted).
+#[derive(Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    meta: sled::Tree,
+    orgs: sled::Tree,
+    connections: sled::Tree,
+    /// Inbox, ticket records and their indexes: one tree, so a step's writes are one atomic batch.
+    engine: sled::Tree,
+    commits: std::sync::Arc<group_commit::GroupCommit>,
+}
+
+const TOKEN_SECRET_KEY: &[u8] = b"webhook_token_secret";
+
+impl SledStore {
+    /// Open (or create) the database in `dir`.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(Self {
+            meta: db.open_tree("meta")?,
+            orgs: db.open_tree("orgs")?,
+            connections: db.open_tree("connections")?,
+            engine: db.open_tree("engine")?,
+            commits: std::sync::Arc::new(group_commit::GroupCommit::default()),
+            db,
+        })
+    }
+
+    /// Make every write so far durable. Concurrent callers share flushes (group commit), and
+    /// the flush itself is sled's async one, never the blocking one on an arbiter thread.
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.commits.flush(&self.db).await
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The secret that signs webhook tokens: generated once, then stable forever.
+    pub fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        // compare_and_swap keeps the first writer's secret if two starts race.
+        let _ = self.meta.compare_and_swap(
+            TOKEN_SECRET_KEY,
+            None as Option<&[u8]>,
+            Some(&fresh[..]),
+        )?;
+        let stored = self
+            .meta
+            .get(TOKEN_SECRET_KEY)?
+            .ok_or_else(|| StoreError::Corrupt("webhook token secret vanished".into()))?;
+        stored
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("webhook token secret has the wrong length".into()))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise to JSON")
+}

@@ -1,0 +1,117 @@
+//! SPEC §3: the webhook's answers to good and bad requests. A refused request stores nothing.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::json;
+
+async fn inbox_depth(t: &TestApp) -> u64 {
+    t.call(Method::GET, "/api/v1/inspect", None).await.body["inbox_depth"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_accepted_webhook_answers_202_with_an_event_id() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    let r = t
+        .http
+        .post(&hook)
+        .json(&json!({"ticketId": "999", "triggered_event": "{weird:event}", "extra": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "accepted");
+    assert!(uuid::Uuid::parse_str(body["event_id"].as_str().unwrap()).is_ok());
+    let shown = t.connection(&org).await.body;
+    assert!(shown["last_webhook_at"].is_string());
+}
+
+#[tokio::test]
+async fn bad_webhooks_get_the_error_shape_and_store_nothing() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "invalid_payload"),
+        (b"{}".to_vec(), 400, "invalid_payload"),
+        (br#"{"ticketId": "abc"}"#.to_vec(), 400, "invalid_payload"),
+        (
+            br#"{"ticketId": "{{ticket.id}}"}"#.to_vec(),
+            400,
+            "invalid_payload",
+        ),
+        (br#"{"ticketId": -5}"#.to_vec(), 400, "invalid_payload"),
+        (b"[]".to_vec(), 400, "invalid_payload"),
+        (vec![0xff, 0xfe, 0x00], 400, "invalid_payload"),
+        (
+            format!("{{\"ticketId\":\"1\",\"pad\":\"{}\"}}", "x".repeat(70_000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = t
+            .http
+            .post(&hook)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+    }
+    let forged = format!("{}x", &hook[..hook.len() - 1]);
+    for url in [
+        forged,
+        format!("{}/webhooks/freshdesk/nope", t.base()),
+        hook[..hook.len() - 5].to_string(),
+    ] {
+        let r = t
+            .http
+            .post(&url)
+            .json(&json!({"ticketId": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_token");
+    }
+    assert_eq!(inbox_depth(&t).await, 0);
+    assert!(t.connection(&org).await.body["last_webhook_at"].is_null());
+}
+
+#[tokio::test]
+async fn a_disconnected_org_answers_410_and_keeps_its_url_on_reconnect() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    t.disconnect(&org).await;
+    let r = t
+        .http
+        .post(&hook)
+        .json(&json!({"ticketId": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "integration_disconnected");
+    assert_eq!(inbox_depth(&t).await, 0);
+    t.save(&org, json!({"domain": t.sim_domain()})).await;
+    assert_eq!(t.webhook_url(&org).await, hook);
+    let r = t
+        .http
+        .post(&hook)
+        .json(&json!({"ticketId": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}

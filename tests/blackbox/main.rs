@@ -1,0 +1,7 @@
+//! Black-box tests: the real service over HTTP against the Freshdesk simulator.
+
+mod harness;
+
+mod connect;
+mod flow;
+mod intake;
