@@ -53,7 +53,16 @@ impl AppState {
         mut view: ConnectionView,
     ) -> ConnectionView {
         view.last_webhook_at = self.store.last_webhook_at(org);
+        view.backfill = self.backfill_view(org);
         view
+    }
+
+    /// The org's backfill progress as the API shows it.
+    pub fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
+        self.engine
+            .backfill(org)
+            .map(|b| serde_json::to_value(b).expect("progress serialises"))
+            .unwrap_or_else(|| serde_json::json!({"state": "not_started"}))
     }
 }
 
@@ -129,6 +138,11 @@ impl Application {
                 restart_budget: 5,
                 park_for: Duration::from_secs(300),
                 shards: 2,
+                rate_limit_share: settings.freshdesk.rate_limit_share,
+                reconcile_interval: Duration::from_secs(
+                    settings.engine.reconcile_interval_secs.max(1),
+                ),
+                backfill_days: settings.freshdesk.backfill_days,
             },
         });
         let connect = ConnectService::new(
@@ -173,6 +187,11 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(5)
         .run();
+        for org in store.orgs()? {
+            if store.connection(org.id)?.is_some_and(|c| c.connected) {
+                engine.org_connected(org.id, false)?;
+            }
+        }
         let recovered = engine.recover()?;
         if recovered > 0 {
             tracing::info!(

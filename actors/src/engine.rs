@@ -3,15 +3,20 @@
 //! ticket, submit an admin command and wait for it, inspect, recover after a restart), so
 //! HTTP routes never touch mailboxes.
 
+use crate::budget::{BudgetView, RateBudget};
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org_actor::{OrgActor, Reload};
+use crate::org_jobs::{
+    BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
+};
 use crate::ports::{
     Clock, EngineStore, EventKind, OrgProvider, QueuedEvent, Responder, StoreFailure,
 };
 use crate::router::{Inspect, Route, Shard};
 use crate::ticket::actor::ActorStatus;
 use crate::ticket::state::ErrorNote;
+use crate::ticket::state::TicketRecord;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -34,6 +39,12 @@ pub struct EngineConfig {
     pub park_for: Duration,
     /// Router shards (each on its own arbiter thread).
     pub shards: usize,
+    /// Share of the account's per-minute Freshdesk limit the engine may use.
+    pub rate_limit_share: f64,
+    /// Time between missed-webhook sweeps of a connected org.
+    pub reconcile_interval: Duration,
+    /// How far back the first-connect backfill imports.
+    pub backfill_days: u32,
 }
 
 /// Everything the actors share.
@@ -48,22 +59,40 @@ pub struct EngineDeps {
     pub failures: FailureLog,
 }
 
+/// An org's actor and its rate budget.
+type OrgEntry = (Addr<OrgActor>, Arc<RateBudget>);
+
 /// The org actors, started on demand on the engine's org arbiter.
 pub struct OrgRegistry {
     provider: Arc<dyn OrgProvider>,
     arbiter: ArbiterHandle,
-    actors: Mutex<HashMap<OrgId, Addr<OrgActor>>>,
+    rate_limit_share: f64,
+    actors: Mutex<HashMap<OrgId, OrgEntry>>,
 }
 
 impl OrgRegistry {
     /// The org's actor (started if needed).
     pub fn get(&self, org: OrgId) -> Addr<OrgActor> {
+        self.entry(org).0
+    }
+
+    /// The org's rate budget.
+    pub fn budget(&self, org: OrgId) -> Arc<RateBudget> {
+        self.entry(org).1
+    }
+
+    fn entry(&self, org: OrgId) -> OrgEntry {
         let mut actors = self.actors.lock();
         actors
             .entry(org)
             .or_insert_with(|| {
                 let provider = self.provider.clone();
-                OrgActor::start_in_arbiter(&self.arbiter, move |_| OrgActor::new(org, provider))
+                let budget = Arc::new(RateBudget::new(self.rate_limit_share));
+                let for_actor = budget.clone();
+                let addr = OrgActor::start_in_arbiter(&self.arbiter, move |_| {
+                    OrgActor::new(org, provider, for_actor)
+                });
+                (addr, budget)
             })
             .clone()
     }
@@ -132,6 +161,7 @@ pub struct Engine {
     deps: Arc<EngineDeps>,
     shards: Arc<Vec<Addr<Shard>>>,
     arbiters: Arc<Mutex<Vec<Arbiter>>>,
+    jobs: Arc<Mutex<HashMap<OrgId, Addr<OrgJobs>>>>,
 }
 
 /// What the engine was built from.
@@ -152,6 +182,7 @@ impl Engine {
             orgs: OrgRegistry {
                 provider: parts.orgs,
                 arbiter: org_arbiter.handle(),
+                rate_limit_share: parts.config.rate_limit_share,
                 actors: Mutex::new(HashMap::new()),
             },
             responder: parts.responder,
@@ -175,6 +206,7 @@ impl Engine {
             deps,
             shards: Arc::new(shards),
             arbiters: Arc::new(Mutex::new(arbiters)),
+            jobs: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -240,6 +272,125 @@ impl Engine {
         self.deps.orgs.get(org).do_send(Reload);
     }
 
+    /// The org is connected (saved now, or found connected at startup): make sure its
+    /// background jobs run. On its first connect, the backfill is scheduled first.
+    pub fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
+        if first_connect && self.backfill(org).is_none() {
+            let window_start =
+                self.now() - chrono::Duration::days(i64::from(self.deps.config.backfill_days));
+            self.save_backfill(
+                org,
+                &BackfillProgress {
+                    state: BackfillState::Pending,
+                    window_start,
+                    cursor: ListCursor {
+                        updated_since: window_start,
+                        page: 1,
+                    },
+                    pages_fetched: 0,
+                    tickets_seen: 0,
+                    tickets_queued: 0,
+                    started_at: None,
+                    finished_at: None,
+                    last_error: None,
+                },
+            );
+        }
+        let addr = {
+            let mut jobs = self.jobs.lock();
+            jobs.entry(org)
+                .or_insert_with(|| {
+                    let engine = self.clone();
+                    OrgJobs::start_in_arbiter(&self.deps.orgs.arbiter, move |_| {
+                        OrgJobs::new(org, engine)
+                    })
+                })
+                .clone()
+        };
+        addr.do_send(Ensure);
+        Ok(())
+    }
+
+    /// Append an event for each ticket, make them durable, wake the tickets.
+    pub async fn queue(
+        &self,
+        org: OrgId,
+        tickets: &[TicketId],
+        kind: EventKind,
+    ) -> Result<(), StoreFailure> {
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        for ticket in tickets {
+            self.deps
+                .store
+                .append_event(org, *ticket, kind.clone(), now)?;
+        }
+        self.deps.store.flush().await?;
+        for ticket in tickets {
+            self.wake(org, *ticket);
+        }
+        Ok(())
+    }
+
+    /// The org's backfill progress, if it ever had one.
+    pub fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
+        self.deps
+            .store
+            .load_job(org, "backfill")
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+
+    /// Store backfill progress (a failure is logged; the job redoes the page).
+    pub fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
+        self.save_job(org, "backfill", progress);
+    }
+
+    /// The org's sweep state.
+    pub fn sweep(&self, org: OrgId) -> SweepProgress {
+        self.deps
+            .store
+            .load_job(org, "sweep")
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Store sweep state.
+    pub fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
+        self.save_job(org, "sweep", progress);
+    }
+
+    fn save_job(&self, org: OrgId, job: &str, state: &impl serde::Serialize) {
+        let value = serde_json::to_value(state).expect("job state serialises");
+        if let Err(e) = self.deps.store.save_job(org, job, &value) {
+            tracing::error!(org_id = %org, job, error = %e, "cannot store job progress");
+        }
+    }
+
+    /// A ticket's stored record.
+    pub fn ticket_record(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Option<TicketRecord>, StoreFailure> {
+        self.deps.store.load_ticket(org, ticket)
+    }
+
+    /// The org's actor.
+    pub fn org_actor(&self, org: OrgId) -> Addr<OrgActor> {
+        self.deps.orgs.get(org)
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.deps.config
+    }
+
     /// The live actor of a ticket, if any.
     pub async fn actor_status(&self, org_id: OrgId, ticket_id: TicketId) -> Option<ActorStatus> {
         self.shard(org_id, ticket_id)
@@ -247,6 +398,11 @@ impl Engine {
             .await
             .ok()
             .flatten()
+    }
+
+    /// The org's rate budget as it stands.
+    pub fn budget(&self, org: OrgId) -> BudgetView {
+        self.deps.orgs.budget(org).view()
     }
 
     /// The last crash of a ticket's pass.

@@ -7,6 +7,7 @@
 //! connection is saved or disconnected (`Reload`). Messages that call Freshdesk are
 //! `AtomicResponse`s, so one org never refreshes its directory twice at once.
 
+use crate::budget::{BudgetedApi, Priority, RateBudget};
 use crate::freshdesk::{FreshdeskApi, FreshdeskError};
 use crate::ids::{AgentId, OrgId};
 use crate::ports::{OrgConnection, OrgProvider, StoreFailure};
@@ -19,6 +20,8 @@ use std::sync::Arc;
 /// An immutable view of the org's connection, shared with its ticket actors.
 pub struct OrgSnapshot {
     pub org_id: OrgId,
+    /// The org's rate budget (the same one across reloads).
+    pub budget: Arc<RateBudget>,
     pub connection: OrgConnection,
     /// Flipped by a disconnect, so work already holding the snapshot stops before writing.
     pub connected: Arc<AtomicBool>,
@@ -32,9 +35,9 @@ impl OrgSnapshot {
         self.connected.load(Ordering::SeqCst)
     }
 
-    /// The Freshdesk API of the org.
-    pub fn api(&self) -> &Arc<dyn FreshdeskApi> {
-        &self.connection.api
+    /// The org's Freshdesk API for calls of `priority`, inside its rate budget.
+    pub fn api(&self, priority: Priority) -> BudgetedApi<'_> {
+        BudgetedApi::new(self.connection.api.as_ref(), &self.budget, priority)
     }
 
     /// The name of a status id (built-in names when the account did not list it).
@@ -79,6 +82,7 @@ pub struct ResolveAuthors {
 pub struct OrgActor {
     org_id: OrgId,
     provider: Arc<dyn OrgProvider>,
+    budget: Arc<RateBudget>,
     snapshot: Option<Arc<OrgSnapshot>>,
     /// user id → is an agent. Contacts are cached as `false`.
     directory: HashMap<u64, bool>,
@@ -87,10 +91,11 @@ pub struct OrgActor {
 
 impl OrgActor {
     /// An org actor that loads its connection lazily.
-    pub fn new(org_id: OrgId, provider: Arc<dyn OrgProvider>) -> Self {
+    pub fn new(org_id: OrgId, provider: Arc<dyn OrgProvider>, budget: Arc<RateBudget>) -> Self {
         Self {
             org_id,
             provider,
+            budget,
             snapshot: None,
             directory: HashMap::new(),
             directory_loaded: false,
@@ -112,17 +117,20 @@ impl Handler<GetSnapshot> for OrgActor {
         }
         let provider = self.provider.clone();
         let org_id = self.org_id;
+        let budget = self.budget.clone();
         let load = async move {
             let Some(connection) = provider.connection(org_id)? else {
                 return Ok(None);
             };
             let status_names = if connection.connected {
-                load_status_names(connection.api.as_ref()).await?
+                let api = BudgetedApi::new(connection.api.as_ref(), &budget, Priority::Sync);
+                load_status_names(&api).await?
             } else {
                 HashMap::new()
             };
             Ok(Some(Arc::new(OrgSnapshot {
                 org_id,
+                budget,
                 connected: Arc::new(AtomicBool::new(connection.connected)),
                 connection,
                 status_names,
@@ -177,11 +185,11 @@ impl Handler<ResolveAuthors> for OrgActor {
         unknown.sort_unstable();
         unknown.dedup();
         let load_all = !unknown.is_empty() && !self.directory_loaded;
-        let api = snapshot.connection.api.clone();
         let lookup = async move {
+            let api = snapshot.api(Priority::Sync);
             let mut found: HashMap<u64, bool> = HashMap::new();
             if load_all {
-                for agent in list_agents(api.as_ref()).await? {
+                for agent in list_agents(&api).await? {
                     found.insert(agent.0, true);
                 }
             }

@@ -24,6 +24,8 @@ pub enum EventKind {
     Webhook { triggered_event: String },
     /// The missed-webhook sweep saw the ticket change.
     Sweep,
+    /// The first-connect backfill lists this ticket: import it as history.
+    Import,
     /// An admin hands the ticket off.
     AdminHandoff { detail: Option<String> },
     /// An admin gives the ticket back to the AI.
@@ -70,6 +72,15 @@ pub trait EngineStore: Send + Sync + 'static {
     fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure>;
     /// Make all writes so far durable (group-committed with concurrent callers).
     async fn flush(&self) -> Result<(), StoreFailure>;
+    /// The stored state of an org's background job (`backfill`, `sweep`).
+    fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure>;
+    /// Store the state of an org's background job.
+    fn save_job(
+        &self,
+        org: OrgId,
+        job: &str,
+        state: &serde_json::Value,
+    ) -> Result<(), StoreFailure>;
 }
 
 /// An org's connection as the engine needs it.

@@ -56,8 +56,12 @@ async fn save(
     })?;
     let (view, first_connect) = state.connect.save(*org_id, request).await?;
     state.engine.org_changed(*org_id);
+    state
+        .engine
+        .org_connected(*org_id, first_connect)
+        .map_err(|e| ApiError::internal(&e))?;
     if first_connect {
-        tracing::info!(org_id = %org_id, "first connect");
+        tracing::info!(org_id = %org_id, "first connect: backfill scheduled");
     }
     Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view)))
 }

@@ -26,6 +26,9 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "connected": connection.connected,
             "backlog": state.store.org_backlog(org.id, BACKLOG_COUNT_CAP),
             "last_webhook_at": state.store.last_webhook_at(org.id),
+            "rate_budget": state.engine.budget(org.id),
+            "backfill": state.backfill_view(org.id),
+            "sweep": state.engine.sweep(org.id),
         }));
     }
     Ok(HttpResponse::Ok().json(json!({

@@ -9,6 +9,7 @@
 //! | `s` session                           | org ticket (session lookup)    |
 //! | `w` org                               | last webhook time              |
 //! | `c` name                              | a counter (tracked tickets)    |
+//! | `j` org job                           | a background job's state      |
 //!
 //! Org ids are 16 raw bytes, ticket ids and sequence numbers 8 big-endian bytes, so prefix
 //! scans return one ticket's events in order and one org's sessions newest first.
@@ -28,6 +29,7 @@ const PENDING: u8 = b'p';
 const UPDATED: u8 = b'u';
 const SESSION: u8 = b's';
 const WEBHOOK: u8 = b'w';
+const JOB: u8 = b'j';
 const TRACKED_COUNTER: &[u8] = b"ctracked";
 
 fn ticket_key(prefix: u8, org: OrgId, ticket: TicketId) -> Vec<u8> {
@@ -345,6 +347,32 @@ impl EngineStore for SledStore {
     async fn flush(&self) -> Result<(), StoreFailure> {
         SledStore::flush(self).await.map_err(failure)
     }
+
+    fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure> {
+        self.engine
+            .get(job_key(org, job))
+            .map_err(failure)?
+            .map(|v| decode(&v).map_err(failure))
+            .transpose()
+    }
+
+    fn save_job(
+        &self,
+        org: OrgId,
+        job: &str,
+        state: &serde_json::Value,
+    ) -> Result<(), StoreFailure> {
+        self.engine
+            .insert(job_key(org, job), encode(state))
+            .map_err(failure)?;
+        Ok(())
+    }
+}
+
+fn job_key(org: OrgId, job: &str) -> Vec<u8> {
+    let mut key = org_prefix(JOB, org);
+    key.extend_from_slice(job.as_bytes());
+    key
 }
 
 fn event_key(e: &QueuedEvent) -> Vec<u8> {

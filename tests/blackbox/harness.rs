@@ -146,8 +146,12 @@ impl TestApp {
         Self::spawn_with(&[]).await
     }
 
-    /// Simulator plus service with config overrides.
+    /// Simulator plus service with config overrides. Logs go to the test output when
+    /// RUST_LOG is set.
     pub async fn spawn_with(overrides: &[(&'static str, String)]) -> Self {
+        if std::env::var_os("RUST_LOG").is_some() {
+            ticketsync::telemetry::init();
+        }
         let sim = freshdesk_sim::spawn(SimConfig::default()).expect("simulator starts");
         let simc = SimClient::new(sim.base_url());
         let data_dir = tempfile::tempdir().unwrap();

@@ -5,3 +5,4 @@ mod harness;
 mod connect;
 mod flow;
 mod intake;
+mod lifecycle;

@@ -95,14 +95,33 @@ pub struct Step {
     pub ask: Option<ResponderRequest>,
 }
 
+/// The reason recorded for tickets that predate the connection (the backfill may still
+/// import them).
+pub const PREDATES_CONNECTION: &str =
+    "created before the organization connected and not imported by the backfill";
+
 /// The intake gate for a ticket ticketsync has never decided about (SPEC §4.1).
 pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
-    let (decision, reason) = if ticket.created_at < org.first_connected_at.trunc_subsecs(0) {
-        (
-            GateOutcome::Ignored,
-            "created before the organization connected and not imported by the backfill",
-        )
-    } else if org.settings.auto_handle_all {
+    if ticket.created_at < org.first_connected_at.trunc_subsecs(0) {
+        return GateDecision {
+            decision: GateOutcome::Ignored,
+            reason: PREDATES_CONNECTION.to_string(),
+            at: now,
+        };
+    }
+    assignment_gate(ticket, org, now)
+}
+
+/// The gate for a backfilled ticket: the assignment rule only (it predates the connection
+/// by nature).
+pub fn import_gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
+    let mut decision = assignment_gate(ticket, org, now);
+    decision.reason = format!("backfill: {}", decision.reason);
+    decision
+}
+
+fn assignment_gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
+    let (decision, reason) = if org.settings.auto_handle_all {
         (GateOutcome::Tracked, "auto_handle_all is on")
     } else if ticket.responder_id == Some(org.ai_agent) {
         (GateOutcome::Tracked, "assigned to the AI agent")
@@ -165,8 +184,23 @@ pub fn observe(
     org: &OrgView<'_>,
     now: DateTime<Utc>,
 ) -> Step {
+    mirror(record, observation, now);
+    consider_answer(record, org, now)
+}
+
+/// Import a backfilled ticket's thread as history: mirrored, nothing answered.
+pub fn import_history(record: &mut TicketRecord, observation: &Observation, now: DateTime<Utc>) {
+    mirror(record, observation, now);
+    if let Some(session) = record.session.as_ref() {
+        record.ai.considered = session.messages.len();
+    }
+}
+
+/// Copy what Freshdesk shows (subject, status, new conversations) into the session. A human
+/// agent's public reply makes an AI-active session human-active.
+fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Utc>) {
     let Some(session) = record.session.as_mut() else {
-        return Step::default();
+        return;
     };
     let ticket = &observation.ticket;
     let mut changed =
@@ -197,12 +231,12 @@ pub fn observe(
             record.watermark.last_conversation_id.max(Some(c.id));
     }
     record.watermark.ticket_updated_at = Some(ticket.updated_at);
+    record.watermark.read_at = Some(now);
     record.watermark.conversations_seen = observation.conversations_total;
     record.watermark.tags = ticket.tags.clone();
     if changed {
         session.updated_at = now;
     }
-    consider_answer(record, org, now)
 }
 
 /// Whether the AI should answer now; hands off at the turn limit.

@@ -6,6 +6,7 @@ use super::machine::{
     self, Decision, Observation, ObservedConversation, ObservedTicket, OrgView, Posted,
 };
 use super::state::*;
+use crate::budget::{BudgetedApi, Priority};
 use crate::engine::EngineDeps;
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket};
 use crate::ids::{OrgId, TicketId};
@@ -13,6 +14,7 @@ use crate::metrics::EngineMetrics;
 use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
 use crate::ports::{EventKind, QueuedEvent, StoreFailure};
 use crate::session::{Author, HandoffReason};
+use chrono::SubsecRound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +105,7 @@ pub async fn run_pass(
         snapshot: &snapshot,
         org_id,
         ticket_id,
+        read_priority: Priority::Sync,
     };
 
     // Writes decided before these events go first.
@@ -114,8 +117,18 @@ pub async fn run_pass(
 
     let mut applied = Vec::new();
     for segment in segments(&events) {
+        let only_sweeps = segment.iter().all(|e| e.kind == EventKind::Sweep);
+        pass.read_priority = if only_sweeps {
+            Priority::Background
+        } else {
+            Priority::Sync
+        };
         let result = match &segment[0].kind {
             EventKind::Webhook { .. } | EventKind::Sweep => pass.reread(&mut record).await,
+            EventKind::Import => {
+                pass.read_priority = Priority::Background;
+                pass.import(&mut record).await
+            }
             EventKind::AdminHandoff { detail } => {
                 pass.admin_handoff(&mut record, detail.clone());
                 Ok(())
@@ -158,13 +171,26 @@ pub async fn run_pass(
     })
 }
 
-/// Consecutive re-read hints coalesce into one segment; each admin command is its own.
+/// Consecutive events of one class coalesce into one segment (one re-read for many hints,
+/// one import for repeated listings); each admin command is its own segment.
 fn segments(events: &[QueuedEvent]) -> Vec<&[QueuedEvent]> {
-    let is_hint = |e: &QueuedEvent| matches!(e.kind, EventKind::Webhook { .. } | EventKind::Sweep);
+    #[derive(PartialEq)]
+    enum Class {
+        Hint,
+        Import,
+        Command,
+    }
+    let class = |e: &QueuedEvent| match e.kind {
+        EventKind::Webhook { .. } | EventKind::Sweep => Class::Hint,
+        EventKind::Import => Class::Import,
+        EventKind::AdminHandoff { .. } | EventKind::AdminResume => Class::Command,
+    };
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..=events.len() {
-        let boundary = i == events.len() || !(is_hint(&events[i]) && is_hint(&events[i - 1]));
+        let boundary = i == events.len()
+            || class(&events[i]) != class(&events[i - 1])
+            || class(&events[i]) == Class::Command;
         if boundary {
             out.push(&events[start..i]);
             start = i;
@@ -178,6 +204,8 @@ struct Pass<'a> {
     snapshot: &'a OrgSnapshot,
     org_id: OrgId,
     ticket_id: TicketId,
+    /// Re-reads after a webhook are status sync; after a sweep or import, background work.
+    read_priority: Priority,
 }
 
 impl Pass<'_> {
@@ -190,8 +218,14 @@ impl Pass<'_> {
         }
     }
 
-    fn api(&self) -> &dyn FreshdeskApi {
-        self.snapshot.api().as_ref()
+    /// Freshdesk for reads of the current segment.
+    fn reader(&self) -> BudgetedApi<'_> {
+        self.snapshot.api(self.read_priority)
+    }
+
+    /// Freshdesk for writes (and the reads that decide whether a write happened): live.
+    fn writer(&self) -> BudgetedApi<'_> {
+        self.snapshot.api(Priority::Live)
     }
 
     /// Record the failure on the ticket and ask to be retried.
@@ -234,7 +268,7 @@ impl Pass<'_> {
         {
             return Ok(());
         }
-        let ticket = match self.api().ticket(self.ticket_id).await {
+        let ticket = match self.reader().ticket(self.ticket_id).await {
             Ok(t) => t.value,
             Err(FreshdeskError::NotFound) => {
                 if let Some(r) = record.as_mut() {
@@ -302,6 +336,52 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// Import a backfilled ticket as history, unless ticketsync already knows it (live traffic
+    /// got there first) or it is no longer open or pending. The gate's assignment rule applies:
+    /// with `auto_handle_all` off only the AI agent's and the default group's tickets are
+    /// imported.
+    async fn import(&mut self, record: &mut Option<TicketRecord>) -> Result<(), Transient> {
+        let predates = |r: &TicketRecord| {
+            r.gate.decision == GateOutcome::Ignored
+                && r.gate.reason.contains(machine::PREDATES_CONNECTION)
+        };
+        if record.as_ref().is_some_and(|r| !predates(r)) {
+            return Ok(());
+        }
+        let ticket = match self.reader().ticket(self.ticket_id).await {
+            Ok(t) => t.value,
+            Err(e) if e.is_transient() => return Err(Transient(e)),
+            Err(_) => return Ok(()),
+        };
+        if ticket.created_at >= self.snapshot.connection.first_connected_at.trunc_subsecs(0) {
+            // Created after the connection: live traffic, gated like any new ticket.
+            self.read_priority = Priority::Sync;
+            return self.reread(record).await;
+        }
+        if !matches!(ticket.status, 2 | 3) {
+            return Ok(());
+        }
+        let observed = self.observed_ticket(&ticket);
+        let now = self.deps.clock.now();
+        let mut fresh = TicketRecord::new(
+            self.org_id,
+            self.ticket_id,
+            machine::import_gate(&observed, &self.view(), now),
+        );
+        if fresh.gate.decision == GateOutcome::Tracked {
+            machine::start_session(&mut fresh, &observed, true, now);
+            let (conversations, total) = self.new_conversations(&fresh, &ticket).await?;
+            let observation = Observation {
+                ticket: observed,
+                conversations,
+                conversations_total: total,
+            };
+            machine::import_history(&mut fresh, &observation, now);
+        }
+        *record = Some(fresh);
+        Ok(())
+    }
+
     fn admin_handoff(&self, record: &mut Option<TicketRecord>, detail: Option<String>) {
         let Some(r) = record.as_mut() else { return };
         let Some(session) = r.session.as_ref() else {
@@ -348,7 +428,7 @@ impl Pass<'_> {
         let mut page = first_page;
         let mut fetched = Vec::new();
         loop {
-            let result = match self.api().conversations(self.ticket_id, page).await {
+            let result = match self.reader().conversations(self.ticket_id, page).await {
                 Ok(p) => p.value,
                 Err(FreshdeskError::NotFound) => break,
                 Err(e) if e.is_transient() => return Err(Transient(e)),
@@ -496,6 +576,8 @@ impl Pass<'_> {
         }
     }
 
+    /// Send one write; returns the post it created, if any. (Its `updated_at` change is not
+    /// taken as read: a customer message in the same second must still look new to a sweep.)
     async fn send(&self, kind: &EffectKind) -> Result<Option<Posted>, FreshdeskError> {
         let posted = |c: crate::freshdesk::Conversation| {
             Some(Posted {
@@ -510,16 +592,16 @@ impl Pass<'_> {
         };
         match kind {
             EffectKind::PostReply { body_html, .. } => Ok(posted(
-                self.api().reply(self.ticket_id, body_html).await?.value,
+                self.writer().reply(self.ticket_id, body_html).await?.value,
             )),
             EffectKind::PostNote { body_html, .. } => Ok(posted(
-                self.api()
+                self.writer()
                     .note(self.ticket_id, body_html, true)
                     .await?
                     .value,
             )),
             EffectKind::UpdateTicket { update, .. } => {
-                self.api().update_ticket(self.ticket_id, update).await?;
+                self.writer().update_ticket(self.ticket_id, update).await?;
                 Ok(None)
             }
         }
@@ -535,7 +617,7 @@ impl Pass<'_> {
         let mut page = 1;
         let mut candidates = Vec::new();
         loop {
-            let result = match self.api().conversations(self.ticket_id, page).await {
+            let result = match self.writer().conversations(self.ticket_id, page).await {
                 Ok(p) => p.value,
                 Err(FreshdeskError::NotFound) => return Ok(None),
                 Err(e) => return Err(Transient(e)),

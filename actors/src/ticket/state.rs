@@ -30,6 +30,9 @@ pub struct Watermark {
     pub last_conversation_id: Option<ConversationId>,
     /// Freshdesk's `updated_at` at the last re-read.
     pub ticket_updated_at: Option<DateTime<Utc>>,
+    /// When that re-read happened (our clock).
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
     /// Conversations mirrored, used to start the next read at the right page.
     #[serde(default)]
     pub conversations_seen: u32,
@@ -150,6 +153,23 @@ pub struct TicketRecord {
     /// Failed attempts since the last success.
     #[serde(default)]
     pub retries: u32,
+}
+
+/// Margin for Freshdesk's one-second timestamps and clock skew.
+const FRESHNESS_MARGIN: chrono::Duration = chrono::Duration::seconds(2);
+
+impl Watermark {
+    /// Whether a ticket Freshdesk lists with `updated_at` may hold changes we have not read.
+    /// Freshdesk's timestamps have one-second resolution, so an equal `updated_at` is only
+    /// known to be read if our read came clearly after that second.
+    pub fn may_be_stale(&self, updated_at: DateTime<Utc>) -> bool {
+        match (self.ticket_updated_at, self.read_at) {
+            (Some(seen), Some(read_at)) => {
+                seen < updated_at || read_at < updated_at + FRESHNESS_MARGIN
+            }
+            _ => true,
+        }
+    }
 }
 
 impl TicketRecord {

@@ -1,0 +1,337 @@
+//! The per-org Freshdesk rate budget (SPEC §8). Freshdesk limits each account per minute
+//! (`X-RateLimit-Total`); ticketsync may use `rate_limit_share` of it. The budget counts this
+//! process's calls in a sliding minute, learns the account's total from response headers,
+//! pauses the org after a 429 for its `Retry-After`, and serves waiting callers by priority:
+//! live replies before status sync before backfill and sweeps.
+//!
+//! Owned by the org (one `Arc` per org, kept across settings reloads); every Freshdesk call of
+//! the engine goes through `BudgetedApi`, which waits for a slot first.
+
+use crate::freshdesk::*;
+use crate::ids::{AgentId, GroupId, TicketId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Who is asking: lower values are served first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Writing an answer, a note, a handoff.
+    Live = 0,
+    /// Re-reading a ticket after an event.
+    Sync = 1,
+    /// Backfill and missed-webhook sweeps.
+    Background = 2,
+}
+
+/// The minute Freshdesk counts in.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Assumed account limit until a response tells the real one (Freshdesk's smallest plan).
+const UNKNOWN_TOTAL: u32 = 50;
+
+struct State {
+    share: f64,
+    total: u32,
+    sent: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+    paused_until_wall: Option<DateTime<Utc>>,
+    waiting: [u32; 3],
+}
+
+impl State {
+    fn limit(&self) -> u32 {
+        ((f64::from(self.total) * self.share).floor() as u32).max(1)
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            self.sent.pop_front();
+        }
+    }
+}
+
+/// One org's budget.
+pub struct RateBudget {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+/// The budget as inspection shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BudgetView {
+    pub limit_per_min: u32,
+    pub account_limit_per_min: u32,
+    pub used: u32,
+    pub remaining: u32,
+    pub paused_until: Option<DateTime<Utc>>,
+    pub waiting: u32,
+}
+
+impl RateBudget {
+    /// A budget using `share` (0–1] of the account's limit.
+    pub fn new(share: f64) -> Self {
+        Self {
+            state: Mutex::new(State {
+                share,
+                total: UNKNOWN_TOTAL,
+                sent: VecDeque::new(),
+                paused_until: None,
+                paused_until_wall: None,
+                waiting: [0; 3],
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Wait for a slot, then count the call.
+    pub async fn acquire(&self, priority: Priority) {
+        let p = priority as usize;
+        self.state.lock().waiting[p] += 1;
+        loop {
+            let wait = {
+                let mut s = self.state.lock();
+                let now = Instant::now();
+                s.prune(now);
+                let higher_waiting = s.waiting[..p].iter().any(|n| *n > 0);
+                match s.paused_until {
+                    Some(until) if until > now => Some(until - now),
+                    _ => {
+                        s.paused_until = None;
+                        s.paused_until_wall = None;
+                        let free = (s.sent.len() as u32) < s.limit();
+                        if free && !higher_waiting {
+                            s.sent.push_back(now);
+                            s.waiting[p] -= 1;
+                            return;
+                        }
+                        if free {
+                            // A more urgent caller is waiting for this slot.
+                            Some(Duration::from_millis(20))
+                        } else {
+                            s.sent
+                                .front()
+                                .map(|t| WINDOW.saturating_sub(now.duration_since(*t)))
+                        }
+                    }
+                }
+            };
+            let wait = wait
+                .unwrap_or(Duration::from_millis(20))
+                .max(Duration::from_millis(5));
+            let _ = tokio::time::timeout(wait, self.changed.notified()).await;
+        }
+    }
+
+    /// Learn from a response's headers.
+    pub fn observe(&self, rate: Option<RateLimit>) {
+        if let Some(rate) = rate.filter(|r| r.total > 0) {
+            let mut s = self.state.lock();
+            if s.total != rate.total {
+                s.total = rate.total;
+                drop(s);
+                self.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// Freshdesk answered 429: stop calling for `retry_after`.
+    pub fn pause(&self, retry_after: Duration) {
+        let mut s = self.state.lock();
+        let until = Instant::now() + retry_after;
+        if s.paused_until.is_none_or(|p| p < until) {
+            s.paused_until = Some(until);
+            s.paused_until_wall =
+                Some(Utc::now() + chrono::Duration::from_std(retry_after).unwrap_or_default());
+        }
+    }
+
+    /// The budget now.
+    pub fn view(&self) -> BudgetView {
+        let mut s = self.state.lock();
+        s.prune(Instant::now());
+        let used = s.sent.len() as u32;
+        BudgetView {
+            limit_per_min: s.limit(),
+            account_limit_per_min: s.total,
+            used,
+            remaining: s.limit().saturating_sub(used),
+            paused_until: s.paused_until_wall,
+            waiting: s.waiting.iter().sum(),
+        }
+    }
+}
+
+/// A `FreshdeskApi` whose every call first takes a slot of the org's budget.
+pub struct BudgetedApi<'a> {
+    inner: &'a dyn FreshdeskApi,
+    budget: &'a RateBudget,
+    priority: Priority,
+}
+
+impl<'a> BudgetedApi<'a> {
+    /// Wrap `inner` for calls of `priority`.
+    pub fn new(inner: &'a dyn FreshdeskApi, budget: &'a RateBudget, priority: Priority) -> Self {
+        Self {
+            inner,
+            budget,
+            priority,
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        result: impl std::future::Future<Output = FreshdeskResult<T>>,
+    ) -> FreshdeskResult<T> {
+        let result = result.await;
+        match &result {
+            Ok(api) => self.budget.observe(api.rate_limit),
+            Err(FreshdeskError::RateLimited { retry_after }) => self.budget.pause(*retry_after),
+            Err(_) => {}
+        }
+        result
+    }
+}
+
+macro_rules! budgeted {
+    ($self:ident, $call:expr) => {{
+        $self.budget.acquire($self.priority).await;
+        $self.call($call).await
+    }};
+}
+
+#[async_trait]
+impl FreshdeskApi for BudgetedApi<'_> {
+    async fn me(&self) -> FreshdeskResult<Agent> {
+        budgeted!(self, self.inner.me())
+    }
+    async fn roles(&self) -> FreshdeskResult<Vec<Role>> {
+        budgeted!(self, self.inner.roles())
+    }
+    async fn agents(&self, page: u32) -> FreshdeskResult<Page<Agent>> {
+        budgeted!(self, self.inner.agents(page))
+    }
+    async fn agent(&self, id: AgentId) -> FreshdeskResult<Agent> {
+        budgeted!(self, self.inner.agent(id))
+    }
+    async fn group(&self, id: GroupId) -> FreshdeskResult<Group> {
+        budgeted!(self, self.inner.group(id))
+    }
+    async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
+        budgeted!(self, self.inner.ticket_fields())
+    }
+    async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket> {
+        budgeted!(self, self.inner.ticket(id))
+    }
+    async fn update_ticket(
+        &self,
+        id: TicketId,
+        update: &serde_json::Value,
+    ) -> FreshdeskResult<Ticket> {
+        budgeted!(self, self.inner.update_ticket(id, update))
+    }
+    async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+        budgeted!(self, self.inner.tickets(query))
+    }
+    async fn conversations(&self, id: TicketId, page: u32) -> FreshdeskResult<Page<Conversation>> {
+        budgeted!(self, self.inner.conversations(id, page))
+    }
+    async fn reply(&self, id: TicketId, body_html: &str) -> FreshdeskResult<Conversation> {
+        budgeted!(self, self.inner.reply(id, body_html))
+    }
+    async fn note(
+        &self,
+        id: TicketId,
+        body_html: &str,
+        private: bool,
+    ) -> FreshdeskResult<Conversation> {
+        budgeted!(self, self.inner.note(id, body_html, private))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn calls_beyond_the_share_of_the_learned_limit_wait() {
+        let budget = RateBudget::new(0.5);
+        budget.observe(Some(RateLimit {
+            total: 10,
+            remaining: 9,
+            used_current: 1,
+        }));
+        for _ in 0..5 {
+            tokio::time::timeout(Duration::from_millis(100), budget.acquire(Priority::Sync))
+                .await
+                .expect("within the budget");
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), budget.acquire(Priority::Sync))
+                .await
+                .is_err(),
+            "the sixth call in the minute waits"
+        );
+        let view = budget.view();
+        assert_eq!(view.limit_per_min, 5);
+        assert_eq!(view.used, 5);
+        assert_eq!(view.remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn a_429_pauses_every_caller() {
+        let budget = RateBudget::new(1.0);
+        budget.pause(Duration::from_millis(300));
+        assert!(budget.view().paused_until.is_some());
+        let started = Instant::now();
+        budget.acquire(Priority::Live).await;
+        assert!(started.elapsed() >= Duration::from_millis(250));
+    }
+
+    #[tokio::test]
+    async fn live_calls_go_before_background_ones() {
+        let budget = Arc::new(RateBudget::new(1.0));
+        budget.observe(Some(RateLimit {
+            total: 1,
+            remaining: 0,
+            used_current: 1,
+        }));
+        budget.acquire(Priority::Background).await;
+        // The window is full: both wait; when we free it, live must win.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |p: Priority, name: &'static str| {
+            let (b, o) = (budget.clone(), order.clone());
+            tokio::spawn(async move {
+                b.acquire(p).await;
+                o.lock().push(name);
+            })
+        };
+        let background = spawn(Priority::Background, "background");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let live = spawn(Priority::Live, "live");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        budget.observe(Some(RateLimit {
+            total: 2,
+            remaining: 1,
+            used_current: 1,
+        }));
+        live.await.unwrap();
+        assert_eq!(*order.lock(), vec!["live"]);
+        budget.observe(Some(RateLimit {
+            total: 3,
+            remaining: 1,
+            used_current: 1,
+        }));
+        background.await.unwrap();
+        assert_eq!(*order.lock(), vec!["live", "background"]);
+    }
+}

@@ -1,0 +1,367 @@
+//! `OrgJobs`: one per connected organization, on the org arbiter. It owns the org's two
+//! background jobs, both of which only *queue* work for ticket actors (durable inbox events)
+//! and never write to Freshdesk:
+//!
+//! - the **backfill** (SPEC §6): once, on first connect, list open and pending tickets updated
+//!   within `backfill_days` and queue an `Import` for each; progress is stored after every
+//!   page so a restart resumes where it stopped; Freshdesk's 300-page cap is passed by
+//!   re-listing from the last `updated_at` seen;
+//! - the **sweep** (missed-webhook recovery): every `reconcile_interval`, list tickets updated
+//!   since the last sweep and queue a `Sweep` re-read for tracked tickets Freshdesk changed
+//!   after our last read, and for new tickets created after the connection.
+//!
+//! Both run at `Background` priority in the org's rate budget, behind live traffic, and stop
+//! as soon as the org is disconnected.
+
+use crate::budget::Priority;
+use crate::engine::Engine;
+use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket, TicketListQuery};
+use crate::ids::OrgId;
+use crate::org_actor::{GetSnapshot, OrgSnapshot};
+use crate::ports::EventKind;
+use crate::ticket::state::GateOutcome;
+use actix::prelude::*;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tickets per listed page (Freshdesk's maximum).
+const PER_PAGE: u32 = 100;
+/// Freshdesk refuses pages past this one.
+const MAX_PAGE: u32 = 300;
+/// A sweep re-lists this much before its last run, for clock skew and same-second updates.
+const SWEEP_OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Where the backfill stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillState {
+    Pending,
+    Running,
+    Done,
+    /// Interrupted by a disconnect; resumed on reconnect.
+    Stopped,
+    Failed,
+}
+
+/// Backfill progress, stored after every page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    pub state: BackfillState,
+    /// Oldest `updated_at` imported (now − backfill_days at the start).
+    pub window_start: DateTime<Utc>,
+    /// The listing position: `updated_since` and page.
+    pub cursor: ListCursor,
+    pub pages_fetched: u32,
+    pub tickets_seen: u64,
+    pub tickets_queued: u64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Sweep state, stored after every run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepProgress {
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// When the last completed run started (the next one lists from here).
+    pub last_started_at: Option<DateTime<Utc>>,
+    pub runs: u64,
+    pub tickets_requeued: u64,
+    pub last_error: Option<String>,
+}
+
+/// A position in `GET /tickets?updated_since=…&order_by=updated_at&order_type=asc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    pub updated_since: DateTime<Utc>,
+    pub page: u32,
+}
+
+impl ListCursor {
+    /// Fetch the page at the cursor and advance. Returns None when the listing is exhausted.
+    /// Past Freshdesk's page cap (or when it refuses a page number) the listing continues
+    /// from the last `updated_at` seen, page 1; tickets seen twice are harmless (imports and
+    /// sweeps are idempotent).
+    async fn next(
+        &mut self,
+        api: &dyn FreshdeskApi,
+    ) -> Result<Option<Vec<Ticket>>, FreshdeskError> {
+        let query = TicketListQuery {
+            updated_since: Some(self.updated_since),
+            page: self.page,
+            per_page: PER_PAGE,
+        };
+        let page = match api.tickets(&query).await {
+            Ok(p) => p.value,
+            Err(e) if e.is_invalid_value_on("page") && self.page > 1 => {
+                // Freshdesk's page cap is lower than we assumed: hop from where we are.
+                self.hop(None);
+                return Ok(Some(Vec::new()));
+            }
+            Err(e) => return Err(e),
+        };
+        let full = page.items.len() as u32 == PER_PAGE;
+        let last_seen = page.items.last().map(|t| t.updated_at);
+        if page.has_next && self.page < MAX_PAGE {
+            self.page += 1;
+        } else if full {
+            self.hop(last_seen);
+        } else if page.items.is_empty() {
+            self.page = 0;
+            return Ok(None);
+        } else {
+            self.page = 0;
+        }
+        Ok(Some(page.items))
+    }
+
+    /// Continue from `last_seen` (page 1). The cursor always moves forward, so a second full
+    /// of same-second updates cannot loop forever.
+    fn hop(&mut self, last_seen: Option<DateTime<Utc>>) {
+        let next = last_seen.unwrap_or(self.updated_since).trunc_subsecs(0);
+        self.updated_since = if next > self.updated_since {
+            next
+        } else {
+            self.updated_since + chrono::Duration::seconds(1)
+        };
+        self.page = 1;
+    }
+
+    /// Whether `next` already returned the last page.
+    pub fn exhausted(&self) -> bool {
+        self.page == 0
+    }
+}
+
+/// Start the org's jobs (no-op if they run): the service calls this on save and on startup.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ensure;
+
+/// The org's background jobs.
+pub struct OrgJobs {
+    org_id: OrgId,
+    engine: Engine,
+    backfill_running: bool,
+    sweep_running: bool,
+}
+
+impl OrgJobs {
+    /// Jobs of one org.
+    pub fn new(org_id: OrgId, engine: Engine) -> Self {
+        Self {
+            org_id,
+            engine,
+            backfill_running: false,
+            sweep_running: false,
+        }
+    }
+
+    fn start_backfill(&mut self, ctx: &mut Context<Self>) {
+        if self.backfill_running {
+            return;
+        }
+        let wanted = matches!(
+            self.engine.backfill(self.org_id).map(|b| b.state),
+            Some(BackfillState::Pending | BackfillState::Running | BackfillState::Stopped)
+        );
+        if !wanted {
+            return;
+        }
+        self.backfill_running = true;
+        let run = run_backfill(self.engine.clone(), self.org_id);
+        ctx.spawn(
+            run.into_actor(self)
+                .map(|_, act, _| act.backfill_running = false),
+        );
+    }
+
+    fn start_sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweep_running {
+            return;
+        }
+        self.sweep_running = true;
+        let run = run_sweep(self.engine.clone(), self.org_id);
+        ctx.spawn(
+            run.into_actor(self)
+                .map(|_, act, _| act.sweep_running = false),
+        );
+    }
+}
+
+impl Actor for OrgJobs {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = self.engine.config().reconcile_interval;
+        ctx.run_interval(every, |act, ctx| act.start_sweep(ctx));
+        self.start_backfill(ctx);
+    }
+}
+
+impl Handler<Ensure> for OrgJobs {
+    type Result = ();
+
+    fn handle(&mut self, _: Ensure, ctx: &mut Self::Context) {
+        self.start_backfill(ctx);
+    }
+}
+
+/// The snapshot, if the org is connected now.
+async fn connected_snapshot(engine: &Engine, org: OrgId) -> Option<Arc<OrgSnapshot>> {
+    engine
+        .org_actor(org)
+        .send(GetSnapshot)
+        .await
+        .ok()?
+        .ok()?
+        .filter(|s| s.is_connected())
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(500u64 << failures.min(9)).min(Duration::from_secs(120))
+}
+
+async fn run_backfill(engine: Engine, org: OrgId) {
+    let Some(mut progress) = engine.backfill(org) else {
+        return;
+    };
+    let mut failures = 0;
+    loop {
+        let Some(snapshot) = connected_snapshot(&engine, org).await else {
+            if progress.state != BackfillState::Done {
+                progress.state = BackfillState::Stopped;
+                engine.save_backfill(org, &progress);
+            }
+            return;
+        };
+        if progress.state != BackfillState::Running {
+            progress.state = BackfillState::Running;
+            progress.started_at.get_or_insert(engine.now());
+            engine.save_backfill(org, &progress);
+            tracing::info!(org_id = %org, "backfill started");
+        }
+        let api = snapshot.api(Priority::Background);
+        match progress.cursor.next(&api).await {
+            Ok(Some(tickets)) => {
+                failures = 0;
+                progress.pages_fetched += 1;
+                progress.tickets_seen += tickets.len() as u64;
+                // Tickets created after the connection are live traffic, not history.
+                let connected_at = snapshot.connection.first_connected_at.trunc_subsecs(0);
+                let wanted: Vec<_> = tickets
+                    .iter()
+                    .filter(|t| {
+                        matches!(t.status, 2 | 3)
+                            && t.updated_at >= progress.window_start
+                            && t.created_at < connected_at
+                    })
+                    .map(|t| t.id)
+                    .collect();
+                if let Err(e) = engine.queue(org, &wanted, EventKind::Import).await {
+                    progress.last_error = Some(e.to_string());
+                    engine.save_backfill(org, &progress);
+                    tokio::time::sleep(backoff(3)).await;
+                    continue;
+                }
+                progress.tickets_queued += wanted.len() as u64;
+                progress.last_error = None;
+                if progress.cursor.exhausted() {
+                    progress.state = BackfillState::Done;
+                    progress.finished_at = Some(engine.now());
+                    tracing::info!(org_id = %org, pages = progress.pages_fetched, tickets = progress.tickets_queued, "backfill done");
+                }
+                engine.save_backfill(org, &progress);
+                if progress.state == BackfillState::Done {
+                    return;
+                }
+            }
+            Ok(None) => {
+                progress.state = BackfillState::Done;
+                progress.finished_at = Some(engine.now());
+                engine.save_backfill(org, &progress);
+                return;
+            }
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                progress.last_error = Some(e.to_string());
+                engine.save_backfill(org, &progress);
+                tokio::time::sleep(backoff(failures)).await;
+            }
+            Err(e) => {
+                tracing::error!(org_id = %org, error = %e, "backfill failed");
+                progress.state = BackfillState::Failed;
+                progress.last_error = Some(e.to_string());
+                engine.save_backfill(org, &progress);
+                return;
+            }
+        }
+    }
+}
+
+async fn run_sweep(engine: Engine, org: OrgId) {
+    let Some(snapshot) = connected_snapshot(&engine, org).await else {
+        return;
+    };
+    let mut progress = engine.sweep(org);
+    let started = engine.now();
+    let first_connected = snapshot.connection.first_connected_at.trunc_subsecs(0);
+    let since = progress
+        .last_started_at
+        .map(|t| t - SWEEP_OVERLAP)
+        .unwrap_or(first_connected)
+        .max(first_connected - SWEEP_OVERLAP);
+    let mut cursor = ListCursor {
+        updated_since: since,
+        page: 1,
+    };
+    let mut requeued = 0;
+    let api = snapshot.api(Priority::Background);
+    loop {
+        if !snapshot.is_connected() {
+            return;
+        }
+        let tickets = match cursor.next(&api).await {
+            Ok(Some(t)) => t,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(org_id = %org, error = %e, "sweep stopped; next run retries");
+                progress.last_error = Some(e.to_string());
+                engine.save_sweep(org, &progress);
+                return;
+            }
+        };
+        let mut stale = Vec::new();
+        for t in &tickets {
+            let needs = match engine.ticket_record(org, t.id) {
+                Ok(None) => t.created_at >= first_connected,
+                Ok(Some(r)) => {
+                    r.gate.decision == GateOutcome::Tracked
+                        && r.watermark.may_be_stale(t.updated_at)
+                }
+                Err(_) => false,
+            };
+            if needs {
+                stale.push(t.id);
+            }
+        }
+        if engine.queue(org, &stale, EventKind::Sweep).await.is_err() {
+            return;
+        }
+        requeued += stale.len() as u64;
+        if cursor.exhausted() {
+            break;
+        }
+    }
+    progress.runs += 1;
+    progress.last_run_at = Some(engine.now());
+    progress.last_started_at = Some(started);
+    progress.tickets_requeued += requeued;
+    progress.last_error = None;
+    if requeued > 0 {
+        tracing::info!(org_id = %org, requeued, "sweep found tickets changed without a webhook");
+    }
+    engine.save_sweep(org, &progress);
+}
