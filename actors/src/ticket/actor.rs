@@ -22,6 +22,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long a ticket waits after writing to Freshdesk before it processes new events.
+const ECHO_COALESCE: Duration = Duration::from_millis(750);
+
 /// There is work for the ticket in the store.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -101,15 +104,14 @@ impl TicketActor {
 
     /// Start a pass unless one is running (then the dirty flag re-runs it afterwards).
     fn kick(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.parked || !self.dirty || self.stopping || self.zombie {
+        // A scheduled pass (retry backoff or echo coalescing) takes the new work with it.
+        let scheduled = self.retry_timer.is_some();
+        if self.busy || self.parked || !self.dirty || self.stopping || self.zombie || scheduled {
             return;
         }
         self.busy = true;
         self.dirty = false;
         self.last_active = Instant::now();
-        if let Some(timer) = self.retry_timer.take() {
-            ctx.cancel_future(timer);
-        }
         let pass = run_pass(
             self.deps.clone(),
             self.org_id,
@@ -137,6 +139,15 @@ impl TicketActor {
         self.deps.waiters.notify(&outcome.applied);
         if self.stopping {
             ctx.stop();
+            return;
+        }
+        if outcome.wrote && self.dirty && outcome.retry_in.is_none() {
+            // Our writes fire the automation rules back at us: wait a moment so those echoes
+            // (and anything else arriving meanwhile) coalesce into one re-read.
+            self.retry_timer = Some(ctx.run_later(ECHO_COALESCE, |act, ctx| {
+                act.retry_timer = None;
+                act.kick(ctx);
+            }));
             return;
         }
         if let Some(delay) = outcome.retry_in {

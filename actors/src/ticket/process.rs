@@ -35,6 +35,8 @@ pub struct PassOutcome {
     pub retry_in: Option<Duration>,
     /// Events the pass applied, for admin commands waiting on them.
     pub applied: Vec<QueuedEvent>,
+    /// The pass wrote to Freshdesk (its webhooks will echo back shortly).
+    pub wrote: bool,
 }
 
 /// Longest wait between retries of a failing Freshdesk call.
@@ -69,6 +71,7 @@ pub async fn run_pass(
             record,
             retry_in: None,
             applied: Vec::new(),
+            wrote: false,
         });
     }
     let org = deps.orgs.get(org_id);
@@ -80,6 +83,7 @@ pub async fn run_pass(
                 record,
                 retry_in: Some(backoff(3, None)),
                 applied: Vec::new(),
+                wrote: false,
             });
         }
     };
@@ -98,6 +102,7 @@ pub async fn run_pass(
             record,
             retry_in: None,
             applied: events,
+            wrote: false,
         });
     };
     let mut pass = Pass {
@@ -106,6 +111,7 @@ pub async fn run_pass(
         org_id,
         ticket_id,
         read_priority: Priority::Sync,
+        wrote: std::cell::Cell::new(false),
     };
 
     // Writes decided before these events go first.
@@ -168,6 +174,7 @@ pub async fn run_pass(
         record,
         retry_in: None,
         applied,
+        wrote: pass.wrote.get(),
     })
 }
 
@@ -206,6 +213,8 @@ struct Pass<'a> {
     ticket_id: TicketId,
     /// Re-reads after a webhook are status sync; after a sweep or import, background work.
     read_priority: Priority,
+    /// Something was written to Freshdesk in this pass.
+    wrote: std::cell::Cell<bool>,
 }
 
 impl Pass<'_> {
@@ -257,6 +266,7 @@ impl Pass<'_> {
             record,
             retry_in: Some(backoff(retries, retry_after)),
             applied,
+            wrote: false,
         })
     }
 
@@ -424,6 +434,15 @@ impl Pass<'_> {
         ticket: &Ticket,
     ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
         const PER_PAGE: u32 = 100;
+        let live_first_read = record.watermark.read_at.is_none()
+            && record.session.as_ref().is_some_and(|s| !s.imported);
+        if live_first_read && ticket.updated_at <= ticket.created_at {
+            // First read of a ticket never updated: it has no conversations (each one moves
+            // `updated_at`), so the call (one credit) is saved. One-second timestamps can hide
+            // a reply written in the creation second; that reply's own webhook (or the sweep)
+            // brings it, since from now on every read lists conversations.
+            return Ok((Vec::new(), 0));
+        }
         let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
         let mut page = first_page;
         let mut fetched = Vec::new();
@@ -520,6 +539,7 @@ impl Pass<'_> {
             }
             match self.send(&effect.kind).await {
                 Ok(posted) => {
+                    self.wrote.set(true);
                     self.deps.metrics.effect_sent(effect.kind.name());
                     machine::effect_sent(record, effect.id, posted);
                 }
