@@ -172,6 +172,9 @@ impl Application {
             let readiness = readiness.clone();
             move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(
+                        http::error::ensure_error_shape,
+                    ))
                     .wrap(actix_web::middleware::from_fn(http::trace_request))
                     .app_data(state.clone())
                     .app_data(readiness.clone())

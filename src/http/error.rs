@@ -170,3 +170,41 @@ impl From<crate::store::StoreError> for ApiError {
         Self::internal(&err)
     }
 }
+
+/// Last line of defence for the error shape: an error response produced outside our handlers
+/// (an extractor's default, actix's own 404/405/413) is rewritten into
+/// `{"error": {"code", "message"}}`. Responses that are already JSON pass untouched.
+pub async fn ensure_error_shape(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (code, message) = match status.as_u16() {
+        400 => ("bad_request", "The request is malformed."),
+        401 => ("unauthorized", "Authentication is required."),
+        404 => ("not_found", "There is no such resource."),
+        405 => ("method_not_allowed", "This method is not allowed here."),
+        413 => ("payload_too_large", "The request body is too large."),
+        415 => (
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ),
+        s if s >= 500 => (
+            "internal_error",
+            "Something went wrong on our side; the request was not applied.",
+        ),
+        _ => ("bad_request", "The request could not be processed."),
+    };
+    let (req, _) = res.into_parts();
+    let body = ApiError::new(status, code, message).error_response();
+    Ok(actix_web::dev::ServiceResponse::new(req, body))
+}

@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .limit(ADMIN_BODY_LIMIT)
             .error_handler(error::json_error_handler),
     )
+    .app_data(web::PayloadConfig::new(ADMIN_BODY_LIMIT))
     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
     .configure(health::configure)

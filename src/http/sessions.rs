@@ -148,6 +148,7 @@ async fn by_ticket(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct HandoffBody {
     #[serde(default)]
     reason: Option<String>,
@@ -187,11 +188,22 @@ async fn command(
 async fn handoff(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, SessionId)>,
-    body: Option<web::Json<HandoffBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (org, session) = path.into_inner();
+    // The body is optional; when present it must be the documented JSON object.
+    let body: HandoffBody = if body.iter().all(u8::is_ascii_whitespace) {
+        HandoffBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("The body must be {{\"reason\": \"…\"}}: {e}."),
+            )
+        })?
+    };
     let detail = body
-        .and_then(|b| b.into_inner().reason)
+        .reason
         .map(|r| r.trim().chars().take(2000).collect::<String>())
         .filter(|r| !r.is_empty());
     command(&state, org, session, EventKind::AdminHandoff { detail }).await
