@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod demo;
 pub mod freshdesk;
 pub mod http;
 pub mod inspect;

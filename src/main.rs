@@ -1,9 +1,10 @@
-//! The `ticketsync` binary: `serve` (default), `sim`.
+//! The `ticketsync` binary: `serve` (default), `sim`, `demo`.
 
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use ticketsync::config::Settings;
+use ticketsync::demo::{self, DemoOptions};
 use ticketsync::startup::Application;
 use ticketsync::telemetry;
 
@@ -32,11 +33,28 @@ enum Command {
         #[arg(long, default_value_t = 9000)]
         port: u16,
     },
+    /// Show the whole flow without a Freshdesk account: simulator and service in-process,
+    /// three customer tickets, and the transcript of what the AI did with them.
+    Demo {
+        /// Port of the service (127.0.0.1).
+        #[arg(long, default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// Port of the Freshdesk simulator (127.0.0.1).
+        #[arg(long, default_value_t = 9000, value_parser = clap::value_parser!(u16).range(1..))]
+        sim_port: u16,
+        /// Keep the service and the simulator running after the transcript, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Demo { .. })) {
+        demo::quiet_logs_by_default();
+    }
     telemetry::init();
-    match Cli::parse().command {
+    match cli.command {
         None => serve(PathBuf::from("config.toml")),
         Some(Command::Serve { config }) => serve(config),
         Some(Command::Sim { port }) => {
@@ -46,6 +64,15 @@ fn main() -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Some(Command::Demo {
+            port,
+            sim_port,
+            keep_running,
+        }) => demo::run(DemoOptions {
+            port,
+            sim_port,
+            keep_running,
+        }),
     }
 }
 
