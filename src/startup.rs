@@ -143,6 +143,9 @@ impl Application {
                     settings.engine.reconcile_interval_secs.max(1),
                 ),
                 backfill_days: settings.freshdesk.backfill_days,
+                write_settle: Duration::from_millis(
+                    settings.freshdesk.request_timeout_ms * 2 + 1000,
+                ),
             },
         });
         let connect = ConnectService::new(

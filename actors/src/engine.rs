@@ -45,6 +45,9 @@ pub struct EngineConfig {
     pub reconcile_interval: Duration,
     /// How far back the first-connect backfill imports.
     pub backfill_days: u32,
+    /// How long after an attempt to post started Freshdesk may still apply it (request timeout
+    /// plus a margin). A post whose outcome is unknown is not sent again before then.
+    pub write_settle: Duration,
 }
 
 /// Everything the actors share.

@@ -318,6 +318,7 @@ fn world(idle_passivate: Duration) -> World {
             rate_limit_share: 1.0,
             reconcile_interval: Duration::from_secs(3600),
             backfill_days: 180,
+            write_settle: Duration::from_millis(500),
         },
     });
     World {

@@ -590,6 +590,7 @@ fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) 
         kind,
         attempts: 0,
         created_at: now,
+        last_attempt_at: None,
     });
 }
 

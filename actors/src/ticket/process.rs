@@ -50,6 +50,22 @@ fn backoff(retries: u32, hint: Option<Duration>) -> Duration {
 /// A transient Freshdesk failure stops the pass; it is retried later.
 struct Transient(FreshdeskError);
 
+/// Why the outbox stopped before it was empty.
+enum OutboxStop {
+    /// Freshdesk failed transiently.
+    Transient(FreshdeskError),
+    /// An earlier attempt of the next post may still land in Freshdesk: look again after this.
+    Settle(Duration),
+    /// The attempt could not be recorded durably.
+    Store(StoreFailure),
+}
+
+impl From<Transient> for OutboxStop {
+    fn from(t: Transient) -> Self {
+        Self::Transient(t.0)
+    }
+}
+
 /// Run one pass for the ticket.
 pub async fn run_pass(
     deps: Arc<EngineDeps>,
@@ -116,8 +132,8 @@ pub async fn run_pass(
 
     // Writes decided before these events go first.
     if let Some(r) = record.as_mut() {
-        if let Err(Transient(e)) = pass.execute_outbox(r, reconcile).await {
-            return pass.retry_later(record, e, Vec::new());
+        if let Err(stop) = pass.execute_outbox(r, reconcile).await {
+            return pass.outbox_stopped(record, stop, Vec::new());
         }
     }
 
@@ -165,8 +181,8 @@ pub async fn run_pass(
         }
         applied.extend(segment.iter().cloned());
         if let Some(r) = record.as_mut() {
-            if let Err(Transient(e)) = pass.execute_outbox(r, false).await {
-                return pass.retry_later(record, e, applied);
+            if let Err(stop) = pass.execute_outbox(r, false).await {
+                return pass.outbox_stopped(record, stop, applied);
             }
         }
     }
@@ -235,6 +251,25 @@ impl Pass<'_> {
     /// Freshdesk for writes (and the reads that decide whether a write happened): live.
     fn writer(&self) -> BudgetedApi<'_> {
         self.snapshot.api(Priority::Live)
+    }
+
+    /// End the pass early because the outbox could not be emptied.
+    fn outbox_stopped(
+        &self,
+        record: Option<TicketRecord>,
+        stop: OutboxStop,
+        applied: Vec<QueuedEvent>,
+    ) -> Result<PassOutcome, PassError> {
+        match stop {
+            OutboxStop::Transient(e) => self.retry_later(record, e, applied),
+            OutboxStop::Store(e) => Err(PassError::Store(e)),
+            OutboxStop::Settle(wait) => Ok(PassOutcome {
+                record,
+                retry_in: Some(wait),
+                applied,
+                wrote: self.wrote.get(),
+            }),
+        }
     }
 
     /// Record the failure on the ticket and ask to be retried.
@@ -512,7 +547,7 @@ impl Pass<'_> {
         &self,
         record: &mut TicketRecord,
         reconcile: bool,
-    ) -> Result<(), Transient> {
+    ) -> Result<(), OutboxStop> {
         let mut reconcile = reconcile;
         while let Some(effect) = record.pending_effects.first().cloned() {
             if !self.snapshot.is_connected() {
@@ -532,10 +567,30 @@ impl Pass<'_> {
                     self.commit(record);
                     continue;
                 }
+                // Not there (yet). An attempt still in flight, or held by Freshdesk past our
+                // timeout, may land later: only once it cannot is the post sent again.
+                if let Some(started) = effect.last_attempt_at {
+                    let settled_at = started
+                        + chrono::Duration::from_std(self.deps.config.write_settle)
+                            .unwrap_or_default();
+                    let now = self.deps.clock.now();
+                    if now < settled_at {
+                        let wait = (settled_at - now).to_std().unwrap_or_default();
+                        tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, wait_ms = wait.as_millis() as u64, "an earlier attempt may still land; checking again before resending");
+                        return Err(OutboxStop::Settle(wait + Duration::from_millis(50)));
+                    }
+                }
             }
             reconcile = false;
             if let Some(e) = record.pending_effects.first_mut() {
                 e.attempts += 1;
+                if e.kind.is_post() {
+                    // Durable before the request leaves: after a crash, the next incarnation
+                    // knows an attempt may be in flight.
+                    e.last_attempt_at = Some(self.deps.clock.now());
+                    self.commit(record);
+                    self.deps.store.flush().await.map_err(OutboxStop::Store)?;
+                }
             }
             match self.send(&effect.kind).await {
                 Ok(posted) => {
@@ -571,7 +626,7 @@ impl Pass<'_> {
                 }
                 Err(e) if e.is_transient() => {
                     self.commit(record);
-                    return Err(Transient(e));
+                    return Err(OutboxStop::Transient(e));
                 }
                 Err(e) => {
                     tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = effect.kind.name(), error = %e, "write refused by Freshdesk; dropped");

@@ -126,6 +126,9 @@ pub struct PendingEffect {
     pub kind: EffectKind,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
+    /// When the last attempt to send a post started (stored before the request goes out).
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// The last failure seen while processing the ticket.
