@@ -185,12 +185,20 @@ fn check_label(label: &str) -> Result<(), DomainError> {
     if label.starts_with('-') || label.ends_with('-') {
         return Err(DomainError::Hyphen);
     }
+    // `ab--…` is reserved for encoded international names (`xn--`); an invalid encoding
+    // would pass the rules above yet make no URL. Freshdesk account names are plain ASCII.
+    if label.get(2..4) == Some("--") {
+        return Err(DomainError::ReservedLabel);
+    }
     Ok(())
 }
 
 /// Why an admin-entered Freshdesk host was refused. Messages are written for the admin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    /// A label with `--` in third and fourth place (reserved for encoded names).
+    #[error("The Freshdesk host has a part with \"--\" in third and fourth place, which is reserved; enter your plain account host, like acme.freshdesk.com")]
+    ReservedLabel,
     /// Nothing was entered.
     #[error("Enter your Freshdesk host, like acme.freshdesk.com")]
     Empty,
