@@ -18,7 +18,7 @@
 //! storage path, admin token and the simulator as insecure host.
 
 use crate::config::Settings;
-use crate::startup::{Application, StartupError};
+use crate::startup::{BackgroundService, StartupError};
 use anyhow::{anyhow, bail, Context};
 use freshdesk_sim::{NewTicket, SimClient, SimConfig, WebhookConfig};
 use reqwest::{Method, StatusCode};
@@ -26,8 +26,6 @@ use serde_json::{json, Value};
 use std::cell::Cell;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long one step (an answer, a handoff, the engine going idle) may take.
@@ -112,10 +110,11 @@ pub fn run(options: DemoOptions) -> anyhow::Result<()> {
 
     let admin_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
     let settings = demo_settings(options.port, &sim.host(), data_dir.path(), &admin_token)?;
-    let service = Service::start(settings)?;
+    let listen = settings.server.listen.clone();
+    let service = BackgroundService::start(settings).map_err(|e| startup_error(&listen, e))?;
     println!(
         "[2/5] ticketsync listening on {} (data in {})",
-        service.base,
+        service.base_url(),
         data_dir.path().display()
     );
 
@@ -125,7 +124,7 @@ pub fn run(options: DemoOptions) -> anyhow::Result<()> {
         .context("cannot start the demo's async runtime")?;
     let demo = Demo {
         http: reqwest::Client::new(),
-        base: service.base.clone(),
+        base: service.base_url(),
         token: admin_token,
         sim: sim.client(),
         sim_host: sim.host(),
@@ -216,82 +215,6 @@ impl Drop for DataDir {
                 self.0.display()
             );
         }
-    }
-}
-
-/// The service on its own thread and actix system. Dropping it (or [`Service::stop`]) stops
-/// the server gracefully, stops the engine and joins the thread.
-struct Service {
-    base: String,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Service {
-    /// Build and start the application; returns once it listens.
-    fn start(settings: Settings) -> anyhow::Result<Self> {
-        let listen = settings.server.listen.clone();
-        let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<u16>>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("ticketsync-demo".into())
-            .spawn(move || {
-                actix_web::rt::System::new().block_on(async move {
-                    let app = match Application::build(settings).await {
-                        Ok(app) => app,
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(startup_error(&listen, err)));
-                            return;
-                        }
-                    };
-                    let handle = app.server_handle();
-                    let _ = ready_tx.send(Ok(app.port()));
-                    actix_web::rt::spawn(async move {
-                        // A message or a dropped sender both mean: stop.
-                        let _ = actix_web::rt::task::spawn_blocking(move || stop_rx.recv()).await;
-                        handle.stop(true).await;
-                    });
-                    if let Err(err) = app.run_until_stopped().await {
-                        tracing::error!(error = %err, "ticketsync stopped with an error");
-                    }
-                });
-            })
-            .context("cannot start the service thread")?;
-        let mut service = Self {
-            base: String::new(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        };
-        match ready_rx.recv() {
-            Ok(Ok(port)) => {
-                service.base = format!("http://127.0.0.1:{port}");
-                Ok(service)
-            }
-            Ok(Err(err)) => Err(err),
-            Err(_) => Err(anyhow!(
-                "the service thread exited before it started listening"
-            )),
-        }
-    }
-
-    /// Stop the service and wait until its storage is closed.
-    fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 

@@ -91,6 +91,8 @@ pub enum StartupError {
     Recover(#[from] ticketsync_actors::ports::StoreFailure),
     #[error("responder configuration: {0}")]
     Responder(String),
+    #[error("cannot run the service thread: {0}")]
+    Thread(String),
     #[error("cannot bind {addr}: {source}")]
     Bind {
         addr: String,
@@ -235,5 +237,91 @@ impl Application {
     /// A handle to stop the server gracefully.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// The service on its own thread with its own actix system, for the demo and the tests:
+/// `start` returns once it listens; `stop` (or dropping it) stops the server gracefully,
+/// stops the engine and joins the thread, so its storage can be opened again.
+pub struct BackgroundService {
+    port: u16,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundService {
+    /// Build and start the application.
+    pub fn start(settings: Settings) -> Result<Self, StartupError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, StartupError>>();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ticketsync".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let app = match Application::build(settings).await {
+                        Ok(app) => app,
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let handle = app.server_handle();
+                    let _ = ready_tx.send(Ok(app.port()));
+                    actix_web::rt::spawn(async move {
+                        // A message or a dropped sender both mean: stop.
+                        let _ = actix_web::rt::task::spawn_blocking(move || stop_rx.recv()).await;
+                        handle.stop(true).await;
+                    });
+                    if let Err(err) = app.run_until_stopped().await {
+                        tracing::error!(error = %err, "ticketsync stopped with an error");
+                    }
+                });
+            })
+            .map_err(|e| StartupError::Thread(e.to_string()))?;
+        let mut service = Self {
+            port: 0,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(port)) => {
+                service.port = port;
+                Ok(service)
+            }
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(StartupError::Thread(
+                "the service thread exited before it started listening".into(),
+            )),
+        }
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop and wait until everything is closed.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundService {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -5,10 +5,9 @@ use freshdesk_sim::{SimClient, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use ticketsync::config::Settings;
-use ticketsync::startup::Application;
+use ticketsync::startup::BackgroundService;
 
 /// The admin token every test app is configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -29,8 +28,7 @@ pub const MARKER_FIELD: &str = "cf_opencx_handed_off_1234";
 /// again on the same data directory inside one test.
 pub struct RunningApp {
     pub base: String,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    service: BackgroundService,
 }
 
 impl RunningApp {
@@ -51,49 +49,16 @@ impl RunningApp {
         env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let settings = Settings::parse_with_env(include_str!("../../config.toml"), env)
             .expect("test configuration is valid");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let system = actix_web::rt::System::new();
-            system.block_on(async move {
-                let app = Application::build(settings).await.expect("app builds");
-                let handle = app.server_handle();
-                ready_tx.send(app.port()).unwrap();
-                actix_web::rt::spawn(async move {
-                    let _ = actix_web::rt::task::spawn_blocking(move || stop_rx.recv()).await;
-                    handle.stop(false).await;
-                });
-                app.run_until_stopped().await.expect("server runs");
-            });
-        });
-        let port = ready_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("app started");
+        let service = BackgroundService::start(settings).expect("app started");
         Self {
-            base: format!("http://127.0.0.1:{port}"),
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            base: service.base_url(),
+            service,
         }
     }
 
     /// Stop the service and wait until its storage is closed.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for RunningApp {
-    fn drop(&mut self) {
-        self.shutdown();
+    pub fn stop(self) {
+        self.service.stop();
     }
 }
 
