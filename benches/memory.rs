@@ -1,0 +1,644 @@
+//! Memory: resident memory of the service with 10k and with 1M tracked tickets, and the time
+//! to ready after a restart with 1M tracked tickets and 10k queued events.
+//!
+//! `cargo bench --bench memory`            (1M tickets; seeding takes minutes the first time)
+//! `MEMORY_TICKETS=200000 cargo bench --bench memory`   (a quick run)
+//!
+//! Seeding (only when `target/bench-data/memory-<N>/seed.json` does not already say N): the
+//! release binary is started once on an empty data directory, an org is created and connected
+//! to the simulator through the admin API, the binary is stopped, and then, with the process
+//! NOT running, the bench opens the data directory with `SledStore::open` and writes N
+//! realistic ticket records with `put_records` in batches (`MEMORY_SEED_BATCH`, 5000). Each
+//! record is built with `machine::start_session` and has 2–5 messages (customer question, AI
+//! answers, follow-ups), a watermark and AI progress; every 5th is handed off, every 7th is
+//! resolved. The seeded directory is reused by later runs.
+//!
+//! Measurements, for `MEMORY_SMALL` (10000) and `MEMORY_TICKETS` (1000000) tracked tickets,
+//! each on its own seeded directory:
+//! 1. start the release binary as a child process, wait for `/readyz`, reconnect the org to
+//!    this run's simulator (a reconnect: no second backfill), and read `VmRSS` from
+//!    `/proc/<pid>/status`;
+//! 2. touch `MEMORY_TOUCH` (1000) tickets spread over the whole id range through the API
+//!    (`GET …/tickets/{id}/session`) and 5 pages of the session list, read `VmRSS` again
+//!    (and `VmHWM`, the peak).
+//!
+//! Restart: with the big directory's process stopped, `MEMORY_EVENTS` (10000) webhook events
+//! are appended with `EngineStore::append_event` for tracked tickets and flushed; then the
+//! binary is started and the time from spawning it to the first `/readyz` 200 is measured.
+//! RSS is read at ready and 5 s later (the woken ticket actors are waiting for the org's
+//! Freshdesk rate budget, Enterprise limit). Then the org is disconnected and, for
+//! `MEMORY_DRAIN_SECS` (70: longer than the rate budget's one-minute window), the bench watches the backlog and counts the Freshdesk calls made
+//! after the disconnect; finally the process is stopped and what is still queued is discarded
+//! offline so the directory can be reused.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use ticketsync::store::SledStore;
+use ticketsync_actors::org::Routing;
+use ticketsync_actors::ports::{EngineStore, EventKind};
+use ticketsync_actors::session::{Author, HandoffReason, HandoffRecord, Message, SessionState};
+use ticketsync_actors::ticket::machine::{self, ObservedTicket};
+use ticketsync_actors::ticket::state::{GateDecision, GateOutcome, TicketRecord};
+use ticketsync_actors::{ConversationId, OrgId, TicketId};
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+const FAQ_ANSWER: &str = "You can reset your password from the sign-in page: choose 'Forgot password' and follow the email link.";
+
+/// What a seeded directory holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Seed {
+    tickets: u64,
+    org_id: String,
+    record_bytes_avg: u64,
+    seeded_in_secs: f64,
+}
+
+struct Measured {
+    tickets: u64,
+    ready_s: f64,
+    rss_ready: u64,
+    rss_touched: u64,
+    hwm: u64,
+    touched_ok: usize,
+    touch_ms_p50: f64,
+    touch_ms_p99: f64,
+    tracked: u64,
+    storage_bytes: u64,
+    dir_bytes: u64,
+    threads: u64,
+}
+
+async fn run() {
+    print_machine(
+        "memory",
+        "cargo bench --bench memory   (quick: MEMORY_TICKETS=200000 cargo bench --bench memory)",
+    );
+    let big = env_u64("MEMORY_TICKETS", 1_000_000);
+    let small = env_u64("MEMORY_SMALL", 10_000);
+    let events = env_u64("MEMORY_EVENTS", 10_000).min(big);
+    let touch = env_u64("MEMORY_TOUCH", 1000);
+    println!(
+        "tracked tickets: {small} and {big}; {touch} tickets touched through the API; restart with {events} queued events"
+    );
+    println!();
+
+    let (sim, simc) = spawn_sim(700);
+    let http = reqwest::Client::new();
+
+    let mut results = Vec::new();
+    for n in [small, big] {
+        let (root, seed) = ensure_seeded(n, &sim, &http).await;
+        let m = measure(&root, &seed, &sim, &http, touch).await;
+        println!(
+            "{} tickets: ready in {:.2} s, RSS {} MiB at ready, {} MiB after touching {} sessions",
+            n,
+            m.ready_s,
+            mib(m.rss_ready),
+            mib(m.rss_touched),
+            m.touched_ok
+        );
+        results.push(m);
+    }
+
+    // Restart with queued events on the big directory.
+    let (root, seed) = ensure_seeded(big, &sim, &http).await;
+    let restart = restart_with_events(&root, &seed, &sim, &simc, &http, events).await;
+    drop(simc);
+
+    println!();
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|m| {
+            vec![
+                m.tickets.to_string(),
+                m.tracked.to_string(),
+                f(m.ready_s, 2),
+                mib(m.rss_ready),
+                mib(m.rss_touched),
+                mib(m.hwm),
+                format!("{}/{}", m.touched_ok, touch),
+                format!("{:.1}/{:.1}", m.touch_ms_p50, m.touch_ms_p99),
+                m.threads.to_string(),
+                format!("{:.0}", m.storage_bytes as f64 / 1048576.0),
+                format!("{:.0}", m.dir_bytes as f64 / 1048576.0),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "tickets seeded",
+            "tracked (inspect)",
+            "ready s",
+            "RSS at ready MiB",
+            "RSS after touch MiB",
+            "peak (VmHWM) MiB",
+            "sessions read",
+            "GET p50/p99 ms",
+            "threads",
+            "sled size MiB",
+            "dir MiB",
+        ],
+        &rows,
+    );
+    let (a, b) = (&results[0], &results[1]);
+    let ratio = b.rss_touched as f64 / a.rss_touched.max(1) as f64;
+    println!();
+    println!(
+        "RSS after touch: {} MiB at {} tickets vs {} MiB at {} tickets = {:.2}x (target <= 1.5x: {})",
+        mib(b.rss_touched),
+        b.tickets,
+        mib(a.rss_touched),
+        a.tickets,
+        ratio,
+        if ratio <= 1.5 { "met" } else { "missed" }
+    );
+    println!(
+        "RSS at ready (before any session is read): {} MiB vs {} MiB = {:.2}x",
+        mib(b.rss_ready),
+        mib(a.rss_ready),
+        b.rss_ready as f64 / a.rss_ready.max(1) as f64
+    );
+    println!();
+    println!(
+        "restart with {} tracked tickets and {} queued events:",
+        big, events
+    );
+    for line in &restart.0 {
+        println!("  {line}");
+    }
+    println!(
+        "time to ready: {:.2} s (target <= 2 s: {})",
+        restart.1,
+        if restart.1 <= 2.0 { "met" } else { "missed" }
+    );
+    drop(sim);
+}
+
+fn seed_root(n: u64) -> PathBuf {
+    bench_data_dir().join(format!("memory-{n}"))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&p),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// The seeded directory for `n` tickets, seeding it when missing or for another count.
+async fn ensure_seeded(
+    n: u64,
+    sim: &freshdesk_sim::SimHandle,
+    http: &reqwest::Client,
+) -> (PathBuf, Seed) {
+    let root = seed_root(n);
+    if let Some(seed) = std::fs::read(root.join("seed.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Seed>(&b).ok())
+        .filter(|s| s.tickets == n)
+    {
+        let dropped = discard_leftovers(&root.join("data")).await;
+        if dropped > 0 {
+            println!("(discarded {dropped} events left queued by an earlier run)");
+        }
+        return (root, seed);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    println!("seeding {n} tickets into {} ...", root.display());
+    let started = Instant::now();
+
+    // The org, created and connected through the real service.
+    let mut service = Service::new(&root, &sim.host(), &[]);
+    service.spawn();
+    service.wait_ready(http, Duration::from_secs(60)).await;
+    let admin = Admin::new(service.base());
+    let org = admin.create_org("Memory bench").await;
+    admin.connect(&org, &sim.host(), json!({})).await;
+    // Let the first-connect backfill (an empty listing) finish.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let (_, body) = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/orgs/{org}/freshdesk"),
+                None,
+            )
+            .await;
+        if body["backfill"]["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.stop(Duration::from_secs(20));
+    let data = service.data_dir();
+    drop(service);
+
+    // The records, written with the process stopped.
+    let org_id: OrgId = org.parse().expect("org id");
+    let batch = env_u64("MEMORY_SEED_BATCH", 5000);
+    let (bytes, store) = tokio::task::spawn_blocking(move || {
+        let store = SledStore::open(&data).expect("store opens");
+        let now = Utc::now();
+        let mut bytes = 0u64;
+        let mut i = 1;
+        let t0 = Instant::now();
+        while i <= n {
+            let end = (i + batch).min(n + 1);
+            let records: Vec<TicketRecord> = (i..end).map(|t| record(org_id, t, n, now)).collect();
+            bytes += records
+                .iter()
+                .map(|r| serde_json::to_vec(r).map(|v| v.len() as u64).unwrap_or(0))
+                .sum::<u64>();
+            store.put_records(&records).expect("records written");
+            if (end - 1) / 100_000 != (i - 1) / 100_000 || end > n {
+                println!(
+                    "  {} / {n} records ({:.0} records/s)",
+                    end - 1,
+                    (end - 1) as f64 / t0.elapsed().as_secs_f64()
+                );
+            }
+            i = end;
+        }
+        (bytes, store)
+    })
+    .await
+    .expect("seeding");
+    EngineStore::flush(&store).await.expect("flushed");
+    let tracked = store.tracked_tickets();
+    drop(store);
+    assert_eq!(tracked, n, "every seeded record is tracked");
+    let seed = Seed {
+        tickets: n,
+        org_id: org,
+        record_bytes_avg: bytes / n.max(1),
+        seeded_in_secs: started.elapsed().as_secs_f64(),
+    };
+    std::fs::write(
+        root.join("seed.json"),
+        serde_json::to_vec_pretty(&seed).unwrap(),
+    )
+    .expect("seed.json written");
+    println!(
+        "seeded {n} tickets in {:.0} s (average record {} bytes of JSON)",
+        seed.seeded_in_secs, seed.record_bytes_avg
+    );
+    (root, seed)
+}
+
+/// With the process stopped, drop every event still queued in a seeded directory (an
+/// interrupted run may leave some), so each run starts from the same state. Returns how
+/// many were dropped.
+async fn discard_leftovers(data: &Path) -> usize {
+    let data = data.to_path_buf();
+    let store = tokio::task::spawn_blocking(move || SledStore::open(&data).expect("store opens"))
+        .await
+        .expect("open");
+    let mut dropped = 0;
+    for (org, ticket) in store.tickets_with_work().expect("scan") {
+        let events = store.queued_events(org, ticket).expect("events");
+        dropped += events.len();
+        store.discard_events(&events).expect("discard");
+    }
+    EngineStore::flush(&store).await.expect("flushed");
+    drop(store);
+    dropped
+}
+
+/// A realistic stored ticket: 2–5 messages, AI progress, watermark; some handed off or
+/// resolved.
+fn record(org: OrgId, i: u64, n: u64, now: DateTime<Utc>) -> TicketRecord {
+    let created = now - chrono::Duration::seconds(((n - i) * 20 + 600) as i64);
+    let resolved = i.is_multiple_of(7);
+    let ticket = ObservedTicket {
+        subject: format!("Cannot sign in to my account (order #{})", 100_000 + i),
+        description_text: format!(
+            "Hello, how do I reset my password? I tried the link from the email for order #{} but it says it expired. Thanks, customer {}",
+            100_000 + i,
+            i % 997
+        ),
+        status: if resolved { 4 } else { 2 },
+        status_name: if resolved { "Resolved" } else { "Open" }.to_string(),
+        source: [1, 2, 3, 7][(i % 4) as usize],
+        tags: Vec::new(),
+        responder_id: None,
+        group_id: None,
+        created_at: created,
+        updated_at: created,
+    };
+    let mut r = TicketRecord::new(
+        org,
+        TicketId(i),
+        GateDecision {
+            decision: GateOutcome::Tracked,
+            reason: "auto_handle_all is on".into(),
+            at: created,
+        },
+    );
+    machine::start_session(&mut r, &ticket, false, created);
+    let handed_off = i.is_multiple_of(5);
+    let extra = 1 + (i % 4);
+    let mut at = created;
+    let mut answers = 0;
+    let mut last_conv = None;
+    let session = r.session.as_mut().expect("session");
+    for k in 0..extra {
+        at += chrono::Duration::seconds(40);
+        let id = ConversationId(i * 10 + k);
+        last_conv = Some(id);
+        let ai_turn = k % 2 == 0;
+        let last = k + 1 == extra;
+        let (author, private, body) = if ai_turn && last && handed_off {
+            (
+                Author::Ai,
+                true,
+                "Handed off to a human agent by the AI.\nReason: missing_knowledge\nSummary: 3 messages in the thread. The customer wrote: \"how do I reset my password?\"".to_string(),
+            )
+        } else if ai_turn {
+            answers += 1;
+            (Author::Ai, false, FAQ_ANSWER.to_string())
+        } else {
+            (
+                Author::Contact,
+                false,
+                format!(
+                    "Thanks. And how do I reset the password on the mobile app, version {}?",
+                    i % 13
+                ),
+            )
+        };
+        session.messages.push(Message {
+            conversation_id: Some(id),
+            author,
+            private,
+            note: private,
+            body_text: body,
+            created_at: at,
+        });
+    }
+    session.updated_at = at;
+    if handed_off {
+        session.state = SessionState::HandedOff;
+        session.handoff = Some(HandoffRecord {
+            at,
+            reason: HandoffReason::MissingKnowledge,
+            routing: Routing::Unassign,
+            target: None,
+            fallback_used: false,
+            detail: None,
+        });
+    }
+    let messages = session.messages.len();
+    r.ai.answers = answers;
+    r.ai.considered = messages;
+    r.ai.tagged = true;
+    r.watermark.last_conversation_id = last_conv;
+    r.watermark.ticket_updated_at = Some(at);
+    r.watermark.read_at = Some(at + chrono::Duration::seconds(1));
+    r.watermark.conversations_seen = extra as u32;
+    r.watermark.tags = vec!["opencx".into(), "opencx_autopilot".into()];
+    r
+}
+
+/// Start the service on a seeded directory, reconnect the org to this run's simulator.
+async fn start(
+    root: &Path,
+    seed: &Seed,
+    sim: &freshdesk_sim::SimHandle,
+    http: &reqwest::Client,
+) -> (Service, Admin, f64) {
+    let mut service = Service::new(root, &sim.host(), &[]);
+    service.spawn();
+    let ready = service
+        .wait_ready(http, Duration::from_secs(300))
+        .await
+        .as_secs_f64();
+    let admin = Admin::new(service.base());
+    admin.connect(&seed.org_id, &sim.host(), json!({})).await;
+    (service, admin, ready)
+}
+
+async fn measure(
+    root: &Path,
+    seed: &Seed,
+    sim: &freshdesk_sim::SimHandle,
+    http: &reqwest::Client,
+    touch: u64,
+) -> Measured {
+    let (mut service, admin, ready_s) = start(root, seed, sim, http).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_ready = service.rss_kib();
+    let n = seed.tickets;
+    // Tickets spread over the id range (a multiplicative stride, so not sequential pages).
+    let ids: Vec<u64> = (0..touch.min(n))
+        .map(|k| (k * 2_654_435_761 % n) + 1)
+        .collect();
+    let mut latencies = Vec::new();
+    let mut ok = 0;
+    for chunk in ids.chunks(8) {
+        let futs = chunk.iter().map(|id| {
+            let admin = admin.clone();
+            let org = seed.org_id.clone();
+            let id = *id;
+            async move {
+                let t = Instant::now();
+                let (status, _) = admin
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/orgs/{org}/tickets/{id}/session"),
+                        None,
+                    )
+                    .await;
+                (status.as_u16(), t.elapsed().as_micros() as u64)
+            }
+        });
+        for (status, us) in futures::future::join_all(futs).await {
+            ok += usize::from(status == 200);
+            latencies.push(us);
+        }
+    }
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/orgs/{}/sessions?limit=200&cursor={c}", seed.org_id),
+            None => format!("/api/v1/orgs/{}/sessions?limit=200", seed.org_id),
+        };
+        let (_, body) = admin.call(reqwest::Method::GET, &path, None).await;
+        cursor = body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    latencies.sort_unstable();
+    let rss_touched = service.rss_kib();
+    let hwm = service.hwm_kib();
+    let threads = service.threads();
+    let inspect = admin.inspect().await;
+    service.stop(Duration::from_secs(20));
+    Measured {
+        tickets: n,
+        ready_s,
+        rss_ready,
+        rss_touched,
+        hwm,
+        touched_ok: ok,
+        touch_ms_p50: percentile(&latencies, 50.0) as f64 / 1000.0,
+        touch_ms_p99: percentile(&latencies, 99.0) as f64 / 1000.0,
+        tracked: inspect["tracked_tickets"].as_u64().unwrap_or(0),
+        storage_bytes: inspect["storage_bytes"].as_u64().unwrap_or(0),
+        dir_bytes: dir_size(&root.join("data")),
+        threads,
+    }
+}
+
+/// Append `events` queued webhook events with the process stopped, then time the restart.
+async fn restart_with_events(
+    root: &Path,
+    seed: &Seed,
+    sim: &freshdesk_sim::SimHandle,
+    simc: &freshdesk_sim::SimClient,
+    http: &reqwest::Client,
+    events: u64,
+) -> (Vec<String>, f64) {
+    let mut lines = Vec::new();
+    let data = root.join("data");
+    let org: OrgId = seed.org_id.parse().expect("org id");
+    let n = seed.tickets;
+    let t0 = Instant::now();
+    let store = tokio::task::spawn_blocking(move || {
+        let store = SledStore::open(&data).expect("store opens");
+        for k in 0..events {
+            // Tracked tickets spread over the id range.
+            let ticket = TicketId((k * 7919 % n) + 1);
+            store
+                .append_event(
+                    org,
+                    ticket,
+                    EventKind::Webhook {
+                        triggered_event: "{reply_sent:sent}".into(),
+                    },
+                    Utc::now(),
+                )
+                .expect("event appended");
+        }
+        store
+    })
+    .await
+    .expect("append");
+    EngineStore::flush(&store).await.expect("flushed");
+    drop(store);
+    lines.push(format!(
+        "appended and flushed {events} events with the process stopped in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    ));
+
+    let mut service = Service::new(root, &sim.host(), &[]);
+    service.spawn();
+    let ready = service
+        .wait_ready(http, Duration::from_secs(300))
+        .await
+        .as_secs_f64();
+    let rss_ready = service.rss_kib();
+    let admin = Admin::new(service.base());
+    // The stored connection names the simulator of the run that seeded or last reconnected;
+    // point it at this run's (a reconnect: same webhook URL, no backfill).
+    admin.connect(&seed.org_id, &sim.host(), json!({})).await;
+    let cpu0 = service.cpu_secs();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cpu = service.cpu_secs() - cpu0;
+    let inspect = admin.inspect().await;
+    lines.push(format!(
+        "spawn → /readyz 200: {ready:.2} s; RSS {} MiB at ready, {} MiB 5 s later (peak {} MiB); CPU over those 5 s {:.2} s",
+        mib(rss_ready),
+        mib(service.rss_kib()),
+        mib(service.hwm_kib()),
+        cpu
+    ));
+    lines.push(format!(
+        "5 s after ready: live_actors {}, inbox_depth {}, events_processed {}, rate budget {}",
+        inspect["live_actors"],
+        inspect["inbox_depth"],
+        inspect["events_processed"],
+        inspect["orgs"][0]["rate_budget"]
+    ));
+    // A disconnect must stop the org's work: watch what the woken actors do afterwards.
+    let drain = Duration::from_secs(env_u64("MEMORY_DRAIN_SECS", 70));
+    let seq0 = simc
+        .requests()
+        .await
+        .map(|r| r.last().map(|r| r.seq).unwrap_or(0))
+        .unwrap_or(0);
+    let depth0 = admin.inspect().await["inbox_depth"].clone();
+    admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/orgs/{}/freshdesk", seed.org_id),
+            None,
+        )
+        .await;
+    let t = Instant::now();
+    let mut depth = depth0.clone();
+    while t.elapsed() < drain {
+        depth = admin.inspect().await["inbox_depth"].clone();
+        if depth == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let calls_after = simc
+        .requests_filtered(&freshdesk_sim::RequestFilter {
+            since_seq: Some(seq0),
+            ..Default::default()
+        })
+        .await
+        .map(|r| {
+            let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+            for r in &r {
+                let path: Vec<&str> = r
+                    .path
+                    .split('/')
+                    .map(|s| {
+                        if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+                            "{id}"
+                        } else {
+                            s
+                        }
+                    })
+                    .collect();
+                *by.entry(format!("{} {}", r.method, path.join("/")))
+                    .or_default() += 1;
+            }
+            format!("{} {by:?}", r.len())
+        })
+        .unwrap_or_default();
+    lines.push(format!(
+        "disconnect: inbox_depth {depth0} → {depth} after {:.1} s; Freshdesk API calls made after the disconnect: {calls_after}",
+        t.elapsed().as_secs_f64()
+    ));
+    service.stop(Duration::from_secs(20));
+    let dropped = discard_leftovers(&root.join("data")).await;
+    lines.push(format!(
+        "{dropped} events still queued at shutdown were discarded offline so the directory can be reused"
+    ));
+    (lines, ready)
+}
