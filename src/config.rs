@@ -50,6 +50,9 @@ pub struct StorageSettings {
     /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`.
     #[serde(default = "empty_secret")]
     pub encryption_key: SecretString,
+    /// Size of sled's page cache in MiB (bounds resident memory however many tickets exist).
+    #[serde(default = "default_cache_mb")]
+    pub cache_capacity_mb: u64,
 }
 
 /// `[engine]`
@@ -141,6 +144,10 @@ pub struct OpenAiSettings {
 
 fn empty_secret() -> SecretString {
     SecretString::from(String::new())
+}
+
+fn default_cache_mb() -> u64 {
+    64
 }
 
 fn default_handoff_phrases() -> Vec<String> {

@@ -108,7 +108,7 @@ impl Application {
             path: dir.display().to_string(),
             source,
         })?;
-        let store = SledStore::open(&dir)?;
+        let store = SledStore::open_with_cache(&dir, settings.storage.cache_capacity_mb << 20)?;
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
         let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret()?));
         let (admin_token, admin_token_generated) =

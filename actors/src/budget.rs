@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -92,13 +93,18 @@ impl RateBudget {
         }
     }
 
-    /// Wait for a slot, then count the call.
-    pub async fn acquire(&self, priority: Priority) {
+    /// Wait for a slot, then count the call. Returns false, without a slot, when `open` is
+    /// cleared while waiting (the org was disconnected).
+    pub async fn acquire(&self, priority: Priority, open: &AtomicBool) -> bool {
         let p = priority as usize;
         self.state.lock().waiting[p] += 1;
         loop {
             let wait = {
                 let mut s = self.state.lock();
+                if !open.load(Ordering::SeqCst) {
+                    s.waiting[p] -= 1;
+                    return false;
+                }
                 let now = Instant::now();
                 s.prune(now);
                 let higher_waiting = s.waiting[..p].iter().any(|n| *n > 0);
@@ -111,7 +117,7 @@ impl RateBudget {
                         if free && !higher_waiting {
                             s.sent.push_back(now);
                             s.waiting[p] -= 1;
-                            return;
+                            return true;
                         }
                         if free {
                             // A more urgent caller is waiting for this slot.
@@ -129,6 +135,11 @@ impl RateBudget {
                 .max(Duration::from_millis(5));
             let _ = tokio::time::timeout(wait, self.changed.notified()).await;
         }
+    }
+
+    /// Make every waiting caller look again (e.g. the org was disconnected).
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
     }
 
     /// Learn from a response's headers.
@@ -175,15 +186,23 @@ pub struct BudgetedApi<'a> {
     inner: &'a dyn FreshdeskApi,
     budget: &'a RateBudget,
     priority: Priority,
+    /// Cleared when the org is disconnected: calls not yet sent are cancelled.
+    open: &'a AtomicBool,
 }
 
 impl<'a> BudgetedApi<'a> {
-    /// Wrap `inner` for calls of `priority`.
-    pub fn new(inner: &'a dyn FreshdeskApi, budget: &'a RateBudget, priority: Priority) -> Self {
+    /// Wrap `inner` for calls of `priority`, made only while `open` is set.
+    pub fn new(
+        inner: &'a dyn FreshdeskApi,
+        budget: &'a RateBudget,
+        priority: Priority,
+        open: &'a AtomicBool,
+    ) -> Self {
         Self {
             inner,
             budget,
             priority,
+            open,
         }
     }
 
@@ -203,7 +222,9 @@ impl<'a> BudgetedApi<'a> {
 
 macro_rules! budgeted {
     ($self:ident, $call:expr) => {{
-        $self.budget.acquire($self.priority).await;
+        if !$self.budget.acquire($self.priority, $self.open).await {
+            return Err(FreshdeskError::Cancelled);
+        }
         $self.call($call).await
     }};
 }
@@ -262,6 +283,33 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    static OPEN: AtomicBool = AtomicBool::new(true);
+
+    #[tokio::test]
+    async fn a_disconnect_cancels_callers_waiting_for_a_slot() {
+        let budget = Arc::new(RateBudget::new(1.0));
+        budget.observe(Some(RateLimit {
+            total: 1,
+            remaining: 0,
+            used_current: 1,
+        }));
+        let open = Arc::new(AtomicBool::new(true));
+        assert!(budget.acquire(Priority::Live, &open).await);
+        let waiter = {
+            let (b, o) = (budget.clone(), open.clone());
+            tokio::spawn(async move { b.acquire(Priority::Sync, &o).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open.store(false, Ordering::SeqCst);
+        budget.notify();
+        let got = tokio::time::timeout(Duration::from_millis(500), waiter)
+            .await
+            .expect("the waiter returns promptly")
+            .unwrap();
+        assert!(!got, "no slot for a disconnected org");
+        assert_eq!(budget.view().waiting, 0);
+    }
+
     #[tokio::test]
     async fn calls_beyond_the_share_of_the_learned_limit_wait() {
         let budget = RateBudget::new(0.5);
@@ -271,14 +319,20 @@ mod tests {
             used_current: 1,
         }));
         for _ in 0..5 {
-            tokio::time::timeout(Duration::from_millis(100), budget.acquire(Priority::Sync))
-                .await
-                .expect("within the budget");
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                budget.acquire(Priority::Sync, &OPEN),
+            )
+            .await
+            .expect("within the budget");
         }
         assert!(
-            tokio::time::timeout(Duration::from_millis(200), budget.acquire(Priority::Sync))
-                .await
-                .is_err(),
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                budget.acquire(Priority::Sync, &OPEN)
+            )
+            .await
+            .is_err(),
             "the sixth call in the minute waits"
         );
         let view = budget.view();
@@ -293,7 +347,7 @@ mod tests {
         budget.pause(Duration::from_millis(300));
         assert!(budget.view().paused_until.is_some());
         let started = Instant::now();
-        budget.acquire(Priority::Live).await;
+        budget.acquire(Priority::Live, &OPEN).await;
         assert!(started.elapsed() >= Duration::from_millis(250));
     }
 
@@ -305,13 +359,13 @@ mod tests {
             remaining: 0,
             used_current: 1,
         }));
-        budget.acquire(Priority::Background).await;
+        budget.acquire(Priority::Background, &OPEN).await;
         // The window is full: both wait; when we free it, live must win.
         let order = Arc::new(Mutex::new(Vec::new()));
         let spawn = |p: Priority, name: &'static str| {
             let (b, o) = (budget.clone(), order.clone());
             tokio::spawn(async move {
-                b.acquire(p).await;
+                b.acquire(p, &OPEN).await;
                 o.lock().push(name);
             })
         };

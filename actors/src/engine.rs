@@ -60,7 +60,16 @@ pub struct EngineDeps {
     pub metrics: Arc<EngineMetrics>,
     pub waiters: Waiters,
     pub failures: FailureLog,
+    /// Passes of live work (webhooks, admin commands, pending writes) running at once.
+    pub live_passes: tokio::sync::Semaphore,
+    /// Passes of background work (imports, sweeps) running at once.
+    pub background_passes: tokio::sync::Semaphore,
 }
+
+/// Live passes that may run at once.
+const LIVE_PASSES: usize = 256;
+/// Background passes that may run at once.
+const BACKGROUND_PASSES: usize = 32;
 
 /// An org's actor and its rate budget.
 type OrgEntry = (Addr<OrgActor>, Arc<RateBudget>);
@@ -193,6 +202,8 @@ impl Engine {
             metrics: Arc::new(EngineMetrics::default()),
             waiters: Waiters::default(),
             failures: FailureLog::default(),
+            live_passes: tokio::sync::Semaphore::new(LIVE_PASSES),
+            background_passes: tokio::sync::Semaphore::new(BACKGROUND_PASSES),
             config: parts.config,
         });
         let mut arbiters = vec![org_arbiter];

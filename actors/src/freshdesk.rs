@@ -235,6 +235,9 @@ pub enum FreshdeskError {
     /// A 2xx whose body is not what the API documents.
     #[error("unexpected Freshdesk response body: {0}")]
     InvalidResponse(String),
+    /// Not sent: the organization was disconnected while the call waited for its turn.
+    #[error("not sent: the organization is disconnected")]
+    Cancelled,
 }
 
 fn describe_field_errors(errors: &[FieldError]) -> String {
@@ -246,11 +249,16 @@ fn describe_field_errors(errors: &[FieldError]) -> String {
 }
 
 impl FreshdeskError {
-    /// Whether retrying the same call later may succeed.
+    /// Whether the work should be retried later rather than given up. (A cancelled call is
+    /// retried too: the next pass finds the org disconnected and drops the work cleanly.)
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Unreachable(_)
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Timeout
+                | Self::Unreachable(_)
+                | Self::Cancelled
         )
     }
 

@@ -37,7 +37,12 @@ impl OrgSnapshot {
 
     /// The org's Freshdesk API for calls of `priority`, inside its rate budget.
     pub fn api(&self, priority: Priority) -> BudgetedApi<'_> {
-        BudgetedApi::new(self.connection.api.as_ref(), &self.budget, priority)
+        BudgetedApi::new(
+            self.connection.api.as_ref(),
+            &self.budget,
+            priority,
+            &self.connected,
+        )
     }
 
     /// The name of a status id (built-in names when the account did not list it).
@@ -122,8 +127,10 @@ impl Handler<GetSnapshot> for OrgActor {
             let Some(connection) = provider.connection(org_id)? else {
                 return Ok(None);
             };
+            let connected = Arc::new(AtomicBool::new(connection.connected));
             let status_names = if connection.connected {
-                let api = BudgetedApi::new(connection.api.as_ref(), &budget, Priority::Sync);
+                let api =
+                    BudgetedApi::new(connection.api.as_ref(), &budget, Priority::Sync, &connected);
                 load_status_names(&api).await?
             } else {
                 HashMap::new()
@@ -131,7 +138,7 @@ impl Handler<GetSnapshot> for OrgActor {
             Ok(Some(Arc::new(OrgSnapshot {
                 org_id,
                 budget,
-                connected: Arc::new(AtomicBool::new(connection.connected)),
+                connected,
                 connection,
                 status_names,
             })))
@@ -160,6 +167,8 @@ impl Handler<Reload> for OrgActor {
                 .flatten()
                 .is_some_and(|c| c.connected);
             old.connected.store(still, Ordering::SeqCst);
+            // Calls waiting for the budget look at the flag again now.
+            self.budget.notify();
         }
         self.directory.clear();
         self.directory_loaded = false;

@@ -41,12 +41,22 @@ pub struct SledStore {
 
 const TOKEN_SECRET_KEY: &[u8] = b"webhook_token_secret";
 
+/// Page cache used when none is configured.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 impl SledStore {
     /// Open (or create) the database in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open with a page cache of `cache_bytes` (sled's own default is 1 GiB, which lets the
+    /// resident size grow with every ticket ever read).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
             .open()?;
         Ok(Self {
             meta: db.open_tree("meta")?,

@@ -425,6 +425,59 @@ async fn a_disconnect_cancels_queued_work_and_nothing_is_posted_afterwards() {
 }
 
 #[tokio::test]
+async fn a_disconnect_stops_reads_waiting_for_the_rate_budget() {
+    let t = TestApp::spawn_with(&[("TICKETSYNC__FRESHDESK__RATE_LIMIT_SHARE", "0.5".into())]).await;
+    t.simc
+        .set_config(&ConfigUpdate {
+            rate_limit_per_min: Some(20),
+            max_pages: None,
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    let marker = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
+    for i in 0..15 {
+        t.new_ticket(&format!("P{i}"), "How do I reset my password?")
+            .await;
+    }
+    eventually(
+        "the budget to be used up",
+        Duration::from_secs(20),
+        || async {
+            let budget = t.call(Method::GET, "/api/v1/inspect", None).await.body["orgs"][0]
+                ["rate_budget"]
+                .clone();
+            (budget["remaining"] == 0 && budget["waiting"].as_u64().unwrap_or(0) > 0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(t.disconnect(&org).await.status, 200);
+    let at_disconnect = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
+    assert!(
+        at_disconnect > marker,
+        "the engine was calling Freshdesk before the disconnect"
+    );
+    t.settle().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = t
+        .sim_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.seq > at_disconnect)
+        .collect();
+    assert!(
+        after.len() <= 1,
+        "no call after the disconnect but one in flight: {after:?}"
+    );
+    let budget =
+        t.call(Method::GET, "/api/v1/inspect", None).await.body["orgs"][0]["rate_budget"].clone();
+    assert_eq!(
+        budget["waiting"], 0,
+        "nobody waits for a disconnected org: {budget}"
+    );
+}
+
+#[tokio::test]
 async fn the_sweep_recovers_dropped_webhooks() {
     let t =
         TestApp::spawn_with(&[("TICKETSYNC__ENGINE__RECONCILE_INTERVAL_SECS", "1".into())]).await;
