@@ -164,16 +164,6 @@ pub struct Api<T> {
     pub rate_limit: Option<RateLimit>,
 }
 
-impl<T> Api<T> {
-    /// Transform the value, keep the headers.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Api<U> {
-        Api {
-            value: f(self.value),
-            rate_limit: self.rate_limit,
-        }
-    }
-}
-
 /// One page of a paginated list, with whether Freshdesk announced a next page (`Link` header).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
