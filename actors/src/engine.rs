@@ -60,19 +60,33 @@ pub struct EngineDeps {
     pub metrics: Arc<EngineMetrics>,
     pub waiters: Waiters,
     pub failures: FailureLog,
-    /// Passes of live work (webhooks, admin commands, pending writes) running at once.
-    pub live_passes: tokio::sync::Semaphore,
-    /// Passes of background work (imports, sweeps) running at once.
-    pub background_passes: tokio::sync::Semaphore,
 }
 
-/// Live passes that may run at once.
+/// How many ticket passes of one org may run at once, by kind of work. Per org, so that one
+/// org's backlog waiting on its rate budget never holds up another org's tickets.
+pub struct PassPools {
+    /// Live work: webhooks, admin commands, pending writes.
+    pub live: tokio::sync::Semaphore,
+    /// Background work: imports and sweeps.
+    pub background: tokio::sync::Semaphore,
+}
+
+impl Default for PassPools {
+    fn default() -> Self {
+        Self {
+            live: tokio::sync::Semaphore::new(LIVE_PASSES),
+            background: tokio::sync::Semaphore::new(BACKGROUND_PASSES),
+        }
+    }
+}
+
+/// Live passes of one org that may run at once.
 const LIVE_PASSES: usize = 256;
-/// Background passes that may run at once.
+/// Background passes of one org that may run at once.
 const BACKGROUND_PASSES: usize = 32;
 
-/// An org's actor and its rate budget.
-type OrgEntry = (Addr<OrgActor>, Arc<RateBudget>);
+/// An org's actor, its rate budget and its pass pools.
+type OrgEntry = (Addr<OrgActor>, Arc<RateBudget>, Arc<PassPools>);
 
 /// The org actors, started on demand on the engine's org arbiter.
 pub struct OrgRegistry {
@@ -93,6 +107,11 @@ impl OrgRegistry {
         self.entry(org).1
     }
 
+    /// The org's pass pools.
+    pub fn passes(&self, org: OrgId) -> Arc<PassPools> {
+        self.entry(org).2
+    }
+
     fn entry(&self, org: OrgId) -> OrgEntry {
         let mut actors = self.actors.lock();
         actors
@@ -104,7 +123,7 @@ impl OrgRegistry {
                 let addr = OrgActor::start_in_arbiter(&self.arbiter, move |_| {
                     OrgActor::new(org, provider, for_actor)
                 });
-                (addr, budget)
+                (addr, budget, Arc::new(PassPools::default()))
             })
             .clone()
     }
@@ -202,8 +221,6 @@ impl Engine {
             metrics: Arc::new(EngineMetrics::default()),
             waiters: Waiters::default(),
             failures: FailureLog::default(),
-            live_passes: tokio::sync::Semaphore::new(LIVE_PASSES),
-            background_passes: tokio::sync::Semaphore::new(BACKGROUND_PASSES),
             config: parts.config,
         });
         let mut arbiters = vec![org_arbiter];

@@ -157,7 +157,7 @@ async fn receive(
         .metrics
         .webhooks_accepted
         .fetch_add(1, Ordering::Relaxed);
-    tracing::info!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
+    tracing::debug!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
     state.engine.wake(org, hint.ticket_id);
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
 }

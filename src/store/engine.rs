@@ -283,7 +283,11 @@ impl EngineStore for SledStore {
         // would cost each webhook its own disk writes instead of sharing the group commit.
         // The two keys need no atomicity: the timestamp is informational.
         self.engine.insert(key, encode(&event)).map_err(failure)?;
-        if matches!(event.kind, EventKind::Webhook { .. }) {
+        // The org's last-webhook time is informational: written at most once a second.
+        let second = received_at.timestamp();
+        let fresh_second = matches!(event.kind, EventKind::Webhook { .. })
+            && self.webhook_seconds.lock().insert(org, second) != Some(second);
+        if fresh_second {
             self.engine
                 .insert(org_prefix(WEBHOOK, org), encode(&received_at))
                 .map_err(failure)?;

@@ -14,6 +14,7 @@ pub use orgs::ConnectionRecord;
 
 use rand::RngCore;
 use std::path::Path;
+use ticketsync_actors::OrgId;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub struct SledStore {
     /// Inbox, ticket records and their indexes: one tree, so a step's writes are one atomic batch.
     engine: sled::Tree,
     commits: std::sync::Arc<group_commit::GroupCommit>,
+    /// The second each org's last-webhook time was last written in.
+    webhook_seconds: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<OrgId, i64>>>,
 }
 
 const TOKEN_SECRET_KEY: &[u8] = b"webhook_token_secret";
@@ -64,6 +67,7 @@ impl SledStore {
             connections: db.open_tree("connections")?,
             engine: db.open_tree("engine")?,
             commits: std::sync::Arc::new(group_commit::GroupCommit::default()),
+            webhook_seconds: Default::default(),
             db,
         })
     }

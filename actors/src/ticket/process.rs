@@ -75,17 +75,18 @@ pub async fn run_pass(
     reconcile: bool,
 ) -> Result<PassOutcome, PassError> {
     let events = deps.store.queued_events(org_id, ticket_id)?;
-    // Bound how many passes hold a ticket's state and wait on Freshdesk at once, so a large
-    // backlog costs idle actors, not loaded records; background work has its own, smaller
-    // pool so it never holds up live tickets.
+    // Bound how many passes of this org hold a ticket's state and wait on Freshdesk at once,
+    // so a large backlog costs idle actors, not loaded records; background work has its own,
+    // smaller pool so it never holds up live tickets.
     let background = !events.is_empty()
         && events
             .iter()
             .all(|e| matches!(e.kind, EventKind::Import | EventKind::Sweep));
+    let pools = deps.orgs.passes(org_id);
     let pool = if background {
-        &deps.background_passes
+        &pools.background
     } else {
-        &deps.live_passes
+        &pools.live
     };
     let _permit = pool.acquire().await.expect("pass pools are never closed");
     let mut record = match cached {
