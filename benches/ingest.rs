@@ -26,10 +26,13 @@
 //!    "server CPU" column is this process's CPU time. It attributes the service's cost per
 //!    acknowledgement to the durable-append path versus HTTP and the engine.
 //! 6. `experiment`: the same closed loop on a raw sled tree, writing the same event bytes with
-//!    one `Tree::insert` (no `Batch`) and a minimal group commit around `flush_async`. sled
-//!    0.34's `apply_batch` rolls its IO buffer before and after pinning the batch (see
-//!    `PageCache::pin_log`), which costs two tiny log writes and two `sync_file_range`
-//!    calls per batch; this phase shows what the durable append costs without that.
+//!    one `Tree::insert` (no `Batch`) and a minimal group commit around `flush_async`: the
+//!    floor for a durable append on sled 0.34. (sled 0.34's `apply_batch` rolls its IO buffer
+//!    before and after pinning the batch, see `PageCache::pin_log`, which costs two tiny log
+//!    writes and two `sync_file_range` calls per batch. `append_event` used a batch until
+//!    commit 4487d2e; it now writes plain inserts, so phase 5 should come close to this one.
+//!    The engine's `commit` and `discard_events` still use batches, which phase 3 shows.)
+//!    This tree uses sled's default page cache (1 GiB); the service and phase 5 use 64 MiB.
 //!
 //! The ratio uses the mean of the two hello-world runs. Knobs: `INGEST_SECS` (10),
 //! `INGEST_WARMUP_SECS` (1), `INGEST_CONCURRENCY` (64), `INGEST_MAX_REQUESTS` (2000000),

@@ -25,11 +25,17 @@
 //! Restart: with the big directory's process stopped, `MEMORY_EVENTS` (10000) webhook events
 //! are appended with `EngineStore::append_event` for tracked tickets and flushed; then the
 //! binary is started and the time from spawning it to the first `/readyz` 200 is measured.
-//! RSS is read at ready and 5 s later (the woken ticket actors are waiting for the org's
-//! Freshdesk rate budget, Enterprise limit). Then the org is disconnected and, for
-//! `MEMORY_DRAIN_SECS` (70: longer than the rate budget's one-minute window), the bench watches the backlog and counts the Freshdesk calls made
-//! after the disconnect; finally the process is stopped and what is still queued is discarded
-//! offline so the directory can be reused.
+//! RSS is read at ready and 5 s later (the woken ticket actors wait for the org's Freshdesk
+//! rate budget, Enterprise limit; since commit 4487d2e at most 256 passes hold a loaded record
+//! at once, the others wait before loading it). The service runs with the repository's
+//! `config.toml`, so sled's page cache is `storage.cache_capacity_mb` = 64 MiB (the seeding
+//! and the offline steps use `SledStore::open`, also 64 MiB). Then the org is disconnected while those calls
+//! wait, and the bench checks that the disconnect stops the org's work at once: it times how
+//! long until no call waits for the budget and nothing is queued (at most `MEMORY_DRAIN_SECS`,
+//! 20), watches 2 s more, and counts the Freshdesk calls that reached the simulator after the
+//! disconnect (before the fix, the waiting calls went out with the stored key each time the
+//! budget's one-minute window rolled). Finally the process is stopped and anything still
+//! queued is discarded offline so the directory can be reused.
 
 mod common;
 
@@ -581,59 +587,92 @@ async fn restart_with_events(
         inspect["events_processed"],
         inspect["orgs"][0]["rate_budget"]
     ));
-    // A disconnect must stop the org's work: watch what the woken actors do afterwards.
-    let drain = Duration::from_secs(env_u64("MEMORY_DRAIN_SECS", 70));
+    // A disconnect must stop the org's work at once: calls waiting for the rate budget are
+    // cancelled (they used to go out with the stored key when the budget's window rolled)
+    // and the backlog is dropped. Watch until nothing waits and nothing is queued (then no
+    // call can follow), for at most `MEMORY_DRAIN_SECS`.
+    let drain = Duration::from_secs(env_u64("MEMORY_DRAIN_SECS", 20));
     let seq0 = simc
         .requests()
         .await
         .map(|r| r.last().map(|r| r.seq).unwrap_or(0))
         .unwrap_or(0);
-    let depth0 = admin.inspect().await["inbox_depth"].clone();
-    admin
+    let before = admin.inspect().await;
+    let depth0 = before["inbox_depth"].clone();
+    let waiting0 = before["orgs"][0]["rate_budget"]["waiting"].clone();
+    let disconnected_at = Utc::now();
+    let t = Instant::now();
+    let (status, _) = admin
         .call(
             reqwest::Method::DELETE,
             &format!("/api/v1/orgs/{}/freshdesk", seed.org_id),
             None,
         )
         .await;
-    let t = Instant::now();
-    let mut depth = depth0.clone();
+    let answered = t.elapsed();
+    let mut no_waiters: Option<Duration> = None;
+    let mut drained: Option<Duration> = None;
     while t.elapsed() < drain {
-        depth = admin.inspect().await["inbox_depth"].clone();
-        if depth == 0 {
+        let now = admin.inspect().await;
+        let waiting = now["orgs"][0]["rate_budget"]["waiting"]
+            .as_u64()
+            .unwrap_or(0);
+        if waiting == 0 && no_waiters.is_none() {
+            no_waiters = Some(t.elapsed());
+        }
+        if now["inbox_depth"] == 0 && drained.is_none() {
+            drained = Some(t.elapsed());
+        }
+        if no_waiters.is_some() && drained.is_some() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let calls_after = simc
+    // A short tail: anything still on its way would show up here.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let watched = t.elapsed();
+    let tail = admin.inspect().await;
+    let after: Vec<freshdesk_sim::RecordedRequest> = simc
         .requests_filtered(&freshdesk_sim::RequestFilter {
             since_seq: Some(seq0),
             ..Default::default()
         })
         .await
-        .map(|r| {
-            let mut by: std::collections::BTreeMap<String, usize> = Default::default();
-            for r in &r {
-                let path: Vec<&str> = r
-                    .path
-                    .split('/')
-                    .map(|s| {
-                        if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
-                            "{id}"
-                        } else {
-                            s
-                        }
-                    })
-                    .collect();
-                *by.entry(format!("{} {}", r.method, path.join("/")))
-                    .or_default() += 1;
-            }
-            format!("{} {by:?}", r.len())
-        })
         .unwrap_or_default();
+    // Calls that reached the simulator after the DELETE was sent; those within 100 ms were
+    // already on the wire (sent before the disconnect took effect).
+    let ms_after = |r: &freshdesk_sim::RecordedRequest| {
+        (r.at - disconnected_at).num_microseconds().unwrap_or(0) as f64 / 1000.0
+    };
+    let late = after.iter().filter(|r| ms_after(r) > 100.0).count();
+    let last_call = after.iter().map(ms_after).fold(f64::NAN, f64::max);
+    let secs = |d: Option<Duration>| {
+        d.map(|d| format!("{:.2} s", d.as_secs_f64()))
+            .unwrap_or_else(|| format!("not within {:.0} s", drain.as_secs_f64()))
+    };
     lines.push(format!(
-        "disconnect: inbox_depth {depth0} → {depth} after {:.1} s; Freshdesk API calls made after the disconnect: {calls_after}",
-        t.elapsed().as_secs_f64()
+        "disconnect (DELETE answered {status} in {:.0} ms) with inbox_depth {depth0} and {waiting0} calls waiting for the budget:",
+        answered.as_secs_f64() * 1e3
+    ));
+    lines.push(format!(
+        "  budget waiters 0 after {}; inbox_depth 0 after {}; watched {:.1} s: inbox_depth {}, live_actors {}, waiting {}",
+        secs(no_waiters),
+        secs(drained),
+        watched.as_secs_f64(),
+        tail["inbox_depth"],
+        tail["live_actors"],
+        tail["orgs"][0]["rate_budget"]["waiting"]
+    ));
+    lines.push(format!(
+        "  Freshdesk API calls after the disconnect: {} ({} more than 100 ms after it{}); RSS {} MiB",
+        after.len(),
+        late,
+        if after.is_empty() {
+            String::new()
+        } else {
+            format!(", the last {last_call:.0} ms after it")
+        },
+        mib(service.rss_kib())
     ));
     service.stop(Duration::from_secs(20));
     let dropped = discard_leftovers(&root.join("data")).await;
