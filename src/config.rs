@@ -65,6 +65,9 @@ pub struct EngineSettings {
     pub idle_passivate_secs: u64,
     /// Seconds between missed-webhook recovery sweeps of a connected org.
     pub reconcile_interval_secs: u64,
+    /// Ticket actors alive at most; tickets beyond wait (in the store) for a free slot.
+    #[serde(default = "default_max_live_actors")]
+    pub max_live_actors: usize,
 }
 
 /// `[freshdesk]`
@@ -144,6 +147,10 @@ pub struct OpenAiSettings {
 
 fn empty_secret() -> SecretString {
     SecretString::from(String::new())
+}
+
+fn default_max_live_actors() -> usize {
+    20_000
 }
 
 fn default_cache_mb() -> u64 {

@@ -20,6 +20,9 @@ use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
 use ticketsync_actors::ports::SystemClock;
 
+/// Router shards of the engine, each on its own arbiter thread.
+const ENGINE_SHARDS: usize = 2;
+
 /// Whether storage is open and recovery is done (`/readyz`).
 #[derive(Default)]
 pub struct Readiness(AtomicBool);
@@ -139,7 +142,8 @@ impl Application {
                 idle_passivate: Duration::from_secs(settings.engine.idle_passivate_secs),
                 restart_budget: 5,
                 park_for: Duration::from_secs(300),
-                shards: 2,
+                shards: ENGINE_SHARDS,
+                max_live_actors_per_shard: (settings.engine.max_live_actors / ENGINE_SHARDS).max(1),
                 rate_limit_share: settings.freshdesk.rate_limit_share,
                 reconcile_interval: Duration::from_secs(
                     settings.engine.reconcile_interval_secs.max(1),

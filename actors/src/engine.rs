@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub reconcile_interval: Duration,
     /// How far back the first-connect backfill imports.
     pub backfill_days: u32,
+    /// Ticket actors a router shard keeps alive at most (bounds memory under bursts).
+    pub max_live_actors_per_shard: usize,
     /// How long after an attempt to post started Freshdesk may still apply it (request timeout
     /// plus a margin). A post whose outcome is unknown is not sent again before then.
     pub write_settle: Duration,

@@ -296,6 +296,10 @@ struct World {
 }
 
 fn world(idle_passivate: Duration) -> World {
+    world_with(idle_passivate, 10_000)
+}
+
+fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> World {
     let store = Arc::new(MemoryStore::default());
     let api = Arc::new(MemoryFreshdesk::default());
     let responder = Arc::new(PoisonResponder {
@@ -319,6 +323,7 @@ fn world(idle_passivate: Duration) -> World {
             reconcile_interval: Duration::from_secs(3600),
             backfill_days: 180,
             write_settle: Duration::from_millis(500),
+            max_live_actors_per_shard,
         },
     });
     World {
@@ -456,4 +461,42 @@ async fn a_passivated_ticket_comes_back_with_its_state_and_never_has_two_actors(
     assert!(w.engine.metrics().live_actors.load(Ordering::SeqCst) <= 1);
     let record = w.store.load_ticket(w.org, TicketId(7)).unwrap().unwrap();
     assert_eq!(record.ai.answers, 2, "state survived passivation");
+}
+
+#[actix::test]
+async fn a_burst_beyond_the_live_actor_cap_waits_for_slots_and_every_ticket_is_answered() {
+    let w = world_with(Duration::from_secs(3600), 2);
+    for id in 100..140 {
+        w.api.add_ticket(id, "a normal question");
+    }
+    let tickets: Vec<TicketId> = (100..140).map(TicketId).collect();
+    w.engine
+        .queue(
+            w.org,
+            &tickets,
+            EventKind::Webhook {
+                triggered_event: "ticket_created".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut most_live = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(100..140).all(|id| w.api.ai_replies(id) == 1) {
+        most_live = most_live.max(w.engine.metrics().live_actors.load(Ordering::SeqCst));
+        assert!(Instant::now() < end, "every ticket answered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        most_live <= 4,
+        "2 shards x 2 actors at most, saw {most_live}"
+    );
+    assert!(
+        w.engine.metrics().passivations.load(Ordering::SeqCst) >= 36,
+        "quiet actors made room"
+    );
+    assert!(
+        (100..140).all(|id| w.api.ai_replies(id) == 1),
+        "one answer each"
+    );
 }

@@ -14,7 +14,7 @@ use super::state::TicketRecord;
 use crate::engine::EngineDeps;
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::router::{Passivate, Shard, Stopped};
+use crate::router::{Passivate, Quiet, Shard, Stopped};
 use actix::prelude::*;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -158,6 +158,16 @@ impl TicketActor {
             }));
         }
         self.kick(ctx);
+        let nothing_pending = self
+            .record
+            .as_ref()
+            .is_none_or(|r| r.pending_effects.is_empty());
+        if !self.busy && !self.dirty && self.retry_timer.is_none() && nothing_pending {
+            self.shard.do_send(Quiet {
+                org_id: self.org_id,
+                ticket_id: self.ticket_id,
+            });
+        }
     }
 
     fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
