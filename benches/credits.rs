@@ -32,7 +32,7 @@
 mod common;
 
 use common::*;
-use freshdesk_sim::{NewTicket, RecordedRequest, RequestFilter, SimClient, WebhookConfig};
+use freshdesk_sim::{NewTicket, RecordedRequest, SimClient};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -129,21 +129,14 @@ async fn run() {
     );
     println!();
 
-    let (sim, simc) = spawn_sim(rate_limit);
-    let root = temp_dir("credits-");
-    let mut service = Service::new(root.path(), &sim.host(), &[]);
-    service.spawn();
-    let http = reqwest::Client::new();
-    service.wait_ready(&http, Duration::from_secs(60)).await;
-    let admin = Admin::new(service.base());
-    let org = admin.create_org("Bench").await;
-    let hook = admin
-        .connect(&org, &sim.host(), serde_json::json!({}))
-        .await;
-    simc.set_webhook(&WebhookConfig::to(hook))
-        .await
-        .expect("webhook set");
-    admin.settle(&simc, timeout).await;
+    let bench = connected_bench("credits-", rate_limit, timeout).await;
+    let ConnectedBench {
+        sim: _sim,
+        simc,
+        mut service,
+        admin,
+        ..
+    } = bench;
 
     // Phase boundaries in the request log and the delivery log.
     let mut bounds = vec![last_seq(&simc).await];
@@ -502,15 +495,6 @@ async fn settle_or_warn(admin: &Admin, simc: &SimClient, timeout: Duration, phas
     if !admin.settle(simc, timeout).await {
         println!("  (phase {phase}: the engine did not settle within {timeout:?})");
     }
-}
-
-async fn last_seq(simc: &SimClient) -> u64 {
-    simc.requests_filtered(&RequestFilter::default())
-        .await
-        .expect("request log")
-        .last()
-        .map(|r| r.seq)
-        .unwrap_or(0)
 }
 
 /// `/api/v2/tickets/17/conversations` → `/api/v2/tickets/{id}/conversations`.

@@ -36,7 +36,6 @@ use chrono::{DateTime, Utc};
 use common::*;
 use freshdesk_sim::{
     DeliveryRecord, FaultsConfig, NewTicket, RecordedRequest, RequestFilter, SimClient,
-    WebhookConfig,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,21 +79,14 @@ async fn run() {
     );
     println!();
 
-    let (sim, simc) = spawn_sim(rate_limit);
-    let root = temp_dir("e2e-");
-    let mut service = Service::new(root.path(), &sim.host(), &[]);
-    service.spawn();
-    let http = reqwest::Client::new();
-    service.wait_ready(&http, Duration::from_secs(60)).await;
-    let admin = Admin::new(service.base());
-    let org = admin.create_org("Bench").await;
-    let hook = admin
-        .connect(&org, &sim.host(), serde_json::json!({}))
-        .await;
-    simc.set_webhook(&WebhookConfig::to(hook))
-        .await
-        .expect("webhook set");
-    admin.settle(&simc, Duration::from_secs(30)).await;
+    let bench = connected_bench("e2e-", rate_limit, Duration::from_secs(30)).await;
+    let ConnectedBench {
+        sim: _sim,
+        simc,
+        mut service,
+        admin,
+        ..
+    } = bench;
 
     let mut results = Vec::new();
     for &latency in &latencies {
@@ -173,15 +165,6 @@ fn print_progress(r: &Scenario) {
         percentile_f64(&r.e2e_ms, 50.0),
         percentile_f64(&r.e2e_ms, 99.0)
     );
-}
-
-async fn last_seq(simc: &SimClient) -> u64 {
-    simc.requests()
-        .await
-        .expect("request log")
-        .last()
-        .map(|r| r.seq)
-        .unwrap_or(0)
 }
 
 /// New reply POSTs since `since` (advanced): their ticket ids.

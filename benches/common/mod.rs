@@ -715,3 +715,50 @@ pub fn f(x: f64, d: usize) -> String {
 pub fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
+
+/// The simulator, the release service and one org connected to it, with the simulator's
+/// automation rules pointed at the service's webhook: the setup the end-to-end and credits
+/// benches share. The data directory lives as long as this value.
+pub struct ConnectedBench {
+    pub sim: SimHandle,
+    pub simc: SimClient,
+    pub service: Service,
+    pub admin: Admin,
+    pub org: String,
+    _root: tempfile::TempDir,
+}
+
+/// Start everything and connect; waits until the first-connect work has settled.
+pub async fn connected_bench(prefix: &str, rate_limit: u32, settle: Duration) -> ConnectedBench {
+    let (sim, simc) = spawn_sim(rate_limit);
+    let root = temp_dir(prefix);
+    let mut service = Service::new(root.path(), &sim.host(), &[]);
+    service.spawn();
+    let http = reqwest::Client::new();
+    service.wait_ready(&http, Duration::from_secs(60)).await;
+    let admin = Admin::new(service.base());
+    let org = admin.create_org("Bench").await;
+    let hook = admin.connect(&org, &sim.host(), json!({})).await;
+    simc.set_webhook(&freshdesk_sim::WebhookConfig::to(hook))
+        .await
+        .expect("webhook set");
+    admin.settle(&simc, settle).await;
+    ConnectedBench {
+        sim,
+        simc,
+        service,
+        admin,
+        org,
+        _root: root,
+    }
+}
+
+/// The sequence number of the simulator's last recorded API request (0 when none).
+pub async fn last_seq(simc: &SimClient) -> u64 {
+    simc.requests()
+        .await
+        .expect("request log")
+        .last()
+        .map(|r| r.seq)
+        .unwrap_or(0)
+}
