@@ -461,21 +461,39 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
                     lat
                 }));
             }
-            let mut load = LoadResult::default();
-            for t in tasks {
-                load.latencies_us.extend(t.await.expect("task"));
-            }
-            load.ok = load.latencies_us.len() as u64;
-            load.elapsed = started.elapsed();
-            load.latencies_us.sort_unstable();
-            load
+            collect(tasks, started).await
         }
     };
+    in_process_phase(name, knobs, &format!("store-{flush}"), run).await
+}
+
+/// The latencies the load tasks recorded, as one result.
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<Vec<u64>>>,
+    started: std::time::Instant,
+) -> LoadResult {
+    let mut load = LoadResult::default();
+    for t in tasks {
+        load.latencies_us.extend(t.await.expect("task"));
+    }
+    load.ok = load.latencies_us.len() as u64;
+    load.elapsed = started.elapsed();
+    load.latencies_us.sort_unstable();
+    load
+}
+
+/// Warm up, then measure `run(secs, first_ticket)` in this process with its CPU time and
+/// log syncs (`label` names the perf output file).
+async fn in_process_phase<F, Fut>(name: &str, knobs: &Knobs, label: &str, run: F) -> Phase
+where
+    F: Fn(u64, u64) -> Fut,
+    Fut: std::future::Future<Output = LoadResult>,
+{
     let warm = run(knobs.warmup, 1).await;
     let me = std::process::id();
     let counter = FsyncCounter::start(
         me,
-        &bench_data_dir().join(format!("perf-fsync-store-{flush}-{me}.txt")),
+        &bench_data_dir().join(format!("perf-fsync-{label}-{me}.txt")),
     );
     let cpu0 = proc_cpu_secs(me);
     let load = run(knobs.secs, warm.ok + 1_000_000).await;
@@ -554,33 +572,8 @@ async fn raw_sled_phase(name: &str, knobs: &Knobs) -> Phase {
                     lat
                 }));
             }
-            let mut load = LoadResult::default();
-            for t in tasks {
-                load.latencies_us.extend(t.await.expect("task"));
-            }
-            load.ok = load.latencies_us.len() as u64;
-            load.elapsed = started.elapsed();
-            load.latencies_us.sort_unstable();
-            load
+            collect(tasks, started).await
         }
     };
-    let warm = run(knobs.warmup, 1).await;
-    let me = std::process::id();
-    let counter = FsyncCounter::start(
-        me,
-        &bench_data_dir().join(format!("perf-fsync-raw-{me}.txt")),
-    );
-    let cpu0 = proc_cpu_secs(me);
-    let load = run(knobs.secs, warm.ok + 1_000_000).await;
-    let cpu = proc_cpu_secs(me) - cpu0;
-    let syncs = counter.stop();
-    report_progress(name, &load);
-    Phase {
-        name: name.to_string(),
-        load,
-        server_cpu: cpu,
-        bench_cpu: 0.0,
-        fsyncs: syncs,
-        note: String::new(),
-    }
+    in_process_phase(name, knobs, "raw", run).await
 }
