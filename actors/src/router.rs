@@ -23,6 +23,9 @@ use std::sync::Arc;
 
 type Key = (OrgId, TicketId);
 
+/// How long inspection waits for a live actor to describe itself.
+const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 enum Entry {
     Live(Addr<TicketActor>),
     Stopping { rewake: bool },
@@ -227,15 +230,18 @@ impl Handler<Inspect> for Shard {
     type Result = ResponseFuture<Option<ActorStatus>>;
 
     fn handle(&mut self, msg: Inspect, _: &mut Self::Context) -> Self::Result {
-        let addr = match self.actors.get(&(msg.org_id, msg.ticket_id)) {
-            Some(Entry::Live(addr)) => Some(addr.clone()),
+        // Send now and keep no address across the wait: a held address would make the
+        // supervisor restart an actor that is being passivated.
+        let request = match self.actors.get(&(msg.org_id, msg.ticket_id)) {
+            Some(Entry::Live(addr)) => Some(addr.send(Status)),
             _ => None,
         };
         Box::pin(async move {
-            match addr {
-                Some(addr) => addr.send(Status).await.ok(),
-                None => None,
-            }
+            let request = request?;
+            tokio::time::timeout(INSPECT_TIMEOUT, request)
+                .await
+                .ok()?
+                .ok()
         })
     }
 }

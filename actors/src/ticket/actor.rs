@@ -192,7 +192,8 @@ impl Actor for TicketActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         if self.zombie {
-            ctx.stop();
+            // Inert: it never processes and stops by itself once nothing addresses it
+            // (stopping it here would only make the supervisor restart it again).
             return;
         }
         if !self.counted {
