@@ -424,8 +424,9 @@ async fn a_disconnect_cancels_queued_work_and_nothing_is_posted_afterwards() {
     assert_eq!(r.status(), 410);
 }
 
-#[tokio::test]
-async fn a_disconnect_stops_reads_waiting_for_the_rate_budget() {
+/// A 20 credits/min account of which ticketsync may use half, a connected org, and `tickets`
+/// new tickets; also the last simulator request before those tickets.
+async fn small_rate_limit_world(tickets: usize) -> (TestApp, String, u64) {
     let t = TestApp::spawn_with(&[("TICKETSYNC__FRESHDESK__RATE_LIMIT_SHARE", "0.5".into())]).await;
     t.simc
         .set_config(&ConfigUpdate {
@@ -436,10 +437,16 @@ async fn a_disconnect_stops_reads_waiting_for_the_rate_budget() {
         .unwrap();
     let org = t.connected_with_webhook(json!({})).await;
     let marker = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
-    for i in 0..15 {
+    for i in 0..tickets {
         t.new_ticket(&format!("P{i}"), "How do I reset my password?")
             .await;
     }
+    (t, org, marker)
+}
+
+#[tokio::test]
+async fn a_disconnect_stops_reads_waiting_for_the_rate_budget() {
+    let (t, org, marker) = small_rate_limit_world(15).await;
     eventually(
         "the budget to be used up",
         Duration::from_secs(20),
@@ -507,20 +514,7 @@ async fn the_sweep_recovers_dropped_webhooks() {
 
 #[tokio::test]
 async fn the_engine_stays_inside_its_share_of_a_small_rate_limit() {
-    let t = TestApp::spawn_with(&[("TICKETSYNC__FRESHDESK__RATE_LIMIT_SHARE", "0.5".into())]).await;
-    t.simc
-        .set_config(&ConfigUpdate {
-            rate_limit_per_min: Some(20),
-            max_pages: None,
-        })
-        .await
-        .unwrap();
-    let org = t.connected_with_webhook(json!({})).await;
-    let marker = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
-    for i in 0..8 {
-        t.new_ticket(&format!("P{i}"), "How do I reset my password?")
-            .await;
-    }
+    let (t, org, marker) = small_rate_limit_world(8).await;
     let engine_calls = || async {
         t.sim_requests()
             .await
