@@ -105,10 +105,25 @@ impl EngineStore for MemoryStore {
 }
 
 /// A tiny Freshdesk: tickets with their conversations; replies are recorded.
-#[derive(Default)]
 struct MemoryFreshdesk {
     tickets: Mutex<HashMap<u64, (Ticket, Vec<Conversation>)>>,
     next_conversation: AtomicU32,
+    /// While set, listing agents waits for `agents_release` (it holds the org actor busy).
+    hold_agents: std::sync::atomic::AtomicBool,
+    agents_waiting: AtomicU32,
+    agents_release: tokio::sync::Semaphore,
+}
+
+impl Default for MemoryFreshdesk {
+    fn default() -> Self {
+        Self {
+            tickets: Mutex::default(),
+            next_conversation: AtomicU32::new(0),
+            hold_agents: false.into(),
+            agents_waiting: AtomicU32::new(0),
+            agents_release: tokio::sync::Semaphore::new(0),
+        }
+    }
 }
 
 fn ok<T>(value: T) -> FreshdeskResult<T> {
@@ -142,6 +157,26 @@ impl MemoryFreshdesk {
             updated_at: now,
         };
         self.tickets.lock().insert(id, (ticket, vec![]));
+    }
+
+    /// A message on the ticket from `user_id` (a contact or an agent).
+    fn add_message(&self, id: u64, user_id: u64, text: &str) {
+        let mut tickets = self.tickets.lock();
+        let (ticket, conversations) = tickets.get_mut(&id).unwrap();
+        conversations.push(Conversation {
+            id: ConversationId(
+                u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
+            ),
+            body: text.into(),
+            body_text: text.into(),
+            incoming: true,
+            private: false,
+            source: 0,
+            user_id,
+            created_at: Utc::now(),
+            updated_at: None,
+        });
+        ticket.updated_at = Utc::now() + chrono::Duration::seconds(1);
     }
 
     fn ai_replies(&self, id: u64) -> usize {
@@ -183,6 +218,10 @@ impl FreshdeskApi for MemoryFreshdesk {
         ok(vec![])
     }
     async fn agents(&self, _: u32) -> FreshdeskResult<Page<Agent>> {
+        if self.hold_agents.load(Ordering::SeqCst) {
+            self.agents_waiting.fetch_add(1, Ordering::SeqCst);
+            self.agents_release.acquire().await.unwrap().forget();
+        }
         ok(Page {
             items: vec![],
             has_next: false,
@@ -240,10 +279,15 @@ impl FreshdeskApi for MemoryFreshdesk {
 struct OneOrg {
     api: Arc<MemoryFreshdesk>,
     connected_at: DateTime<Utc>,
+    /// What the store says: flipped by the tests' saves and disconnects.
+    connected: std::sync::atomic::AtomicBool,
+    /// Times the engine read the stored connection.
+    reads: AtomicU32,
 }
 
 impl OrgProvider for OneOrg {
     fn connection(&self, _: OrgId) -> Result<Option<OrgConnection>, StoreFailure> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(Some(OrgConnection {
             settings: OrgSettings {
                 domain: "acme.freshdesk.com".into(),
@@ -259,15 +303,18 @@ impl OrgProvider for OneOrg {
                 email: None,
             },
             first_connected_at: self.connected_at,
-            connected: true,
+            connected: self.connected.load(Ordering::SeqCst),
             api: self.api.clone(),
         }))
     }
 }
 
-/// Answers everything, but panics on any ticket whose description contains "poison".
+/// Answers everything, but panics on any ticket whose description contains "poison", and
+/// waits for `release` on one that contains "hold".
 struct PoisonResponder {
     panics: AtomicU32,
+    held: AtomicU32,
+    release: tokio::sync::Semaphore,
 }
 
 #[async_trait]
@@ -281,6 +328,14 @@ impl Responder for PoisonResponder {
             self.panics.fetch_add(1, Ordering::SeqCst);
             panic!("responder blew up on a poison ticket");
         }
+        if request
+            .transcript
+            .iter()
+            .any(|m| m.body_text.contains("hold"))
+        {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            self.release.acquire().await.unwrap().forget();
+        }
         Ok(Decision::Reply {
             text: format!("answer to {}", request.subject),
         })
@@ -289,6 +344,7 @@ impl Responder for PoisonResponder {
 
 struct World {
     engine: Engine,
+    orgs: Arc<OneOrg>,
     store: Arc<MemoryStore>,
     api: Arc<MemoryFreshdesk>,
     responder: Arc<PoisonResponder>,
@@ -304,13 +360,18 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
     let api = Arc::new(MemoryFreshdesk::default());
     let responder = Arc::new(PoisonResponder {
         panics: AtomicU32::new(0),
+        held: AtomicU32::new(0),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let orgs = Arc::new(OneOrg {
+        api: api.clone(),
+        connected_at: Utc::now() - chrono::Duration::seconds(5),
+        connected: true.into(),
+        reads: AtomicU32::new(0),
     });
     let engine = Engine::start(EngineParts {
         store: store.clone(),
-        orgs: Arc::new(OneOrg {
-            api: api.clone(),
-            connected_at: Utc::now() - chrono::Duration::seconds(5),
-        }),
+        orgs: orgs.clone(),
         responder: responder.clone(),
         clock: Arc::new(SystemClock),
         config: EngineConfig {
@@ -328,6 +389,7 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
     });
     World {
         engine,
+        orgs,
         store,
         api,
         responder,
@@ -499,4 +561,96 @@ async fn a_burst_beyond_the_live_actor_cap_waits_for_slots_and_every_ticket_is_a
         (100..140).all(|id| w.api.ai_replies(id) == 1),
         "one answer each"
     );
+}
+
+#[actix::test]
+async fn a_webhook_accepted_while_the_org_reconnects_is_not_dropped() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(1, "asked while disconnected");
+    w.api.add_ticket(2, "asked while reconnecting");
+    // Disconnected: the org actor loads and keeps a disconnected snapshot.
+    w.orgs.connected.store(false, Ordering::SeqCst);
+    w.engine.org_changed(w.org);
+    w.webhook(1).await;
+    until(
+        "the disconnected org's event is dropped",
+        Duration::from_secs(10),
+        || {
+            w.store
+                .queued_events(w.org, TicketId(1))
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
+    // A save stores `connected` (the webhook route now answers 202) and only then tells the
+    // engine: an event accepted in between must not be judged by the old snapshot.
+    w.orgs.connected.store(true, Ordering::SeqCst);
+    let reads = w.orgs.reads.load(Ordering::SeqCst);
+    w.webhook(2).await;
+    until(
+        "ticket 2's pass looked at the org",
+        Duration::from_secs(10),
+        || {
+            w.store
+                .queued_events(w.org, TicketId(2))
+                .unwrap()
+                .is_empty()
+                || w.orgs.reads.load(Ordering::SeqCst) > reads
+        },
+    )
+    .await;
+    w.engine.org_changed(w.org);
+    until(
+        "the reconnected org answers",
+        Duration::from_secs(10),
+        || w.api.ai_replies(2) == 1,
+    )
+    .await;
+    assert_eq!(w.api.ai_replies(1), 0, "nothing posted while disconnected");
+}
+
+#[actix::test]
+async fn once_a_disconnect_returns_nothing_more_is_posted_even_while_the_org_actor_is_busy() {
+    let w = world(Duration::from_secs(3600));
+    // Ticket 1's pass takes the snapshot and then waits in the responder.
+    w.api.add_ticket(1, "please hold on");
+    w.webhook(1).await;
+    until("ticket 1 in the responder", Duration::from_secs(10), || {
+        w.responder.held.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Ticket 2 has a message from someone the directory does not know: the org actor lists
+    // the agents, which hangs, so its mailbox is busy.
+    w.api.hold_agents.store(true, Ordering::SeqCst);
+    w.api.add_ticket(2, "a normal question");
+    w.api.add_message(2, 777, "a colleague chimes in");
+    w.webhook(2).await;
+    until(
+        "the org actor busy listing agents",
+        Duration::from_secs(10),
+        || w.api.agents_waiting.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    // The admin disconnects; once that returns, nothing may reach Freshdesk.
+    w.orgs.connected.store(false, Ordering::SeqCst);
+    w.engine.org_changed(w.org);
+    w.responder.release.add_permits(1);
+    until("ticket 1's pass ended", Duration::from_secs(10), || {
+        w.store
+            .load_ticket(w.org, TicketId(1))
+            .unwrap()
+            .is_some_and(|r| r.pending_effects.is_empty())
+            && w.store
+                .queued_events(w.org, TicketId(1))
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    assert_eq!(
+        w.api.ai_replies(1),
+        0,
+        "posted after the disconnect returned"
+    );
+    w.api.agents_release.add_permits(1);
 }

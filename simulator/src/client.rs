@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::types::{
     AgentNote, AgentReply, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply, DeliveryKnobs,
-    DeliveryRecord, FaultsConfig, NewAgent, NewGroup, NewTicket, RecordedRequest, RequestFilter,
-    StatusChange, TicketBrief, WebhookConfig,
+    DeliveryRecord, FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket, RecordedRequest,
+    RequestFilter, StatusChange, TicketBrief, WebhookConfig,
 };
 
 /// A failed control call.
@@ -194,6 +194,20 @@ impl SimClient {
     pub async fn delete_agent(&self, agent_id: u64) -> SimResult<()> {
         self.call_empty(Method::DELETE, &format!("/agents/{agent_id}"))
             .await
+    }
+
+    /// `POST /_sim/agents/{id}/api_key`: the agent's key is reset; the old one stops working.
+    pub async fn rotate_agent_key(&self, agent_id: u64, api_key: &str) -> SimResult<()> {
+        let body = NewApiKey {
+            api_key: api_key.to_string(),
+        };
+        self.send(
+            Method::POST,
+            &format!("/agents/{agent_id}/api_key"),
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /_sim/groups` → the group JSON.

@@ -16,8 +16,8 @@ use crate::state::Sim;
 use crate::tickets::{Author, NewConversation};
 use crate::types::{
     AgentNote, AgentReply, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply, DeliveryKnobs,
-    FaultsConfig, NewAgent, NewGroup, NewTicket, RequestFilter, StatusChange, TicketBrief,
-    WebhookConfig,
+    FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket, RequestFilter, StatusChange,
+    TicketBrief, WebhookConfig,
 };
 use crate::webhooks::Origin;
 
@@ -46,6 +46,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/agents", web::get().to(list_agents))
             .route("/agents", web::post().to(create_agent))
             .route("/agents/{id}", web::delete().to(delete_agent))
+            .route("/agents/{id}/api_key", web::post().to(rotate_agent_key))
             .route("/groups", web::post().to(create_group))
             .route("/groups/{id}", web::delete().to(delete_group))
             .route("/webhook", web::get().to(get_webhook))
@@ -315,6 +316,22 @@ async fn delete_agent(sim: SimData, id: web::Path<u64>) -> Result<HttpResponse> 
     } else {
         Err(ControlError::NotFound(format!("agent {id}")))
     }
+}
+
+async fn rotate_agent_key(
+    sim: SimData,
+    id: web::Path<u64>,
+    body: web::Json<NewApiKey>,
+) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    let mut state = sim.state.lock();
+    if state.live_agent(id).is_none() {
+        return Err(ControlError::NotFound(format!("agent {id}")));
+    }
+    state
+        .rotate_agent_key(id, &body.api_key)
+        .map_err(ControlError::BadRequest)?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn create_group(sim: SimData, new: web::Json<NewGroup>) -> Result<HttpResponse> {

@@ -193,6 +193,24 @@ impl SimState {
         }
     }
 
+    /// Gives a live agent a new API key (Freshdesk's "reset API key"): the old one stops
+    /// working at once.
+    pub fn rotate_agent_key(&mut self, id: u64, new_key: &str) -> Result<(), String> {
+        if new_key.trim().is_empty() {
+            return Err("api_key must not be empty".into());
+        }
+        if self.agent_by_key(new_key).is_some_and(|a| a.id != id) {
+            return Err("api_key already belongs to another agent".into());
+        }
+        let agent = self
+            .agents
+            .get_mut(&id)
+            .filter(|a| !a.deleted)
+            .ok_or_else(|| format!("agent {id}"))?;
+        agent.api_key = new_key.to_string();
+        Ok(())
+    }
+
     pub fn create_group(&mut self, name: &str) -> &Group {
         let id = self.next_group_id;
         self.next_group_id += 1;

@@ -200,8 +200,14 @@ pub struct NewAgent {
     pub group_ids: Option<Vec<u64>>,
 }
 
-/// Body of `POST /_sim/groups`.
+/// Body of `POST /_sim/agents/{id}/api_key`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewApiKey {
+    pub api_key: String,
+}
+
+/// Body of `POST /_sim/groups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewGroup {
     pub name: String,
 }

@@ -154,6 +154,26 @@ impl TestApp {
         self.app = Some(RunningApp::start(self.data_dir.path(), &self.overrides));
     }
 
+    /// Stop the service and start it again on the same data directory with `overrides`
+    /// replacing the ones of the same keys (e.g. a configuration the operator changed).
+    pub fn restart_with(&mut self, overrides: &[(&'static str, String)]) {
+        for (key, value) in overrides {
+            self.overrides.retain(|(k, _)| k != key);
+            self.overrides.push((key, value.clone()));
+        }
+        self.restart();
+    }
+
+    /// Point the simulator's automation rules at the org's webhook on the running service
+    /// (after a restart the service listens on a new port).
+    pub async fn point_webhook_at(&self, org: &str) {
+        let url = self.webhook_url(org).await;
+        self.simc
+            .set_webhook(&freshdesk_sim::WebhookConfig::to(url))
+            .await
+            .unwrap();
+    }
+
     /// Path of the data directory.
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()
