@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Role};
 use ticketsync_actors::org::{AiAgent, ChannelModes, HandoffSettings, OrgSettings, Routing};
+use ticketsync_actors::org_gate::OrgPause;
 use ticketsync_actors::{AgentId, GroupId, OrgId};
 
 /// Payload of Freshdesk rule 1 (ticket created).
@@ -88,6 +89,9 @@ pub struct ConnectionView {
     pub first_connected_at: DateTime<Utc>,
     pub backfill: serde_json::Value,
     pub last_webhook_at: Option<DateTime<Utc>>,
+    /// Why the engine cannot work for this org now (Freshdesk refuses the key, the domain is
+    /// no longer allowed), with what to do about it.
+    pub error: Option<OrgPause>,
 }
 
 /// The stored settings as shown: never the key, only whether one is set.
@@ -304,6 +308,7 @@ impl ConnectService {
             first_connected_at: record.first_connected_at,
             backfill: serde_json::json!({"state": "not_started"}),
             last_webhook_at: None,
+            error: None,
         }
     }
 }

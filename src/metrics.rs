@@ -158,6 +158,12 @@ pub fn render(service: &ServiceMetrics, engine: &EngineMetrics, storage: &Storag
         gauge(engine.parked_tickets.load(Ordering::Relaxed)),
     );
     metric(
+        "ticketsync_orgs_paused",
+        "gauge",
+        "Organizations whose Freshdesk work is paused (API key refused, domain not allowed).",
+        gauge(engine.orgs_paused.load(Ordering::Relaxed)),
+    );
+    metric(
         "ticketsync_inbox_depth",
         "gauge",
         "Events queued in the durable inbox.",

@@ -5,7 +5,7 @@ use crate::connect::FreshdeskConnector;
 use crate::secrets::KeyVault;
 use crate::store::SledStore;
 use std::sync::Arc;
-use ticketsync_actors::ports::{OrgConnection, OrgProvider, StoreFailure};
+use ticketsync_actors::ports::{ConnectionFailure, OrgConnection, OrgProvider, StoreFailure};
 use ticketsync_actors::OrgId;
 
 /// Org connections read from sled.
@@ -16,7 +16,7 @@ pub struct StoredOrgs {
 }
 
 impl OrgProvider for StoredOrgs {
-    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, StoreFailure> {
+    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
         let Some(record) = self
             .store
             .connection(org)
@@ -28,13 +28,17 @@ impl OrgProvider for StoredOrgs {
             .vault
             .decrypt(org, &record.api_key_sealed)
             .map_err(|e| StoreFailure(e.to_string()))?;
-        // A domain the configuration no longer allows is never called: the engine treats the
-        // org as unconnected until an admin saves an allowed one.
+        // A domain the configuration no longer allows is never called. A connected org keeps
+        // its queued work, paused with this reason, until the operator allows the domain again
+        // or an admin saves an allowed one.
         let domain = match self.connector.domain(&record.settings.domain) {
             Ok(d) => d,
+            Err(_) if !record.connected => return Ok(None),
             Err(e) => {
-                tracing::warn!(%org, error = %e, "stored Freshdesk domain is no longer allowed");
-                return Ok(None);
+                return Err(ConnectionFailure::DomainNotAllowed(format!(
+                    "The stored Freshdesk domain {} is not allowed by this server's configuration ({e}). Allow it again (freshdesk.allowed_domain_suffixes or freshdesk.insecure_hosts), or save the connection with an allowed domain.",
+                    record.settings.domain
+                )))
             }
         };
         Ok(Some(OrgConnection {

@@ -57,6 +57,7 @@ impl AppState {
     ) -> ConnectionView {
         view.last_webhook_at = self.store.last_webhook_at(org);
         view.backfill = self.backfill_view(org);
+        view.error = self.engine.org_pause(org);
         view
     }
 

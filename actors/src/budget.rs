@@ -9,6 +9,7 @@
 
 use crate::freshdesk::*;
 use crate::ids::{AgentId, GroupId, TicketId};
+use crate::org_gate::{OrgGate, PauseReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -186,23 +187,24 @@ pub struct BudgetedApi<'a> {
     inner: &'a dyn FreshdeskApi,
     budget: &'a RateBudget,
     priority: Priority,
-    /// Cleared when the org is disconnected: calls not yet sent are cancelled.
-    open: &'a AtomicBool,
+    /// Closed when the org is disconnected: calls not yet sent are cancelled. A refused key
+    /// pauses it.
+    gate: &'a OrgGate,
 }
 
 impl<'a> BudgetedApi<'a> {
-    /// Wrap `inner` for calls of `priority`, made only while `open` is set.
+    /// Wrap `inner` for calls of `priority`, made only while `gate` is connected.
     pub fn new(
         inner: &'a dyn FreshdeskApi,
         budget: &'a RateBudget,
         priority: Priority,
-        open: &'a AtomicBool,
+        gate: &'a OrgGate,
     ) -> Self {
         Self {
             inner,
             budget,
             priority,
-            open,
+            gate,
         }
     }
 
@@ -214,6 +216,10 @@ impl<'a> BudgetedApi<'a> {
         match &result {
             Ok(api) => self.budget.observe(api.rate_limit),
             Err(FreshdeskError::RateLimited { retry_after }) => self.budget.pause(*retry_after),
+            Err(e) if e.is_auth_failure() => self.gate.set_pause(
+                PauseReason::AuthFailed,
+                format!("{e}. Save the AI agent's current API key in the Freshdesk connection settings."),
+            ),
             Err(_) => {}
         }
         result
@@ -222,7 +228,11 @@ impl<'a> BudgetedApi<'a> {
 
 macro_rules! budgeted {
     ($self:ident, $call:expr) => {{
-        if !$self.budget.acquire($self.priority, $self.open).await {
+        if !$self
+            .budget
+            .acquire($self.priority, $self.gate.connected_flag())
+            .await
+        {
             return Err(FreshdeskError::Cancelled);
         }
         $self.call($call).await

@@ -7,11 +7,13 @@ use crate::budget::{BudgetView, RateBudget};
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org_actor::{OrgActor, Reload};
+use crate::org_gate::{OrgGate, OrgPause, PauseReason};
 use crate::org_jobs::{
     BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
 };
 use crate::ports::{
-    Clock, EngineStore, EventKind, OrgProvider, QueuedEvent, Responder, StoreFailure,
+    Clock, ConnectionFailure, EngineStore, EventKind, OrgProvider, QueuedEvent, Responder,
+    StoreFailure,
 };
 use crate::router::{Inspect, Route, Shard};
 use crate::ticket::actor::ActorStatus;
@@ -87,15 +89,27 @@ const LIVE_PASSES: usize = 256;
 /// Background passes of one org that may run at once.
 const BACKGROUND_PASSES: usize = 32;
 
-/// An org's actor, its rate budget and its pass pools.
-type OrgEntry = (Addr<OrgActor>, Arc<RateBudget>, Arc<PassPools>);
+/// An org's actor, its rate budget, its pass pools and its gate.
+type OrgEntry = (
+    Addr<OrgActor>,
+    Arc<RateBudget>,
+    Arc<PassPools>,
+    Arc<OrgGate>,
+);
 
 /// The org actors, started on demand on the engine's org arbiter.
 pub struct OrgRegistry {
     provider: Arc<dyn OrgProvider>,
     arbiter: ArbiterHandle,
     rate_limit_share: f64,
+    metrics: Arc<EngineMetrics>,
     actors: Mutex<HashMap<OrgId, OrgEntry>>,
+}
+
+/// What the store says of an org's connection: connected, and why its work cannot run.
+struct StoredState {
+    connected: bool,
+    blocked: Option<(PauseReason, String)>,
 }
 
 impl OrgRegistry {
@@ -114,18 +128,60 @@ impl OrgRegistry {
         self.entry(org).2
     }
 
+    /// The org's gate: connected, paused, writes in flight.
+    pub fn gate(&self, org: OrgId) -> Arc<OrgGate> {
+        self.entry(org).3
+    }
+
+    /// Whether the store says the org is connected (the source of truth the gate mirrors).
+    pub fn stored_connected(&self, org: OrgId) -> Result<bool, StoreFailure> {
+        Ok(self.stored_state(org)?.connected)
+    }
+
+    fn stored_state(&self, org: OrgId) -> Result<StoredState, StoreFailure> {
+        Ok(match self.provider.connection(org) {
+            Ok(connection) => StoredState {
+                connected: connection.is_some_and(|c| c.connected),
+                blocked: None,
+            },
+            Err(ConnectionFailure::DomainNotAllowed(why)) => StoredState {
+                connected: true,
+                blocked: Some((PauseReason::DomainNotAllowed, why)),
+            },
+            Err(ConnectionFailure::Store(e)) => return Err(e),
+        })
+    }
+
+    /// Mirror the stored connection in the org's gate. Returns whether a pause was lifted.
+    fn sync_gate(&self, org: OrgId, gate: &OrgGate) -> Result<bool, StoreFailure> {
+        let stored = self.stored_state(org)?;
+        gate.set_connected(stored.connected);
+        Ok(match stored.blocked {
+            Some((reason, why)) => {
+                gate.set_pause(reason, why);
+                false
+            }
+            None => gate.resume(),
+        })
+    }
+
     fn entry(&self, org: OrgId) -> OrgEntry {
         let mut actors = self.actors.lock();
         actors
             .entry(org)
             .or_insert_with(|| {
+                let gate = Arc::new(OrgGate::new(org, false, self.metrics.clone()));
+                if let Err(e) = self.sync_gate(org, &gate) {
+                    // Closed until a pass confirms the connection with the store (see run_pass).
+                    tracing::error!(org_id = %org, error = %e, "cannot read the org's connection");
+                }
                 let provider = self.provider.clone();
                 let budget = Arc::new(RateBudget::new(self.rate_limit_share));
-                let for_actor = budget.clone();
+                let (for_actor, gate_for_actor) = (budget.clone(), gate.clone());
                 let addr = OrgActor::start_in_arbiter(&self.arbiter, move |_| {
-                    OrgActor::new(org, provider, for_actor)
+                    OrgActor::new(org, provider, for_actor, gate_for_actor)
                 });
-                (addr, budget, Arc::new(PassPools::default()))
+                (addr, budget, Arc::new(PassPools::default()), gate)
             })
             .clone()
     }
@@ -210,17 +266,19 @@ impl Engine {
     /// Start the shards and the org arbiter. Must run inside an actix system.
     pub fn start(parts: EngineParts) -> Self {
         let org_arbiter = Arbiter::new();
+        let metrics = Arc::new(EngineMetrics::default());
         let deps = Arc::new(EngineDeps {
             store: parts.store,
             orgs: OrgRegistry {
                 provider: parts.orgs,
                 arbiter: org_arbiter.handle(),
                 rate_limit_share: parts.config.rate_limit_share,
+                metrics: metrics.clone(),
                 actors: Mutex::new(HashMap::new()),
             },
             responder: parts.responder,
             clock: parts.clock,
-            metrics: Arc::new(EngineMetrics::default()),
+            metrics,
             waiters: Waiters::default(),
             failures: FailureLog::default(),
             config: parts.config,
@@ -300,9 +358,32 @@ impl Engine {
         Ok(applied)
     }
 
-    /// The org's connection changed: republish its snapshot.
-    pub fn org_changed(&self, org: OrgId) {
+    /// The org's stored connection changed (saved, key rotated, disconnected): mirror it in
+    /// the org's gate at once (not through the org actor's mailbox, which may be busy),
+    /// republish the snapshot, and after a save lift a pause and wake the tickets that waited
+    /// for it. When the org is now disconnected this returns only once no write to Freshdesk
+    /// is in flight: after it, nothing more is posted.
+    pub async fn org_changed(&self, org: OrgId) -> Result<(), StoreFailure> {
+        let gate = self.deps.orgs.gate(org);
+        let resumed = self.deps.orgs.sync_gate(org, &gate)?;
+        // Callers waiting for a budget slot look at the gate again.
+        self.deps.orgs.budget(org).notify();
         self.deps.orgs.get(org).do_send(Reload);
+        if !gate.is_connected() {
+            gate.writes_drained().await;
+        }
+        if resumed && gate.is_connected() {
+            let waiting = self.deps.store.tickets_with_work()?;
+            for (_, ticket) in waiting.iter().filter(|(o, _)| *o == org) {
+                self.wake(org, *ticket);
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the org's Freshdesk work is paused, if it is.
+    pub fn org_pause(&self, org: OrgId) -> Option<OrgPause> {
+        self.deps.orgs.gate(org).pause()
     }
 
     /// The org is connected (saved now, or found connected at startup): make sure its

@@ -240,16 +240,24 @@ fn describe_field_errors(errors: &[FieldError]) -> String {
 
 impl FreshdeskError {
     /// Whether the work should be retried later rather than given up. (A cancelled call is
-    /// retried too: the next pass finds the org disconnected and drops the work cleanly.)
+    /// retried too: the next pass finds the org disconnected and drops the work cleanly. A
+    /// refused key is retried once the org's pause is lifted: the work waits for a new key.)
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. }
-                | Self::Server { .. }
-                | Self::Timeout
-                | Self::Unreachable(_)
-                | Self::Cancelled
-        )
+        self.is_auth_failure()
+            || matches!(
+                self,
+                Self::RateLimited { .. }
+                    | Self::Server { .. }
+                    | Self::Timeout
+                    | Self::Unreachable(_)
+                    | Self::Cancelled
+            )
+    }
+
+    /// Whether Freshdesk refused the AI agent's key (401) or its rights (403): nothing this
+    /// org does can succeed until an admin fixes the key or the role.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, Self::Unauthorized | Self::Forbidden { .. })
     }
 
     /// Whether this is a 400 `invalid_value` on the given field (a deleted handoff target).

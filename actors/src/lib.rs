@@ -11,6 +11,7 @@ pub mod ids;
 pub mod metrics;
 pub mod org;
 pub mod org_actor;
+pub mod org_gate;
 pub mod org_jobs;
 pub mod ports;
 pub mod router;

@@ -15,6 +15,8 @@ pub struct EngineMetrics {
     pub live_actors: AtomicI64,
     /// Ticket actors parked after repeated failures.
     pub parked_tickets: AtomicI64,
+    /// Organizations whose Freshdesk work is paused (key refused, domain not allowed).
+    pub orgs_paused: AtomicI64,
     /// Ticket actor restarts.
     pub actor_restarts: AtomicU64,
     /// Passivations of idle actors.

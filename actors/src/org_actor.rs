@@ -5,16 +5,17 @@
 //!
 //! It is woken by ticket actors (`GetSnapshot`, `ResolveAuthors`) and by the service when the
 //! connection is saved or disconnected (`Reload`). Messages that call Freshdesk are
-//! `AtomicResponse`s, so one org never refreshes its directory twice at once.
+//! `AtomicResponse`s, so one org never refreshes its directory twice at once. Whether the org
+//! is connected or paused lives in its `OrgGate`, outside this mailbox.
 
 use crate::budget::{BudgetedApi, Priority, RateBudget};
 use crate::freshdesk::{FreshdeskApi, FreshdeskError};
 use crate::ids::{AgentId, OrgId};
-use crate::ports::{OrgConnection, OrgProvider, StoreFailure};
+use crate::org_gate::OrgGate;
+use crate::ports::{ConnectionFailure, OrgConnection, OrgProvider};
 use crate::session::{builtin_status_name, Author};
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// An immutable view of the org's connection, shared with its ticket actors.
@@ -23,8 +24,9 @@ pub struct OrgSnapshot {
     /// The org's rate budget (the same one across reloads).
     pub budget: Arc<RateBudget>,
     pub connection: OrgConnection,
-    /// Flipped by a disconnect, so work already holding the snapshot stops before writing.
-    pub connected: Arc<AtomicBool>,
+    /// The org's gate (the same one across reloads): a disconnect closes it at once, so work
+    /// already holding the snapshot stops before writing.
+    pub gate: Arc<OrgGate>,
     /// Status id → agent-facing name, from `GET /ticket_fields`.
     pub status_names: HashMap<u8, String>,
 }
@@ -32,7 +34,7 @@ pub struct OrgSnapshot {
 impl OrgSnapshot {
     /// Whether the org is connected right now.
     pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::SeqCst)
+        self.gate.is_connected()
     }
 
     /// The org's Freshdesk API for calls of `priority`, inside its rate budget.
@@ -41,7 +43,7 @@ impl OrgSnapshot {
             self.connection.api.as_ref(),
             &self.budget,
             priority,
-            &self.connected,
+            &self.gate,
         )
     }
 
@@ -59,7 +61,7 @@ impl OrgSnapshot {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OrgError {
     #[error(transparent)]
-    Store(#[from] StoreFailure),
+    Connection(#[from] ConnectionFailure),
     #[error(transparent)]
     Freshdesk(#[from] FreshdeskError),
 }
@@ -88,6 +90,7 @@ pub struct OrgActor {
     org_id: OrgId,
     provider: Arc<dyn OrgProvider>,
     budget: Arc<RateBudget>,
+    gate: Arc<OrgGate>,
     snapshot: Option<Arc<OrgSnapshot>>,
     /// user id → is an agent. Contacts are cached as `false`.
     directory: HashMap<u64, bool>,
@@ -96,11 +99,17 @@ pub struct OrgActor {
 
 impl OrgActor {
     /// An org actor that loads its connection lazily.
-    pub fn new(org_id: OrgId, provider: Arc<dyn OrgProvider>, budget: Arc<RateBudget>) -> Self {
+    pub fn new(
+        org_id: OrgId,
+        provider: Arc<dyn OrgProvider>,
+        budget: Arc<RateBudget>,
+        gate: Arc<OrgGate>,
+    ) -> Self {
         Self {
             org_id,
             provider,
             budget,
+            gate,
             snapshot: None,
             directory: HashMap::new(),
             directory_loaded: false,
@@ -123,14 +132,13 @@ impl Handler<GetSnapshot> for OrgActor {
         let provider = self.provider.clone();
         let org_id = self.org_id;
         let budget = self.budget.clone();
+        let gate = self.gate.clone();
         let load = async move {
             let Some(connection) = provider.connection(org_id)? else {
                 return Ok(None);
             };
-            let connected = Arc::new(AtomicBool::new(connection.connected));
             let status_names = if connection.connected {
-                let api =
-                    BudgetedApi::new(connection.api.as_ref(), &budget, Priority::Sync, &connected);
+                let api = BudgetedApi::new(connection.api.as_ref(), &budget, Priority::Sync, &gate);
                 load_status_names(&api).await?
             } else {
                 HashMap::new()
@@ -138,7 +146,7 @@ impl Handler<GetSnapshot> for OrgActor {
             Ok(Some(Arc::new(OrgSnapshot {
                 org_id,
                 budget,
-                connected,
+                gate,
                 connection,
                 status_names,
             })))
@@ -158,18 +166,9 @@ impl Handler<Reload> for OrgActor {
     type Result = ();
 
     fn handle(&mut self, _: Reload, _: &mut Self::Context) {
-        if let Some(old) = self.snapshot.take() {
-            // Work in flight with the old snapshot re-checks this flag before each write.
-            let still = self
-                .provider
-                .connection(self.org_id)
-                .ok()
-                .flatten()
-                .is_some_and(|c| c.connected);
-            old.connected.store(still, Ordering::SeqCst);
-            // Calls waiting for the budget look at the flag again now.
-            self.budget.notify();
-        }
+        // The gate was already updated by `Engine::org_changed`; work in flight with the old
+        // snapshot checks it before each call.
+        self.snapshot = None;
         self.directory.clear();
         self.directory_loaded = false;
     }

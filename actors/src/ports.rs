@@ -94,10 +94,21 @@ pub struct OrgConnection {
     pub api: Arc<dyn FreshdeskApi>,
 }
 
+/// Why an org's stored connection cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectionFailure {
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+    /// The org is connected, but the configuration no longer allows its Freshdesk domain.
+    #[error("{0}")]
+    DomainNotAllowed(String),
+}
+
 /// Loads org connections (decrypting the key and building the client is the service's job).
 pub trait OrgProvider: Send + Sync + 'static {
-    /// The org's connection, or None if it was never connected.
-    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, StoreFailure>;
+    /// The org's connection, or None if it was never connected (or is disconnected and
+    /// cannot be used).
+    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure>;
 }
 
 /// Why the responder could not decide.

@@ -112,6 +112,8 @@ struct MemoryFreshdesk {
     hold_agents: std::sync::atomic::AtomicBool,
     agents_waiting: AtomicU32,
     agents_release: tokio::sync::Semaphore,
+    /// While set, replies and notes are refused with a 401 (the key was reset).
+    refuse_writes: std::sync::atomic::AtomicBool,
 }
 
 impl Default for MemoryFreshdesk {
@@ -122,6 +124,7 @@ impl Default for MemoryFreshdesk {
             hold_agents: false.into(),
             agents_waiting: AtomicU32::new(0),
             agents_release: tokio::sync::Semaphore::new(0),
+            refuse_writes: false.into(),
         }
     }
 }
@@ -186,6 +189,9 @@ impl MemoryFreshdesk {
     }
 
     fn post(&self, id: TicketId, body: &str, private: bool) -> FreshdeskResult<Conversation> {
+        if self.refuse_writes.load(Ordering::SeqCst) {
+            return Err(FreshdeskError::Unauthorized);
+        }
         let mut tickets = self.tickets.lock();
         let Some((ticket, conversations)) = tickets.get_mut(&id.0) else {
             return Err(FreshdeskError::NotFound);
@@ -286,7 +292,7 @@ struct OneOrg {
 }
 
 impl OrgProvider for OneOrg {
-    fn connection(&self, _: OrgId) -> Result<Option<OrgConnection>, StoreFailure> {
+    fn connection(&self, _: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(Some(OrgConnection {
             settings: OrgSettings {
@@ -570,7 +576,7 @@ async fn a_webhook_accepted_while_the_org_reconnects_is_not_dropped() {
     w.api.add_ticket(2, "asked while reconnecting");
     // Disconnected: the org actor loads and keeps a disconnected snapshot.
     w.orgs.connected.store(false, Ordering::SeqCst);
-    w.engine.org_changed(w.org);
+    w.engine.org_changed(w.org).await.unwrap();
     w.webhook(1).await;
     until(
         "the disconnected org's event is dropped",
@@ -600,7 +606,7 @@ async fn a_webhook_accepted_while_the_org_reconnects_is_not_dropped() {
         },
     )
     .await;
-    w.engine.org_changed(w.org);
+    w.engine.org_changed(w.org).await.unwrap();
     until(
         "the reconnected org answers",
         Duration::from_secs(10),
@@ -634,7 +640,7 @@ async fn once_a_disconnect_returns_nothing_more_is_posted_even_while_the_org_act
     .await;
     // The admin disconnects; once that returns, nothing may reach Freshdesk.
     w.orgs.connected.store(false, Ordering::SeqCst);
-    w.engine.org_changed(w.org);
+    w.engine.org_changed(w.org).await.unwrap();
     w.responder.release.add_permits(1);
     until("ticket 1's pass ended", Duration::from_secs(10), || {
         w.store
@@ -653,4 +659,43 @@ async fn once_a_disconnect_returns_nothing_more_is_posted_even_while_the_org_act
         "posted after the disconnect returned"
     );
     w.api.agents_release.add_permits(1);
+}
+
+#[actix::test]
+async fn a_post_refused_for_its_key_is_kept_and_sent_once_a_working_key_is_saved() {
+    let w = world(Duration::from_secs(3600));
+    w.api.refuse_writes.store(true, Ordering::SeqCst);
+    w.api.add_ticket(1, "a normal question");
+    w.webhook(1).await;
+    until("the org paused", Duration::from_secs(10), || {
+        w.engine.org_pause(w.org).is_some()
+    })
+    .await;
+    let record = w.store.load_ticket(w.org, TicketId(1)).unwrap().unwrap();
+    assert!(
+        record
+            .pending_effects
+            .iter()
+            .any(|e| e.kind.name() == "post_reply"),
+        "the answer is kept"
+    );
+    assert_eq!(w.api.ai_replies(1), 0);
+    assert_eq!(w.engine.metrics().orgs_paused.load(Ordering::SeqCst), 1);
+    // The admin saves the new key.
+    w.api.refuse_writes.store(false, Ordering::SeqCst);
+    w.engine.org_changed(w.org).await.unwrap();
+    assert!(w.engine.org_pause(w.org).is_none());
+    until("answered", Duration::from_secs(10), || {
+        w.api.ai_replies(1) == 1
+    })
+    .await;
+    until("the outbox emptied", Duration::from_secs(10), || {
+        w.store
+            .load_ticket(w.org, TicketId(1))
+            .unwrap()
+            .is_some_and(|r| r.pending_effects.is_empty())
+    })
+    .await;
+    assert_eq!(w.api.ai_replies(1), 1, "answered once");
+    assert_eq!(w.engine.metrics().orgs_paused.load(Ordering::SeqCst), 0);
 }

@@ -55,7 +55,11 @@ async fn save(
         ApiError::unprocessable("invalid_settings", format!("Invalid settings: {e}."))
     })?;
     let (view, first_connect) = state.connect.save(*org_id, request).await?;
-    state.engine.org_changed(*org_id);
+    state
+        .engine
+        .org_changed(*org_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     state
         .engine
         .org_connected(*org_id, first_connect)
@@ -81,7 +85,12 @@ async fn disconnect(
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     state.connect.disconnect(*org_id).await?;
-    state.engine.org_changed(*org_id);
+    // Returns once no write to Freshdesk is in flight: after this answer nothing is posted.
+    state
+        .engine
+        .org_changed(*org_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().json(json!({"connected": false})))
 }
 

@@ -24,6 +24,7 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         orgs.push(json!({
             "org_id": org.id,
             "connected": connection.connected,
+            "error": state.engine.org_pause(org.id),
             "backlog": state.store.org_backlog(org.id, BACKLOG_COUNT_CAP),
             "last_webhook_at": state.store.last_webhook_at(org.id),
             "rate_budget": state.engine.budget(org.id),

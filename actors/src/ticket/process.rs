@@ -41,6 +41,11 @@ pub struct PassOutcome {
 
 /// Longest wait between retries of a failing Freshdesk call.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often a ticket of a paused org looks again (a save also wakes it at once).
+const PAUSED_RECHECK: Duration = Duration::from_secs(2);
+/// How soon a ticket looks again when the store says connected but the engine has not yet
+/// been told (a save in progress).
+const RECONNECT_RECHECK: Duration = Duration::from_millis(200);
 
 fn backoff(retries: u32, hint: Option<Duration>) -> Duration {
     let exp = Duration::from_millis(250u64.saturating_mul(1u64 << retries.min(12)));
@@ -104,21 +109,33 @@ pub async fn run_pass(
             wrote: false,
         });
     }
+    let wait = |retry_in: Duration, record: Option<TicketRecord>| PassOutcome {
+        record,
+        retry_in: Some(retry_in),
+        applied: Vec::new(),
+        wrote: false,
+    };
+    if deps.orgs.gate(org_id).pause().is_some() {
+        // Freshdesk refuses the org's key (or config its domain): keep everything and look
+        // again; a save lifts the pause and wakes the ticket at once.
+        return Ok(wait(PAUSED_RECHECK, record));
+    }
     let org = deps.orgs.get(org_id);
     let snapshot = match org.send(GetSnapshot).await? {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%org_id, %ticket_id, error = %e, "org snapshot unavailable; retrying");
-            return Ok(PassOutcome {
-                record,
-                retry_in: Some(backoff(3, None)),
-                applied: Vec::new(),
-                wrote: false,
-            });
+            return Ok(wait(backoff(3, None), record));
         }
     };
     let Some(snapshot) = snapshot.filter(|s| s.is_connected()) else {
-        // Disconnected (or never connected): queued work is dropped and nothing is posted.
+        if deps.orgs.stored_connected(org_id)? {
+            // The store is the source of truth: a save stored the connection and is about to
+            // tell the engine (`Engine::org_changed`). Keep the work; never drop what the
+            // webhook acknowledged against a stale view.
+            return Ok(wait(RECONNECT_RECHECK, record));
+        }
+        // Disconnected: queued work is dropped and nothing is posted.
         deps.store.discard_events(&events)?;
         if let Some(r) = record.as_mut().filter(|r| !r.pending_effects.is_empty()) {
             r.pending_effects.clear();
@@ -311,9 +328,14 @@ impl Pass<'_> {
             None => 1,
         };
         tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %error, retries, "freshdesk call failed; will retry");
+        let retry_in = if self.snapshot.gate.pause().is_some() {
+            PAUSED_RECHECK
+        } else {
+            backoff(retries, retry_after)
+        };
         Ok(PassOutcome {
             record,
-            retry_in: Some(backoff(retries, retry_after)),
+            retry_in: Some(retry_in),
             applied,
             wrote: false,
         })
@@ -535,7 +557,7 @@ impl Pass<'_> {
             .map_err(|e| Transient(FreshdeskError::Unreachable(e.to_string())))?
             .map_err(|e| match e {
                 OrgError::Freshdesk(f) => Transient(f),
-                OrgError::Store(s) => Transient(FreshdeskError::Unreachable(s.to_string())),
+                OrgError::Connection(c) => Transient(FreshdeskError::Unreachable(c.to_string())),
             })?;
         let observed = fresh
             .into_iter()
@@ -668,6 +690,10 @@ impl Pass<'_> {
     /// Send one write; returns the post it created, if any. (Its `updated_at` change is not
     /// taken as read: a customer message in the same second must still look new to a sweep.)
     async fn send(&self, kind: &EffectKind) -> Result<Option<Posted>, FreshdeskError> {
+        // Held until the write is answered: a disconnect waits for it, and none starts after.
+        let Some(_write) = self.snapshot.gate.begin_write().await else {
+            return Err(FreshdeskError::Cancelled);
+        };
         let posted = |c: crate::freshdesk::Conversation| {
             Some(Posted {
                 id: c.id,

@@ -1,0 +1,171 @@
+//! `OrgGate`: whether an org's Freshdesk work may run right now. One per org, shared by the
+//! org's actor, its snapshots, its ticket passes, its jobs and the service; it lives outside
+//! the org actor's mailbox so that a disconnect takes effect at once even while the actor is
+//! busy (listing agents, loading status names).
+//!
+//! It holds three things:
+//! - **connected**: the stored connection's flag, mirrored here by `Engine::org_changed` (the
+//!   only writer; the store stays the source of truth, see `run_pass`). Every budgeted call
+//!   and every write checks it.
+//! - **writes**: every write to Freshdesk runs under a read guard taken after checking
+//!   `connected`; a disconnect clears the flag, then takes the write guard, so once it returns
+//!   no write is in flight and none can start.
+//! - **pause**: why Freshdesk work is held although the org is connected (Freshdesk refuses the
+//!   key, the stored domain is no longer allowed). Passes keep their events and outbox and look
+//!   again shortly; a save (`Engine::org_changed`) clears it.
+
+use crate::ids::OrgId;
+use crate::metrics::EngineMetrics;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+/// Why an org's Freshdesk work is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// Freshdesk answered 401/403 to the AI agent's key: it was reset, revoked or demoted.
+    #[serde(rename = "freshdesk_auth_failed")]
+    AuthFailed,
+    /// The configuration no longer allows the stored Freshdesk domain.
+    DomainNotAllowed,
+}
+
+/// A paused org, as the connection endpoint, inspection and logs show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgPause {
+    pub code: PauseReason,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One org's gate.
+pub struct OrgGate {
+    org_id: OrgId,
+    connected: AtomicBool,
+    writes: RwLock<()>,
+    pause: Mutex<Option<OrgPause>>,
+    metrics: Arc<EngineMetrics>,
+}
+
+/// Held while one write to Freshdesk is in flight.
+pub struct WritePermit<'a> {
+    _guard: RwLockReadGuard<'a, ()>,
+}
+
+impl OrgGate {
+    /// A connected or disconnected gate, not paused.
+    pub fn new(org_id: OrgId, connected: bool, metrics: Arc<EngineMetrics>) -> Self {
+        Self {
+            org_id,
+            connected: AtomicBool::new(connected),
+            writes: RwLock::new(()),
+            pause: Mutex::new(None),
+            metrics,
+        }
+    }
+
+    /// The flag budgeted calls check before they are sent.
+    pub fn connected_flag(&self) -> &AtomicBool {
+        &self.connected
+    }
+
+    /// Whether the org is connected.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Mirror the stored flag.
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::SeqCst);
+    }
+
+    /// Wait until no write that started before this call is in flight.
+    pub async fn writes_drained(&self) {
+        drop(self.writes.write().await);
+    }
+
+    /// Permission to send one write, or None when the org is disconnected.
+    pub async fn begin_write(&self) -> Option<WritePermit<'_>> {
+        let guard = self.writes.read().await;
+        self.is_connected().then_some(WritePermit { _guard: guard })
+    }
+
+    /// Why work is paused, if it is.
+    pub fn pause(&self) -> Option<OrgPause> {
+        self.pause.lock().clone()
+    }
+
+    /// Pause the org's Freshdesk work (logged once per pause).
+    pub fn set_pause(&self, code: PauseReason, message: String) {
+        let mut pause = self.pause.lock();
+        if pause.as_ref().is_some_and(|p| p.code == code) {
+            return;
+        }
+        if pause.is_none() {
+            self.metrics.orgs_paused.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::warn!(org_id = %self.org_id, reason = ?code, error = %message, "freshdesk work paused for the organization");
+        *pause = Some(OrgPause {
+            code,
+            message,
+            at: Utc::now(),
+        });
+    }
+
+    /// Lift the pause. Returns whether there was one.
+    pub fn resume(&self) -> bool {
+        let lifted = self.pause.lock().take().is_some();
+        if lifted {
+            self.metrics.orgs_paused.fetch_sub(1, Ordering::Relaxed);
+            tracing::info!(org_id = %self.org_id, "freshdesk work resumed for the organization");
+        }
+        lifted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_disconnect_waits_for_the_write_in_flight_and_refuses_new_ones() {
+        let gate = Arc::new(OrgGate::new(OrgId::new(), true, Arc::default()));
+        let permit = gate.begin_write().await.expect("connected");
+        let disconnect = {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                gate.set_connected(false);
+                gate.writes_drained().await
+            })
+        };
+        while gate.is_connected() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!disconnect.is_finished(), "waits for the write in flight");
+        drop(permit);
+        tokio::time::timeout(Duration::from_secs(5), disconnect)
+            .await
+            .expect("returns once the write ended")
+            .unwrap();
+        assert!(gate.begin_write().await.is_none());
+    }
+
+    #[test]
+    fn a_pause_is_counted_once_and_lifted_once() {
+        let metrics = Arc::new(EngineMetrics::default());
+        let gate = OrgGate::new(OrgId::new(), true, metrics.clone());
+        gate.set_pause(PauseReason::AuthFailed, "401".into());
+        gate.set_pause(PauseReason::AuthFailed, "401 again".into());
+        assert_eq!(metrics.orgs_paused.load(Ordering::Relaxed), 1);
+        assert_eq!(gate.pause().unwrap().message, "401");
+        assert!(gate.resume());
+        assert!(!gate.resume());
+        assert_eq!(metrics.orgs_paused.load(Ordering::Relaxed), 0);
+    }
+}
