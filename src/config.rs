@@ -345,6 +345,132 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
     }
 
+    /// `text` written to a `config.toml` in a fresh directory, and loaded with `overrides`.
+    fn load(text: &str, overrides: &[(&str, &str)]) -> (Result<Settings, ConfigError>, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (Settings::load_with_env(&path, env(overrides)), path)
+    }
+
+    /// The error of loading `text` with `overrides`, as printed.
+    fn load_error(text: &str, overrides: &[(&str, &str)]) -> (String, String) {
+        let (result, path) = load(text, overrides);
+        let err = result.expect_err("the configuration must be rejected");
+        (err.to_string(), path.display().to_string())
+    }
+
+    #[test]
+    fn empty_server_and_storage_sections_take_the_documented_default_of_every_key() {
+        let minimal = Settings::parse_with_env("[server]\n[storage]\n", env(&[])).unwrap();
+        let mut documented = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        // config.toml's FAQ entry is an example (no FAQ answers by default), and its
+        // [responder.openai] section is used only with `kind = "openai"`.
+        documented.responder.faq.clear();
+        documented.responder.openai = None;
+        assert_eq!(format!("{minimal:?}"), format!("{documented:?}"));
+        assert_eq!(minimal.server.listen, "127.0.0.1:8080");
+        assert_eq!(minimal.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(minimal.storage.path, PathBuf::from("./data"));
+        assert_eq!(minimal.engine.max_ai_replies_per_ticket, 10);
+        assert_eq!(minimal.engine.reconcile_interval_secs, 300);
+        assert_eq!(minimal.freshdesk.request_timeout_ms, 10_000);
+        assert_eq!(minimal.freshdesk.rate_limit_share, 0.8);
+        assert_eq!(minimal.responder.kind, ResponderKind::Builtin);
+    }
+
+    #[test]
+    fn an_empty_file_is_the_documented_defaults() {
+        let empty = Settings::parse_with_env("", env(&[])).unwrap();
+        let minimal = Settings::parse_with_env("[server]\n[storage]\n", env(&[])).unwrap();
+        assert_eq!(format!("{empty:?}"), format!("{minimal:?}"));
+    }
+
+    #[test]
+    fn a_section_missing_one_key_takes_that_keys_default_and_keeps_the_others() {
+        let s = Settings::parse_with_env(
+            "[engine]\nmax_ai_replies_per_ticket = 4\nidle_passivate_secs = 60\n",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 4);
+        assert_eq!(s.engine.idle_passivate_secs, 60);
+        assert_eq!(s.engine.reconcile_interval_secs, 300);
+        assert_eq!(s.engine.max_live_actors, 20_000);
+    }
+
+    #[test]
+    fn kind_openai_without_an_openai_section_takes_its_documented_defaults() {
+        let s = Settings::parse_with_env("[responder]\nkind = \"openai\"\n", env(&[])).unwrap();
+        let documented = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(
+            format!("{:?}", s.responder.openai),
+            format!("{:?}", documented.responder.openai)
+        );
+    }
+
+    #[test]
+    fn an_override_fills_a_section_the_file_omits() {
+        let s = Settings::parse_with_env(
+            "[server]\n[storage]\n",
+            env(&[("TICKETSYNC__ENGINE__MAX_AI_REPLIES_PER_TICKET", "3")]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 3);
+        assert_eq!(s.engine.idle_passivate_secs, 300);
+    }
+
+    #[test]
+    fn a_wrong_type_in_the_file_names_the_dotted_key_and_the_file() {
+        let (err, file) = load_error("[engine]\nmax_ai_replies_per_ticket = \"ten\"\n", &[]);
+        assert!(err.contains("engine.max_ai_replies_per_ticket"), "{err}");
+        assert!(err.contains(&file), "{err}");
+        assert!(err.contains("expected u32"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_inside_an_array_names_the_element() {
+        let (err, file) = load_error("[[responder.faq]]\nkeywords = [\"a\"]\nanswer = 5\n", &[]);
+        assert!(err.contains("responder.faq[0].answer"), "{err}");
+        assert!(err.contains(&file), "{err}");
+    }
+
+    #[test]
+    fn an_out_of_range_value_in_the_file_names_the_dotted_key_and_the_file() {
+        let (err, file) = load_error("[freshdesk]\nrate_limit_share = 2.0\n", &[]);
+        assert!(err.contains("freshdesk.rate_limit_share"), "{err}");
+        assert!(err.contains(&file), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_override_names_the_variable_and_the_dotted_key_not_the_file() {
+        let var = "TICKETSYNC__ENGINE__MAX_AI_REPLIES_PER_TICKET";
+        let (err, file) = load_error("[server]\n[storage]\n", &[(var, "ten")]);
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains("engine.max_ai_replies_per_ticket"), "{err}");
+        assert!(!err.contains(&file), "{err}");
+
+        let var = "TICKETSYNC__FRESHDESK__RATE_LIMIT_SHARE";
+        let (err, _) = load_error("", &[(var, "2")]);
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains("freshdesk.rate_limit_share"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_with_its_full_name_and_origin() {
+        let (err, file) = load_error("[server]\nlistn = \"x\"\n", &[]);
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains(&file), "{err}");
+
+        let (err, file) = load_error("", &[("TICKETSYNC__SERVER__LISTN", "x")]);
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains("TICKETSYNC__SERVER__LISTN"), "{err}");
+        assert!(!err.contains(&file), "{err}");
+
+        let (err, _) = load_error("[responder.openai]\nmodle = \"x\"\n", &[]);
+        assert!(err.contains("responder.openai.modle"), "{err}");
+    }
+
     #[test]
     fn secrets_do_not_show_in_debug_output() {
         let s = Settings::parse_with_env(
