@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 /// The prefix of environment overrides; sections and keys are separated by `__`.
 pub const ENV_PREFIX: &str = "TICKETSYNC__";
 
-/// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole configuration. Every key has a default (SPEC §9): each section's `Default` impl
+/// is the one place that states it, `#[serde(default)]` fills in what a file omits, and
+/// `config.toml` documents the same values.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// HTTP listener and admin access.
     pub server: ServerSettings,
@@ -30,34 +32,51 @@ pub struct Settings {
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address the HTTP server binds (`127.0.0.1:0` picks a free port).
     pub listen: String,
     /// Base of the webhook URLs shown to admins, without a trailing slash.
     pub public_url: String,
     /// Bearer token for the admin and inspection API; empty: generated on first start.
-    #[serde(default = "empty_secret")]
     pub admin_token: SecretString,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            admin_token: empty_secret(),
+        }
+    }
 }
 
 /// `[storage]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     /// Directory of the sled database and the generated key files.
     pub path: PathBuf,
     /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`.
-    #[serde(default = "empty_secret")]
     pub encryption_key: SecretString,
     /// Size of sled's page cache in MiB (bounds resident memory however many tickets exist).
-    #[serde(default = "default_cache_mb")]
     pub cache_capacity_mb: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            encryption_key: empty_secret(),
+            cache_capacity_mb: 64,
+        }
+    }
 }
 
 /// `[engine]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineSettings {
     /// AI answers on one ticket before the next contact message hands it off (`turn_limit`).
     pub max_ai_replies_per_ticket: u32,
@@ -66,18 +85,27 @@ pub struct EngineSettings {
     /// Seconds between missed-webhook recovery sweeps of a connected org.
     pub reconcile_interval_secs: u64,
     /// Ticket actors alive at most; tickets beyond wait (in the store) for a free slot.
-    #[serde(default = "default_max_live_actors")]
     pub max_live_actors: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_ai_replies_per_ticket: 10,
+            idle_passivate_secs: 300,
+            reconcile_interval_secs: 300,
+            max_live_actors: 20_000,
+        }
+    }
 }
 
 /// `[freshdesk]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FreshdeskSettings {
     /// Host suffixes an org's Freshdesk domain may end with.
     pub allowed_domain_suffixes: Vec<String>,
     /// Hosts (with port) spoken to over plain http: simulator, tests and demos only.
-    #[serde(default)]
     pub insecure_hosts: Vec<String>,
     /// Timeout of one Freshdesk request, in milliseconds.
     pub request_timeout_ms: u64,
@@ -87,24 +115,50 @@ pub struct FreshdeskSettings {
     pub backfill_days: u32,
 }
 
+impl Default for FreshdeskSettings {
+    fn default() -> Self {
+        Self {
+            allowed_domain_suffixes: vec![".freshdesk.com".into()],
+            insecure_hosts: Vec::new(),
+            request_timeout_ms: 10_000,
+            rate_limit_share: 0.8,
+            backfill_days: 180,
+        }
+    }
+}
+
 /// `[responder]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResponderSettings {
     /// `builtin` or `openai`.
     pub kind: ResponderKind,
     /// Phrases of the builtin responder that hand off (`customer_requested`).
-    #[serde(default = "default_handoff_phrases")]
     pub handoff_phrases: Vec<String>,
     /// Phrases of the builtin responder that resolve the ticket.
-    #[serde(default = "default_resolve_phrases")]
     pub resolve_phrases: Vec<String>,
-    /// The builtin responder's answers, first match wins.
-    #[serde(default)]
+    /// The builtin responder's answers, first match wins. None by default: an answer is about
+    /// one's own product, so config.toml's entry is an example.
     pub faq: Vec<FaqEntry>,
-    /// The OpenAI-compatible responder.
-    #[serde(default)]
+    /// The OpenAI-compatible responder: always present when `kind = "openai"` (with its
+    /// defaults when the file has no `[responder.openai]`), otherwise only when configured.
     pub openai: Option<OpenAiSettings>,
+}
+
+impl Default for ResponderSettings {
+    fn default() -> Self {
+        Self {
+            kind: ResponderKind::Builtin,
+            handoff_phrases: ["human", "agent", "representative", "real person"]
+                .map(String::from)
+                .to_vec(),
+            resolve_phrases: ["that solved it", "problem solved", "issue resolved"]
+                .map(String::from)
+                .to_vec(),
+            faq: Vec::new(),
+            openai: None,
+        }
+    }
 }
 
 /// Which responder answers.
@@ -117,7 +171,7 @@ pub enum ResponderKind {
     Openai,
 }
 
-/// `[[responder.faq]]`
+/// `[[responder.faq]]`: both keys are required (an entry is data, not a setting).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaqEntry {
@@ -129,7 +183,7 @@ pub struct FaqEntry {
 
 /// `[responder.openai]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpenAiSettings {
     /// Base URL of the API, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
@@ -138,62 +192,73 @@ pub struct OpenAiSettings {
     /// Name of the environment variable that holds the API key.
     pub api_key_env: String,
     /// Timeout of one completion request, in milliseconds.
-    #[serde(default = "default_openai_timeout_ms")]
     pub timeout_ms: u64,
     /// Attempts before the ticket is handed off.
-    #[serde(default = "default_openai_attempts")]
     pub max_attempts: u32,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini".into(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            timeout_ms: 20_000,
+            max_attempts: 3,
+        }
+    }
 }
 
 fn empty_secret() -> SecretString {
     SecretString::from(String::new())
 }
 
-fn default_max_live_actors() -> usize {
-    20_000
+/// Where a configuration value came from, to tell the operator what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The configuration file at this path.
+    File(PathBuf),
+    /// TOML text given to [`Settings::parse_with_env`], not read from a file.
+    Text,
+    /// A `TICKETSYNC__SECTION__KEY` environment variable.
+    Env(String),
 }
 
-fn default_cache_mb() -> u64 {
-    64
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Text => f.write_str("configuration text"),
+            Self::Env(name) => write!(f, "environment variable {name}"),
+        }
+    }
 }
 
-fn default_handoff_phrases() -> Vec<String> {
-    ["human", "agent", "representative", "real person"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn default_resolve_phrases() -> Vec<String> {
-    ["that solved it", "problem solved", "issue resolved"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn default_openai_timeout_ms() -> u64 {
-    20_000
-}
-
-fn default_openai_attempts() -> u32 {
-    3
-}
-
-/// Why the configuration could not be loaded.
+/// Why the configuration could not be loaded. The messages are complete on their own (the
+/// underlying errors are not also chained as `source`, which `anyhow` would print twice).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("configuration file {path} is not valid TOML: {source}")]
+    #[error("{origin} is not valid TOML: {error}")]
     Parse {
-        path: PathBuf,
-        source: toml::de::Error,
+        origin: Origin,
+        /// Boxed: the error carries the offending text and would make every `Result` large.
+        error: Box<toml::de::Error>,
     },
     #[error("environment variable {name} names no configuration key")]
     EnvKey { name: String },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    /// A value of the wrong type or out of range, or an unknown key; `key` is its full dotted
+    /// name (`engine.max_ai_replies_per_ticket`, `responder.faq[0].answer`).
+    #[error("invalid configuration: {origin}: {key}: {message}")]
+    Invalid {
+        key: String,
+        origin: Origin,
+        message: String,
+    },
 }
 
 impl Settings {
@@ -207,17 +272,11 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
-        Self::parse_with_env(&text, env).map_err(|e| match e {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })
+        Self::parse(&text, Origin::File(path.to_owned()), env)
     }
 
     /// Parse TOML text, then apply the overrides.
@@ -225,36 +284,57 @@ impl Settings {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut root: toml::Value = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: PathBuf::new(),
-            source,
+        Self::parse(text, Origin::Text, env)
+    }
+
+    /// Parse `text` (from `file`), lay the overrides over it, and deserialise the result once,
+    /// tracking the path so that a rejected value is named by its dotted key and its origin.
+    fn parse(
+        text: &str,
+        file: Origin,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root: toml::Table = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            origin: file.clone(),
+            error: Box::new(error),
         })?;
+        let mut sources = Sources {
+            file,
+            overrides: Vec::new(),
+        };
         for (name, value) in env {
             if let Some(key) = name.strip_prefix(ENV_PREFIX) {
-                apply_override(&mut root, key, &value)
+                let key = apply_override(&mut root, key, &value)
                     .ok_or_else(|| ConfigError::EnvKey { name: name.clone() })?;
+                sources.overrides.push((key, name));
             }
         }
-        let settings: Settings = root
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
-        settings.validate()?;
+        let mut settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(root))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                sources.invalid(key, e.into_inner().message())
+            })?;
+        // `kind = "openai"` alone is enough: the section's keys have defaults like every other.
+        if settings.responder.kind == ResponderKind::Openai {
+            settings
+                .responder
+                .openai
+                .get_or_insert_with(OpenAiSettings::default);
+        }
+        settings.validate(&sources)?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+    fn validate(&self, sources: &Sources) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| Err(sources.invalid(key.into(), message));
         if self.listen_addr().is_err() {
-            return invalid("server.listen must be an address like 127.0.0.1:8080");
+            return invalid("server.listen", "must be an address like 127.0.0.1:8080");
         }
         if !(self.freshdesk.rate_limit_share > 0.0 && self.freshdesk.rate_limit_share <= 1.0) {
-            return invalid("freshdesk.rate_limit_share must be in (0, 1]");
+            return invalid("freshdesk.rate_limit_share", "must be in (0, 1]");
         }
         if self.freshdesk.request_timeout_ms == 0 {
-            return invalid("freshdesk.request_timeout_ms must be positive");
-        }
-        if self.responder.kind == ResponderKind::Openai && self.responder.openai.is_none() {
-            return invalid("responder.kind = \"openai\" needs a [responder.openai] section");
+            return invalid("freshdesk.request_timeout_ms", "must be positive");
         }
         Ok(())
     }
@@ -265,24 +345,60 @@ impl Settings {
     }
 }
 
-/// Set `SECTION__KEY` (case-insensitive) inside `root`. The value is read as TOML when it
-/// parses as a TOML value (numbers, booleans, arrays), otherwise taken as a string.
-fn apply_override(root: &mut toml::Value, key: &str, raw: &str) -> Option<()> {
-    let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
-    let (last, parents) = path.split_last()?;
-    let mut table = root.as_table_mut()?;
-    for part in parents {
-        table = table.get_mut(part)?.as_table_mut()?;
+/// The file and the overrides applied to it, to name where a rejected value came from.
+struct Sources {
+    file: Origin,
+    /// `(dotted key, variable name)` in the order applied.
+    overrides: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// The error for `key`, blamed on the variable that set it, a table holding it, or a key
+    /// inside it (an override can create an unknown section); otherwise on the file. The last
+    /// such variable is named, as the last one applied is the one that took effect.
+    fn invalid(&self, key: String, message: &str) -> ConfigError {
+        let within = |inner: &str, outer: &str| {
+            inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        let origin = self
+            .overrides
+            .iter()
+            .rev()
+            .find(|(set, _)| within(&key, set) || within(set, &key))
+            .map_or_else(|| self.file.clone(), |(_, name)| Origin::Env(name.clone()));
+        ConfigError::Invalid {
+            key,
+            origin,
+            message: message.to_string(),
+        }
     }
-    if last.is_empty() {
+}
+
+/// Set `SECTION__KEY` (case-insensitive) inside `root`, creating the tables on the way (a
+/// file may omit any section), and return its dotted name; `None` when a part of the name is
+/// empty or a value that is not a table is in the way. The value is read as TOML when it
+/// parses as a TOML value (numbers, booleans, arrays), otherwise taken as a string.
+fn apply_override(root: &mut toml::Table, key: &str, raw: &str) -> Option<String> {
+    let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    if path.iter().any(String::is_empty) {
         return None;
+    }
+    let (last, parents) = path.split_last()?;
+    let mut table = root;
+    for part in parents {
+        table = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()?;
     }
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     table.insert(last.clone(), value);
-    Some(())
+    Some(path.join("."))
 }
 
 #[cfg(test)]
@@ -332,17 +448,161 @@ mod tests {
     }
 
     #[test]
-    fn an_override_for_an_unknown_section_is_an_error() {
+    fn an_override_for_an_unknown_section_is_an_error_naming_the_variable() {
         let err =
             Settings::parse_with_env(EMBEDDED, env(&[("TICKETSYNC__NOPE__KEY", "1")])).unwrap_err();
-        assert!(matches!(err, ConfigError::EnvKey { .. }));
+        let ConfigError::Invalid { key, origin, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "nope");
+        assert_eq!(origin, &Origin::Env("TICKETSYNC__NOPE__KEY".into()));
     }
 
     #[test]
-    fn an_unknown_key_is_an_error() {
-        let err = Settings::parse_with_env(EMBEDDED, env(&[("TICKETSYNC__SERVER__LISTN", "x")]))
-            .unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    fn an_override_with_an_empty_part_or_below_a_plain_value_names_no_key() {
+        for name in ["TICKETSYNC__SERVER__", "TICKETSYNC__SERVER__LISTEN__PORT"] {
+            let err = Settings::parse_with_env(EMBEDDED, env(&[(name, "1")])).unwrap_err();
+            assert!(matches!(err, ConfigError::EnvKey { .. }), "{name}: {err}");
+        }
+    }
+
+    /// `text` written to a `config.toml` in a fresh directory, and loaded with `overrides`.
+    fn load(text: &str, overrides: &[(&str, &str)]) -> (Result<Settings, ConfigError>, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (Settings::load_with_env(&path, env(overrides)), path)
+    }
+
+    /// The error of loading `text` with `overrides`, as printed.
+    fn load_error(text: &str, overrides: &[(&str, &str)]) -> (String, String) {
+        let (result, path) = load(text, overrides);
+        let err = result.expect_err("the configuration must be rejected");
+        (err.to_string(), path.display().to_string())
+    }
+
+    #[test]
+    fn empty_server_and_storage_sections_take_the_documented_default_of_every_key() {
+        let minimal = Settings::parse_with_env("[server]\n[storage]\n", env(&[])).unwrap();
+        let mut documented = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        // config.toml's FAQ entry is an example (no FAQ answers by default), and its
+        // [responder.openai] section is used only with `kind = "openai"`.
+        documented.responder.faq.clear();
+        documented.responder.openai = None;
+        assert_eq!(format!("{minimal:?}"), format!("{documented:?}"));
+        assert_eq!(minimal.server.listen, "127.0.0.1:8080");
+        assert_eq!(minimal.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(minimal.storage.path, PathBuf::from("./data"));
+        assert_eq!(minimal.engine.max_ai_replies_per_ticket, 10);
+        assert_eq!(minimal.engine.reconcile_interval_secs, 300);
+        assert_eq!(minimal.freshdesk.request_timeout_ms, 10_000);
+        assert_eq!(minimal.freshdesk.rate_limit_share, 0.8);
+        assert_eq!(minimal.responder.kind, ResponderKind::Builtin);
+    }
+
+    #[test]
+    fn an_empty_file_is_the_documented_defaults() {
+        let empty = Settings::parse_with_env("", env(&[])).unwrap();
+        let minimal = Settings::parse_with_env("[server]\n[storage]\n", env(&[])).unwrap();
+        assert_eq!(format!("{empty:?}"), format!("{minimal:?}"));
+    }
+
+    #[test]
+    fn a_section_missing_one_key_takes_that_keys_default_and_keeps_the_others() {
+        let s = Settings::parse_with_env(
+            "[engine]\nmax_ai_replies_per_ticket = 4\nidle_passivate_secs = 60\n",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 4);
+        assert_eq!(s.engine.idle_passivate_secs, 60);
+        assert_eq!(s.engine.reconcile_interval_secs, 300);
+        assert_eq!(s.engine.max_live_actors, 20_000);
+    }
+
+    #[test]
+    fn kind_openai_without_an_openai_section_takes_its_documented_defaults() {
+        let s = Settings::parse_with_env("[responder]\nkind = \"openai\"\n", env(&[])).unwrap();
+        let documented = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(
+            format!("{:?}", s.responder.openai),
+            format!("{:?}", documented.responder.openai)
+        );
+    }
+
+    #[test]
+    fn an_override_fills_a_section_the_file_omits() {
+        let s = Settings::parse_with_env(
+            "[server]\n[storage]\n",
+            env(&[("TICKETSYNC__ENGINE__MAX_AI_REPLIES_PER_TICKET", "3")]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.max_ai_replies_per_ticket, 3);
+        assert_eq!(s.engine.idle_passivate_secs, 300);
+    }
+
+    #[test]
+    fn a_wrong_type_in_the_file_names_the_dotted_key_and_the_file() {
+        // An override of another key of the same section is not blamed.
+        let other = "TICKETSYNC__ENGINE__IDLE_PASSIVATE_SECS";
+        let (err, file) = load_error(
+            "[engine]\nmax_ai_replies_per_ticket = \"ten\"\n",
+            &[(other, "5")],
+        );
+        assert!(err.contains("engine.max_ai_replies_per_ticket"), "{err}");
+        assert!(err.contains(&file), "{err}");
+        assert!(err.contains("expected u32"), "{err}");
+        assert!(!err.contains(other), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_inside_an_array_names_the_element() {
+        let (err, file) = load_error("[[responder.faq]]\nkeywords = [\"a\"]\nanswer = 5\n", &[]);
+        assert!(err.contains("responder.faq[0].answer"), "{err}");
+        assert!(err.contains(&file), "{err}");
+    }
+
+    #[test]
+    fn an_out_of_range_value_in_the_file_names_the_dotted_key_and_the_file() {
+        let (err, file) = load_error("[freshdesk]\nrate_limit_share = 2.0\n", &[]);
+        assert!(err.contains("freshdesk.rate_limit_share"), "{err}");
+        assert!(err.contains(&file), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_override_names_the_variable_and_the_dotted_key_not_the_file() {
+        let var = "TICKETSYNC__ENGINE__MAX_AI_REPLIES_PER_TICKET";
+        let (err, file) = load_error("[server]\n[storage]\n", &[(var, "ten")]);
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains("engine.max_ai_replies_per_ticket"), "{err}");
+        assert!(!err.contains(&file), "{err}");
+
+        let var = "TICKETSYNC__FRESHDESK__RATE_LIMIT_SHARE";
+        let (err, _) = load_error("", &[(var, "2")]);
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains("freshdesk.rate_limit_share"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_names_the_file() {
+        let (err, file) = load_error("[server\n", &[]);
+        assert!(err.contains(&file), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_with_its_full_name_and_origin() {
+        let (err, file) = load_error("[server]\nlistn = \"x\"\n", &[]);
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains(&file), "{err}");
+
+        let (err, file) = load_error("", &[("TICKETSYNC__SERVER__LISTN", "x")]);
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains("TICKETSYNC__SERVER__LISTN"), "{err}");
+        assert!(!err.contains(&file), "{err}");
+
+        let (err, _) = load_error("[responder.openai]\nmodle = \"x\"\n", &[]);
+        assert!(err.contains("responder.openai.modle"), "{err}");
     }
 
     #[test]
