@@ -4,6 +4,8 @@ use crate::harness::*;
 use reqwest::Method;
 use serde_json::json;
 
+const FAQ_QUESTION: &str = "How do I reset my password?";
+
 async fn inbox_depth(t: &TestApp) -> u64 {
     t.call(Method::GET, "/api/v1/inspect", None).await.body["inbox_depth"]
         .as_u64()
@@ -114,4 +116,103 @@ async fn a_disconnected_org_answers_410_and_keeps_its_url_on_reconnect() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+}
+
+#[tokio::test]
+async fn the_freshdesk_webhook_wrapper_body_is_the_same_event_with_the_same_checks() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    // No webhook rule in the simulator: this test delivers the webhook itself.
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    for ticket_id in [json!(id), json!(id.to_string())] {
+        let r = t
+            .http
+            .post(&hook)
+            .json(&json!({"freshdesk_webhook": {
+                "ticket_id": ticket_id,
+                "triggered_event": "{ticket_action:created}"
+            }}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "accepted");
+    }
+    assert_eq!(t.wait_ai_posts(id, 1).await.len(), 1);
+    // The same refusals, naming the field as it was sent.
+    for bad in [
+        json!(""),
+        json!("12a"),
+        json!(-1),
+        json!(1.5),
+        json!(0),
+        json!(null),
+        json!([1]),
+    ] {
+        let post = |body: serde_json::Value| {
+            t.call_raw(
+                Method::POST,
+                &hook[t.base().len()..],
+                body.to_string().into_bytes(),
+                None,
+            )
+        };
+        let flat = post(json!({"ticketId": bad})).await;
+        let wrapped = post(json!({"freshdesk_webhook": {"ticket_id": bad}})).await;
+        flat.assert_error(400, "invalid_payload");
+        wrapped.assert_error(400, "invalid_payload");
+        assert_eq!(
+            wrapped.body["error"]["message"],
+            flat.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("ticketId", "ticket_id"),
+            "{bad}"
+        );
+    }
+    for bad in [
+        json!({"freshdesk_webhook": {}}),
+        json!({"freshdesk_webhook": "12"}),
+        json!({"freshdesk_webhook": null}),
+    ] {
+        t.call_raw(
+            Method::POST,
+            &hook[t.base().len()..],
+            bad.to_string().into_bytes(),
+            None,
+        )
+        .await
+        .assert_error(400, "invalid_payload");
+    }
+    t.settle().await;
+}
+
+#[tokio::test]
+async fn other_methods_on_the_webhook_url_answer_405_with_the_error_shape() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+        let r = t
+            .http
+            .request(method.clone(), &hook)
+            .json(&json!({"ticketId": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("POST"),
+            "{method}"
+        );
+        let resp = Resp {
+            status: r.status(),
+            body: r.json().await.unwrap(),
+        };
+        resp.assert_error(405, "method_not_allowed");
+    }
+    assert_eq!(inbox_depth(&t).await, 0);
 }
