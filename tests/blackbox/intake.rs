@@ -1,8 +1,12 @@
 //! SPEC §3: the webhook's answers to good and bad requests. A refused request stores nothing.
+//! Clients that reset their connections mid-request never stall intake.
 
 use crate::harness::*;
 use reqwest::Method;
 use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 const FAQ_QUESTION: &str = "How do I reset my password?";
 
@@ -215,4 +219,106 @@ async fn other_methods_on_the_webhook_url_answer_405_with_the_error_shape() {
         resp.assert_error(405, "method_not_allowed");
     }
     assert_eq!(inbox_depth(&t).await, 0);
+}
+
+/// Where a raw webhook connection is reset (SO_LINGER 0, so the close sends RST).
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// Right after the whole request is written.
+    AfterRequest,
+    /// Half-way through the body.
+    MidBody,
+    /// A moment after the request, while the service appends and flushes.
+    WhileFlushing,
+}
+
+/// Send a webhook for `ticket` on a raw connection and reset it at `cut`.
+async fn reset_webhook(addr: SocketAddr, path: &str, ticket: u64, cut: Cut, jitter: u64) {
+    let body = format!(r#"{{"ticketId":"{ticket}"}}"#);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let request = match cut {
+        Cut::MidBody => format!("{head}{}", &body[..body.len() / 2]),
+        Cut::AfterRequest | Cut::WhileFlushing => format!("{head}{body}"),
+    };
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.write_all(request.as_bytes()).await;
+    if let Cut::WhileFlushing = cut {
+        // Spread the resets over the time the service takes to append and flush.
+        tokio::time::sleep(Duration::from_micros(jitter * 150)).await;
+    }
+    // Deprecated only because a non-zero linger blocks the thread on drop; zero never does.
+    #[allow(deprecated)]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_resetting_their_connections_never_stall_intake_nor_lose_an_acknowledged_event() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    let url = reqwest::Url::parse(&hook).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", url.port().unwrap())
+        .parse()
+        .unwrap();
+    let path = url.path().to_string();
+    let acknowledge = |ticket: u64| {
+        let request = t
+            .http
+            .post(&hook)
+            .json(&json!({"ticketId": ticket.to_string()}))
+            .send();
+        async move {
+            // A deadline, not a timing assertion: a stalled intake never answers at all.
+            let r = tokio::time::timeout(Duration::from_secs(20), request)
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("webhook for ticket {ticket} not answered: intake stalled")
+                })
+                .unwrap();
+            assert_eq!(r.status(), 202, "ticket {ticket}");
+        }
+    };
+    let cuts = [Cut::AfterRequest, Cut::MidBody, Cut::WhileFlushing];
+    let mut tickets = Vec::new();
+    for round in 0..6 {
+        let id = t
+            .new_ticket(&format!("Password {round}"), FAQ_QUESTION)
+            .await;
+        tickets.push(id);
+        let resets = (0..40_u64).map(|i| {
+            reset_webhook(
+                addr,
+                &path,
+                id,
+                cuts[(i as usize + round) % cuts.len()],
+                i % 20,
+            )
+        });
+        let ((), _) = tokio::join!(acknowledge(id), futures::future::join_all(resets));
+    }
+    // After the bursts, intake still answers promptly, and every acknowledged event is applied.
+    let last = t
+        .new_ticket("Password after the bursts", FAQ_QUESTION)
+        .await;
+    acknowledge(last).await;
+    tickets.push(last);
+    for id in tickets {
+        assert_eq!(t.wait_ai_posts(id, 1).await.len(), 1, "ticket {id}");
+    }
+    t.settle().await;
+    let ready = t
+        .http
+        .get(format!("{}/readyz", t.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
 }
