@@ -1,6 +1,6 @@
 //! `POST /webhooks/freshdesk/{token}`: durable intake (SPEC §3). The request is answered 202
-//! only after the event is in the sled inbox and a (group-committed) flush covers it; then
-//! the ticket's actor is woken. A refused request stores nothing.
+//! only after the event is in the sled inbox and a (group-committed) flush covers it, and the
+//! ticket's actor is woken. A refused request stores nothing.
 
 use super::error::{payload_too_large, ApiError};
 use crate::startup::AppState;
@@ -166,15 +166,26 @@ async fn receive(
             now,
         )
         .map_err(|e| not_durable(&e))?;
-    EngineStore::flush(&state.store)
-        .await
-        .map_err(|e| not_durable(&e))?;
+    // The event is in the inbox now: its flush and the wake run detached, so a client that
+    // resets the connection (actix then drops this handler) leaves no event unwoken.
+    let durable = actix_web::rt::spawn({
+        let (store, engine, ticket) = (state.store.clone(), state.engine.clone(), hint.ticket_id);
+        async move {
+            let flushed = store.flush().await;
+            // Woken either way: a failed flush still left the event queued.
+            engine.wake(org, ticket);
+            flushed
+        }
+    });
+    match durable.await {
+        Ok(flushed) => flushed.map_err(|e| not_durable(&e))?,
+        Err(e) => return Err(not_durable(&e)),
+    }
     state
         .metrics
         .webhooks_accepted
         .fetch_add(1, Ordering::Relaxed);
     tracing::debug!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
-    state.engine.wake(org, hint.ticket_id);
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
 }
 

@@ -1,5 +1,6 @@
 //! SPEC §3: the webhook's answers to good and bad requests. A refused request stores nothing.
-//! Clients that reset their connections mid-request never stall intake.
+//! Clients that reset their connections mid-request never stall intake, and readiness says
+//! when webhooks cannot be made durable.
 
 use crate::harness::*;
 use reqwest::Method;
@@ -323,4 +324,58 @@ async fn clients_resetting_their_connections_never_stall_intake_nor_lose_an_ackn
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_webhooks_cannot_be_made_durable_and_recovers_by_itself() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    let readyz = || t.call(Method::GET, "/readyz", None);
+    let webhook = |ticket: u64| {
+        t.http
+            .post(&hook)
+            .json(&json!({"ticketId": ticket.to_string()}))
+            .send()
+    };
+    assert_eq!(readyz().await.status, 200);
+
+    // A failing disk: the webhook is refused, readiness says why.
+    let refused = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.flush_faults().set_fail(true);
+    let r = webhook(refused).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "storage_unavailable");
+    readyz().await.assert_error(503, "storage_unavailable");
+    t.flush_faults().set_fail(false);
+    eventually(
+        "ready once flushes succeed",
+        Duration::from_secs(10),
+        || async { (readyz().await.status == 200).then_some(()) },
+    )
+    .await;
+
+    // A stalled disk: the webhook waits, and readiness turns 503 once writes have waited too
+    // long; when the disk comes back the webhook is acknowledged and answered.
+    let stalled = t.new_ticket("Password again", FAQ_QUESTION).await;
+    t.flush_faults().set_stall(true);
+    let pending = webhook(stalled);
+    let unready = async {
+        eventually(
+            "503 while the flush is stuck",
+            Duration::from_secs(20),
+            || async {
+                let r = readyz().await;
+                (r.status == 503).then_some(r)
+            },
+        )
+        .await
+        .assert_error(503, "storage_unavailable");
+        t.flush_faults().set_stall(false);
+    };
+    let (r, ()) = tokio::join!(pending, unready);
+    assert_eq!(r.unwrap().status(), 202);
+    assert_eq!(readyz().await.status, 200);
+    assert_eq!(t.wait_ai_posts(stalled, 1).await.len(), 1);
 }
