@@ -158,6 +158,10 @@ impl Waiters {
     fn forget(&self, id: EventId) {
         self.0.lock().remove(&id);
     }
+
+    fn len(&self) -> usize {
+        self.0.lock().len()
+    }
 }
 
 /// The last failure of tickets whose pass crashed (a panic leaves no trace in the store).
@@ -298,6 +302,11 @@ impl Engine {
             self.deps.waiters.forget(event.id);
         }
         Ok(applied)
+    }
+
+    /// Admin commands whose callers are waiting for them to be applied (inspection).
+    pub fn waiting_submits(&self) -> usize {
+        self.deps.waiters.len()
     }
 
     /// The org's connection changed: republish its snapshot.
