@@ -164,6 +164,18 @@ impl Waiters {
     }
 }
 
+/// A waiter registered by `Engine::submit`, forgotten when dropped.
+struct Registered<'a> {
+    waiters: &'a Waiters,
+    id: EventId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.waiters.forget(self.id);
+    }
+}
+
 /// The last failure of tickets whose pass crashed (a panic leaves no trace in the store).
 #[derive(Default)]
 pub struct FailureLog(Mutex<HashMap<(OrgId, TicketId), ErrorNote>>);
@@ -295,13 +307,15 @@ impl Engine {
             .store
             .append_event(org_id, ticket_id, kind, self.deps.clock.now())?;
         let done = self.deps.waiters.register(event.id);
+        // Forgets the waiter on every way out: a failed flush, a timeout, the caller going
+        // away mid-wait. (Once applied, `notify` has removed it already.)
+        let _registered = Registered {
+            waiters: &self.deps.waiters,
+            id: event.id,
+        };
         self.deps.store.flush().await?;
         self.wake(org_id, ticket_id);
-        let applied = tokio::time::timeout(wait, done).await.is_ok();
-        if !applied {
-            self.deps.waiters.forget(event.id);
-        }
-        Ok(applied)
+        Ok(tokio::time::timeout(wait, done).await.is_ok())
     }
 
     /// Admin commands whose callers are waiting for them to be applied (inspection).
