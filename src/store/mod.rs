@@ -38,6 +38,8 @@ pub struct SledStore {
     connections: sled::Tree,
     /// Inbox, ticket records and their indexes: one tree, so a step's writes are one atomic batch.
     engine: sled::Tree,
+    /// Counts inspection reads instead of scanning the engine tree.
+    gauges: std::sync::Arc<engine::Gauges>,
     commits: std::sync::Arc<group_commit::GroupCommit>,
     /// The second each org's last-webhook time was last written in.
     webhook_seconds: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<OrgId, i64>>>,
@@ -62,11 +64,13 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(cache_bytes)
             .open()?;
+        let engine = db.open_tree("engine")?;
         Ok(Self {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
-            engine: db.open_tree("engine")?,
+            gauges: std::sync::Arc::new(engine::Gauges::count(&engine)?),
+            engine,
             commits: std::sync::Arc::new(group_commit::GroupCommit::start(db.clone())?),
             webhook_seconds: Default::default(),
             db,
