@@ -8,8 +8,8 @@
 //! same.
 //!
 //! The committer also knows whether writes can be made durable at all (`health`, shown by
-//! `/readyz`): not while writes have waited for a flush longer than `STUCK_AFTER`, nor after
-//! a failed flush until one succeeds again. After a failure it retries on its own, so a
+//! `/readyz`): not while writes have waited for a flush, or a flush has run, longer than
+//! `STUCK_AFTER`, nor after a failed flush until one succeeds again. After a failure it retries on its own, so a
 //! service taken out of rotation recovers without traffic.
 
 use super::{StoreError, StoreResult};
@@ -44,8 +44,10 @@ struct Shared {
 struct State {
     /// The last ticket handed out.
     registered: u64,
-    /// Since when writes have been waiting for a flush (None: every ticket is covered).
+    /// Since when writes have waited for a flush to take them (None: none waits).
     waiting_since: Option<Instant>,
+    /// Since when the running flush runs (None: none runs).
+    flushing_since: Option<Instant>,
     /// Why the last flush failed (None: it succeeded).
     last_error: Option<String>,
 }
@@ -78,6 +80,7 @@ impl GroupCommit {
             state: Mutex::new(State {
                 registered: 0,
                 waiting_since: None,
+                flushing_since: None,
                 last_error: None,
             }),
             wake: Condvar::new(),
@@ -129,7 +132,8 @@ impl GroupCommit {
     /// Whether writes can be made durable now; if not, why.
     pub fn health(&self) -> Result<(), String> {
         let s = self.shared.state.lock();
-        if let Some(since) = s.waiting_since.filter(|t| t.elapsed() > STUCK_AFTER) {
+        let oldest = s.waiting_since.into_iter().chain(s.flushing_since).min();
+        if let Some(since) = oldest.filter(|t| t.elapsed() > STUCK_AFTER) {
             return Err(format!(
                 "writes have waited {} s for a flush to the disk",
                 since.elapsed().as_secs()
@@ -176,8 +180,7 @@ fn commit_loop(db: &sled::Db, shared: &Shared, publish: &watch::Sender<(u64, Opt
                 shared.wake.wait_for(&mut s, RETRY_AFTER);
                 if s.registered == covered && !shared.closed.load(Ordering::SeqCst) {
                     // Nobody is waiting: a probe flush, so health can recover without traffic.
-                    let result = parking_lot::MutexGuard::unlocked(&mut s, || flush(db, shared));
-                    s.last_error = result.err();
+                    s.last_error = flush(db, shared, &mut s).err();
                 }
             } else {
                 shared.wake.wait(&mut s);
@@ -185,17 +188,27 @@ fn commit_loop(db: &sled::Db, shared: &Shared, publish: &watch::Sender<(u64, Opt
             continue;
         }
         let target = s.registered;
-        let started = Instant::now();
-        let result = parking_lot::MutexGuard::unlocked(&mut s, || flush(db, shared));
+        s.waiting_since = None;
+        s.last_error = flush(db, shared, &mut s).err();
         covered = target;
-        s.waiting_since = (s.registered > covered).then_some(started);
-        s.last_error = result.err();
         publish.send_replace((covered, s.last_error.clone()));
     }
 }
 
-/// One flush of the whole database (on the committer thread: blocking is its job).
-fn flush(db: &sled::Db, shared: &Shared) -> Result<(), String> {
+/// One flush of the whole database, with the state unlocked meanwhile (on the committer
+/// thread: blocking is its job).
+fn flush(
+    db: &sled::Db,
+    shared: &Shared,
+    s: &mut parking_lot::MutexGuard<'_, State>,
+) -> Result<(), String> {
+    s.flushing_since = Some(Instant::now());
+    let result = parking_lot::MutexGuard::unlocked(s, || flush_unlocked(db, shared));
+    s.flushing_since = None;
+    result
+}
+
+fn flush_unlocked(db: &sled::Db, shared: &Shared) -> Result<(), String> {
     let faults = &shared.faults;
     while faults.stall.load(Ordering::SeqCst) && !shared.closed.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(5));
