@@ -46,11 +46,11 @@ impl CallObserver for ServiceMetrics {
     }
 }
 
-/// Gauges read from storage at scrape time.
+/// Gauges read from storage at scrape time (kept counts, not scans).
 pub struct StorageGauges {
-    pub inbox_depth: usize,
+    pub inbox_depth: u64,
     pub tracked_tickets: u64,
-    pub pending_effect_tickets: usize,
+    pub pending_effect_tickets: u64,
     pub storage_bytes: u64,
 }
 
@@ -167,7 +167,7 @@ pub fn render(service: &ServiceMetrics, engine: &EngineMetrics, storage: &Storag
         "ticketsync_inbox_depth",
         "gauge",
         "Events queued in the durable inbox.",
-        plain(storage.inbox_depth as u64),
+        plain(storage.inbox_depth),
     );
     metric(
         "ticketsync_tracked_tickets",
@@ -179,7 +179,7 @@ pub fn render(service: &ServiceMetrics, engine: &EngineMetrics, storage: &Storag
         "ticketsync_pending_effect_tickets",
         "gauge",
         "Tickets with writes not yet confirmed.",
-        plain(storage.pending_effect_tickets as u64),
+        plain(storage.pending_effect_tickets),
     );
     metric(
         "ticketsync_storage_bytes",

@@ -9,7 +9,7 @@ use crate::http::auth::AdminToken;
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
 use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
-use crate::store::SledStore;
+use crate::store::{FlushFaults, SledStore};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use secrecy::SecretString;
@@ -77,6 +77,7 @@ pub struct Application {
     server: Server,
     admin_token: SecretString,
     admin_token_generated: bool,
+    flush_faults: Arc<FlushFaults>,
 }
 
 /// Why the application could not start.
@@ -219,6 +220,7 @@ impl Application {
             server,
             admin_token,
             admin_token_generated,
+            flush_faults: store.flush_faults(),
         })
     }
 
@@ -243,6 +245,11 @@ impl Application {
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+
+    /// The fault switches of the store's flushes (tests of a stalled or failing disk).
+    pub fn flush_faults(&self) -> Arc<FlushFaults> {
+        self.flush_faults.clone()
+    }
 }
 
 /// The service on its own thread with its own actix system, for the demo and the tests:
@@ -250,6 +257,7 @@ impl Application {
 /// stops the engine and joins the thread, so its storage can be opened again.
 pub struct BackgroundService {
     port: u16,
+    flush_faults: Arc<FlushFaults>,
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -257,7 +265,8 @@ pub struct BackgroundService {
 impl BackgroundService {
     /// Build and start the application.
     pub fn start(settings: Settings) -> Result<Self, StartupError> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, StartupError>>();
+        type Started = Result<(u16, Arc<FlushFaults>), StartupError>;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Started>();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ticketsync".into())
@@ -271,7 +280,7 @@ impl BackgroundService {
                         }
                     };
                     let handle = app.server_handle();
-                    let _ = ready_tx.send(Ok(app.port()));
+                    let _ = ready_tx.send(Ok((app.port(), app.flush_faults())));
                     actix_web::rt::spawn(async move {
                         // A message or a dropped sender both mean: stop.
                         let _ = actix_web::rt::task::spawn_blocking(move || stop_rx.recv()).await;
@@ -285,12 +294,14 @@ impl BackgroundService {
             .map_err(|e| StartupError::Thread(e.to_string()))?;
         let mut service = Self {
             port: 0,
+            flush_faults: Arc::default(),
             stop: Some(stop_tx),
             thread: Some(thread),
         };
         match ready_rx.recv() {
-            Ok(Ok(port)) => {
+            Ok(Ok((port, flush_faults))) => {
                 service.port = port;
+                service.flush_faults = flush_faults;
                 Ok(service)
             }
             Ok(Err(err)) => Err(err),
@@ -303,6 +314,12 @@ impl BackgroundService {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The fault switches of the service's storage flushes (tests of a stalled or failing
+    /// disk).
+    pub fn flush_faults(&self) -> &FlushFaults {
+        &self.flush_faults
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -214,6 +214,22 @@ impl Waiters {
     fn forget(&self, id: EventId) {
         self.0.lock().remove(&id);
     }
+
+    fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+}
+
+/// A waiter registered by `Engine::submit`, forgotten when dropped.
+struct Registered<'a> {
+    waiters: &'a Waiters,
+    id: EventId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.waiters.forget(self.id);
+    }
 }
 
 /// The last failure of tickets whose pass crashed (a panic leaves no trace in the store).
@@ -349,13 +365,20 @@ impl Engine {
             .store
             .append_event(org_id, ticket_id, kind, self.deps.clock.now())?;
         let done = self.deps.waiters.register(event.id);
+        // Forgets the waiter on every way out: a failed flush, a timeout, the caller going
+        // away mid-wait. (Once applied, `notify` has removed it already.)
+        let _registered = Registered {
+            waiters: &self.deps.waiters,
+            id: event.id,
+        };
         self.deps.store.flush().await?;
         self.wake(org_id, ticket_id);
-        let applied = tokio::time::timeout(wait, done).await.is_ok();
-        if !applied {
-            self.deps.waiters.forget(event.id);
-        }
-        Ok(applied)
+        Ok(tokio::time::timeout(wait, done).await.is_ok())
+    }
+
+    /// Admin commands whose callers are waiting for them to be applied (inspection).
+    pub fn waiting_submits(&self) -> usize {
+        self.deps.waiters.len()
     }
 
     /// The org's stored connection changed (saved, key rotated, disconnected): mirror it in

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
@@ -25,6 +25,8 @@ struct MemoryStore {
     tickets: Mutex<HashMap<(OrgId, TicketId), TicketRecord>>,
     jobs: Mutex<HashMap<(OrgId, String), serde_json::Value>>,
     seq: AtomicU32,
+    /// A failing disk: every flush fails while set.
+    flush_fails: AtomicBool,
 }
 
 #[async_trait]
@@ -86,6 +88,9 @@ impl EngineStore for MemoryStore {
         Ok(all)
     }
     async fn flush(&self) -> Result<(), StoreFailure> {
+        if self.flush_fails.load(Ordering::SeqCst) {
+            return Err(StoreFailure("the disk is gone".into()));
+        }
         Ok(())
     }
     fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure> {
@@ -698,4 +703,36 @@ async fn a_post_refused_for_its_key_is_kept_and_sent_once_a_working_key_is_saved
     .await;
     assert_eq!(w.api.ai_replies(1), 1, "answered once");
     assert_eq!(w.engine.metrics().orgs_paused.load(Ordering::SeqCst), 0);
+}
+
+#[actix::test]
+async fn an_admin_command_whose_flush_fails_leaves_no_waiter_behind() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(5, "a question");
+    w.store.flush_fails.store(true, Ordering::SeqCst);
+    let submitted = w
+        .engine
+        .submit(
+            w.org,
+            TicketId(5),
+            EventKind::AdminHandoff { detail: None },
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(submitted.is_err(), "the command is not durable");
+    assert_eq!(w.engine.waiting_submits(), 0);
+    // Nor does a caller that goes away while waiting (or, if the ticket was quicker, one
+    // that was answered).
+    w.store.flush_fails.store(false, Ordering::SeqCst);
+    let _abandoned_or_applied = tokio::time::timeout(
+        Duration::from_millis(1),
+        w.engine.submit(
+            w.org,
+            TicketId(6),
+            EventKind::AdminResume,
+            Duration::from_secs(3600),
+        ),
+    )
+    .await;
+    assert_eq!(w.engine.waiting_submits(), 0);
 }

@@ -10,9 +10,6 @@ use ticketsync_actors::metrics::EngineMetrics;
 use ticketsync_actors::ports::EngineStore;
 use ticketsync_actors::{OrgId, TicketId};
 
-/// Backlog counted per org at most (inspection stays cheap on huge queues).
-const BACKLOG_COUNT_CAP: usize = 1_000_000;
-
 #[get("/inspect")]
 async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = state.engine.metrics();
@@ -25,7 +22,7 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "org_id": org.id,
             "connected": connection.connected,
             "error": state.engine.org_pause(org.id),
-            "backlog": state.store.org_backlog(org.id, BACKLOG_COUNT_CAP),
+            "backlog": state.store.org_backlog(org.id),
             "last_webhook_at": state.store.last_webhook_at(org.id),
             "rate_budget": state.engine.budget(org.id),
             "backfill": state.backfill_view(org.id),

@@ -1,11 +1,11 @@
 //! `POST /webhooks/freshdesk/{token}`: durable intake (SPEC §3). The request is answered 202
-//! only after the event is in the sled inbox and a (group-committed) flush covers it; then
-//! the ticket's actor is woken. A refused request stores nothing.
+//! only after the event is in the sled inbox and a (group-committed) flush covers it, and the
+//! ticket's actor is woken. A refused request stores nothing.
 
 use super::error::{payload_too_large, ApiError};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
@@ -25,37 +25,51 @@ pub struct WebhookHint {
 impl TryFrom<&[u8]> for WebhookHint {
     type Error = String;
 
+    /// Freshdesk's rule sends `{"ticketId", "triggered_event"}`; guides written for other
+    /// integrations have admins paste `{"freshdesk_webhook": {"ticket_id", "triggered_event"}}`.
+    /// Both are the same event, checked alike; a refusal names the field as it was sent.
     fn try_from(body: &[u8]) -> Result<Self, Self::Error> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| format!("The body is not valid JSON: {e}."))?;
         let object = value
             .as_object()
             .ok_or("The body must be a JSON object like {\"ticketId\": \"123\"}.")?;
-        let ticket = object.get("ticketId").ok_or("ticketId is missing.")?;
+        let (fields, id_field) = match object.get(WRAPPER) {
+            Some(inner) if !object.contains_key("ticketId") => (
+                inner.as_object().ok_or_else(|| {
+                    format!("{WRAPPER} must be a JSON object like {{\"ticket_id\": \"123\"}}.")
+                })?,
+                "ticket_id",
+            ),
+            _ => (object, "ticketId"),
+        };
+        let ticket = fields
+            .get(id_field)
+            .ok_or_else(|| format!("{id_field} is missing."))?;
         let ticket_id = match ticket {
             Value::String(s) => {
                 let trimmed = s.trim();
                 if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(format!("ticketId must be a number, got \"{}\".", clip(s)));
+                    return Err(format!("{id_field} must be a number, got \"{}\".", clip(s)));
                 }
                 trimmed
                     .parse::<u64>()
-                    .map_err(|_| format!("ticketId is out of range: \"{}\".", clip(s)))?
+                    .map_err(|_| format!("{id_field} is out of range: \"{}\".", clip(s)))?
             }
             Value::Number(n) => n
                 .as_u64()
-                .ok_or_else(|| format!("ticketId must be a positive whole number, got {n}."))?,
+                .ok_or_else(|| format!("{id_field} must be a positive whole number, got {n}."))?,
             other => {
                 return Err(format!(
-                    "ticketId must be a number or a string of digits, got {}.",
+                    "{id_field} must be a number or a string of digits, got {}.",
                     type_name(other)
                 ))
             }
         };
         if ticket_id == 0 {
-            return Err("ticketId must be a positive number.".into());
+            return Err(format!("{id_field} must be a positive number."));
         }
-        let triggered_event = match object.get("triggered_event") {
+        let triggered_event = match fields.get("triggered_event") {
             Some(Value::String(s)) => s.chars().take(200).collect(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string().chars().take(200).collect(),
@@ -66,6 +80,9 @@ impl TryFrom<&[u8]> for WebhookHint {
         })
     }
 }
+
+/// The key of the wrapped body some admins paste from other integrations' guides.
+const WRAPPER: &str = "freshdesk_webhook";
 
 fn clip(s: &str) -> String {
     s.chars().take(40).collect()
@@ -82,7 +99,6 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-#[post("/webhooks/freshdesk/{token}")]
 async fn receive(
     state: web::Data<AppState>,
     token: web::Path<String>,
@@ -150,15 +166,26 @@ async fn receive(
             now,
         )
         .map_err(|e| not_durable(&e))?;
-    EngineStore::flush(&state.store)
-        .await
-        .map_err(|e| not_durable(&e))?;
+    // The event is in the inbox now: its flush and the wake run detached, so a client that
+    // resets the connection (actix then drops this handler) leaves no event unwoken.
+    let durable = actix_web::rt::spawn({
+        let (store, engine, ticket) = (state.store.clone(), state.engine.clone(), hint.ticket_id);
+        async move {
+            let flushed = store.flush().await;
+            // Woken either way: a failed flush still left the event queued.
+            engine.wake(org, ticket);
+            flushed
+        }
+    });
+    match durable.await {
+        Ok(flushed) => flushed.map_err(|e| not_durable(&e))?,
+        Err(e) => return Err(not_durable(&e)),
+    }
     state
         .metrics
         .webhooks_accepted
         .fetch_add(1, Ordering::Relaxed);
     tracing::debug!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
-    state.engine.wake(org, hint.ticket_id);
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
 }
 
@@ -171,9 +198,28 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
     )
 }
 
+/// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let mut res = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("The webhook URL accepts only POST, not {}.", req.method()),
+    )
+    .error_response();
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("POST"),
+    );
+    res
+}
+
 /// Register the webhook route (outside the admin scope: it is authenticated by its token).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(receive);
+    cfg.service(
+        web::resource("/webhooks/freshdesk/{token}")
+            .route(web::post().to(receive))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 #[cfg(test)]
@@ -190,6 +236,10 @@ mod tests {
         assert_eq!(hint.ticket_id, TicketId(123));
         assert_eq!(hint.triggered_event, "{reply_sent:sent}");
         assert_eq!(parse(r#"{"ticketId": 7}"#).unwrap().ticket_id, TicketId(7));
+        let wrapped =
+            parse(r#"{"freshdesk_webhook": {"ticket_id": "123", "triggered_event": "{reply_sent:sent}"}}"#)
+                .unwrap();
+        assert_eq!(wrapped, hint);
         assert_eq!(
             parse(r#"{"ticketId": "8", "extra": [1]}"#)
                 .unwrap()
@@ -213,6 +263,8 @@ mod tests {
             r#"{"ticketId": [1]}"#,
             r#"[1]"#,
             r#"{"ticketId": "1""#,
+            r#"{"freshdesk_webhook": {"ticketId": "1"}}"#,
+            r#"{"freshdesk_webhook": [1]}"#,
         ] {
             assert!(parse(body).is_err(), "{body}");
         }

@@ -13,11 +13,18 @@
 //!
 //! Org ids are 16 raw bytes, ticket ids and sequence numbers 8 big-endian bytes, so prefix
 //! scans return one ticket's events in order and one org's sessions newest first.
+//!
+//! Inspection and `/metrics` read `Gauges` (queued events per org, tickets with pending
+//! effects), counted once at open and then kept by every append, discard and commit, so a
+//! scrape costs O(orgs), never a scan of the inbox.
 
 use super::{decode, encode, SledStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use ticketsync_actors::ports::{EngineStore, EventKind, QueuedEvent, StoreFailure};
 use ticketsync_actors::session::Session;
 use ticketsync_actors::ticket::state::TicketRecord;
@@ -58,6 +65,43 @@ fn updated_key(org: OrgId, updated_at: DateTime<Utc>, ticket: TicketId) -> Vec<u
     key.extend_from_slice(&(u64::MAX - micros).to_be_bytes());
     key.extend_from_slice(&ticket.0.to_be_bytes());
     key
+}
+
+/// Counts that inspection reads instead of scanning. Each write adjusts them by what it
+/// actually changed (an event removed only if it was there, a marker counted only when it
+/// appears or disappears); every ticket has one actor at a time, so no two writes race on the
+/// same keys.
+#[derive(Debug, Default)]
+pub(super) struct Gauges {
+    /// Queued events per org.
+    inbox: Mutex<HashMap<OrgId, i64>>,
+    /// Tickets with pending effects.
+    pending: AtomicI64,
+}
+
+impl Gauges {
+    /// Count the engine tree once (at open).
+    pub(super) fn count(engine: &sled::Tree) -> StoreResult<Self> {
+        let gauges = Self::default();
+        {
+            let mut inbox = gauges.inbox.lock();
+            for key in engine.scan_prefix([INBOX]).keys() {
+                let key = key?;
+                let (org, _) = split_ticket_key(&key)
+                    .ok_or_else(|| StoreError::Corrupt("bad inbox key".into()))?;
+                *inbox.entry(org).or_default() += 1;
+            }
+        }
+        let pending = engine.scan_prefix([PENDING]).keys().count();
+        gauges.pending.store(pending as i64, Ordering::Relaxed);
+        Ok(gauges)
+    }
+
+    fn queued(&self, org: OrgId, delta: i64) {
+        if delta != 0 {
+            *self.inbox.lock().entry(org).or_default() += delta;
+        }
+    }
 }
 
 /// A row of the session list: the session without its messages.
@@ -163,22 +207,38 @@ impl SledStore {
         Ok((rows, None))
     }
 
-    /// Queued events of an org (its backlog), up to `cap` counted.
-    pub fn org_backlog(&self, org: OrgId, cap: usize) -> usize {
-        self.engine
-            .scan_prefix(org_prefix(INBOX, org))
-            .take(cap)
-            .count()
+    /// Queued events of an org (its backlog).
+    pub fn org_backlog(&self, org: OrgId) -> u64 {
+        let queued = self.gauges.inbox.lock().get(&org).copied();
+        queued.unwrap_or(0).max(0) as u64
     }
 
-    /// Queued events in all (inspection).
-    pub fn inbox_depth(&self) -> usize {
-        self.engine.scan_prefix([INBOX]).count()
+    /// Queued events in all (inspection): O(orgs).
+    pub fn inbox_depth(&self) -> u64 {
+        let total: i64 = self.gauges.inbox.lock().values().sum();
+        total.max(0) as u64
     }
 
     /// Tickets with pending effects (inspection).
-    pub fn pending_effect_tickets(&self) -> usize {
-        self.engine.scan_prefix([PENDING]).count()
+    pub fn pending_effect_tickets(&self) -> u64 {
+        self.gauges.pending.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Of these events, how many of each org are still queued (they are about to be removed).
+    fn still_queued(&self, events: &[QueuedEvent]) -> StoreResult<HashMap<OrgId, i64>> {
+        let mut present: HashMap<OrgId, i64> = HashMap::new();
+        for e in events {
+            if self.engine.contains_key(event_key(e))? {
+                *present.entry(e.org_id).or_default() += 1;
+            }
+        }
+        Ok(present)
+    }
+
+    fn dequeued(&self, removed: HashMap<OrgId, i64>) {
+        for (org, n) in removed {
+            self.gauges.queued(org, -n);
+        }
     }
 
     /// Tracked tickets, from the counter kept with each commit.
@@ -197,11 +257,14 @@ impl SledStore {
         decode(&value).ok()
     }
 
+    /// Add a record's writes to `batch`; counts what they change in `tracked_delta` (tickets
+    /// tracked) and `pending_delta` (tickets with pending effects).
     fn write_record(
         &self,
         batch: &mut sled::Batch,
         record: &TicketRecord,
         tracked_delta: &mut i64,
+        pending_delta: &mut i64,
     ) -> StoreResult<()> {
         let key = ticket_key(TICKET, record.org_id, record.ticket_id);
         let previous: Option<TicketRecord> =
@@ -226,17 +289,28 @@ impl SledStore {
             }
         }
         let pending = ticket_key(PENDING, record.org_id, record.ticket_id);
+        let had_pending = self.engine.contains_key(&pending)?;
         if record.pending_effects.is_empty() {
             batch.remove(pending);
+            *pending_delta -= i64::from(had_pending);
         } else {
             batch.insert(pending, &[][..]);
+            *pending_delta += i64::from(!had_pending);
         }
         batch.insert(key, encode(record));
         Ok(())
     }
 
-    fn apply_batch(&self, batch: sled::Batch, tracked_delta: i64) -> StoreResult<()> {
+    fn apply_batch(
+        &self,
+        batch: sled::Batch,
+        tracked_delta: i64,
+        pending_delta: i64,
+    ) -> StoreResult<()> {
         self.engine.apply_batch(batch)?;
+        self.gauges
+            .pending
+            .fetch_add(pending_delta, Ordering::Relaxed);
         if tracked_delta != 0 {
             self.engine.fetch_and_update(TRACKED_COUNTER, |old| {
                 let n = old
@@ -251,11 +325,11 @@ impl SledStore {
     /// Write a batch of records at once (backfill imports).
     pub fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
-        let mut delta = 0;
+        let (mut tracked, mut pending) = (0, 0);
         for record in records {
-            self.write_record(&mut batch, record, &mut delta)?;
+            self.write_record(&mut batch, record, &mut tracked, &mut pending)?;
         }
-        self.apply_batch(batch, delta)
+        self.apply_batch(batch, tracked, pending)
     }
 }
 
@@ -282,7 +356,14 @@ impl EngineStore for SledStore {
         // Plain inserts, not a batch: in sled 0.34 every batch forces the log buffer out, which
         // would cost each webhook its own disk writes instead of sharing the group commit.
         // The two keys need no atomicity: the timestamp is informational.
-        self.engine.insert(key, encode(&event)).map_err(failure)?;
+        if self
+            .engine
+            .insert(key, encode(&event))
+            .map_err(failure)?
+            .is_none()
+        {
+            self.gauges.queued(org, 1);
+        }
         // The org's last-webhook time is informational: written at most once a second.
         let second = received_at.timestamp();
         let fresh_second = matches!(event.kind, EventKind::Webhook { .. })
@@ -308,11 +389,14 @@ impl EngineStore for SledStore {
     }
 
     fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
+        let removed = self.still_queued(events).map_err(failure)?;
         let mut batch = sled::Batch::default();
         for e in events {
             batch.remove(event_key(e));
         }
-        self.engine.apply_batch(batch).map_err(failure)
+        self.engine.apply_batch(batch).map_err(failure)?;
+        self.dequeued(removed);
+        Ok(())
     }
 
     fn load_ticket(
@@ -324,14 +408,17 @@ impl EngineStore for SledStore {
     }
 
     fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure> {
+        let removed = self.still_queued(consumed).map_err(failure)?;
         let mut batch = sled::Batch::default();
-        let mut delta = 0;
-        self.write_record(&mut batch, record, &mut delta)
+        let (mut tracked, mut pending) = (0, 0);
+        self.write_record(&mut batch, record, &mut tracked, &mut pending)
             .map_err(failure)?;
         for e in consumed {
             batch.remove(event_key(e));
         }
-        self.apply_batch(batch, delta).map_err(failure)
+        self.apply_batch(batch, tracked, pending).map_err(failure)?;
+        self.dequeued(removed);
+        Ok(())
     }
 
     fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
@@ -386,4 +473,101 @@ fn event_key(e: &QueuedEvent) -> Vec<u8> {
     let mut key = ticket_key(INBOX, e.org_id, e.ticket_id);
     key.extend_from_slice(&e.seq.to_be_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticketsync_actors::ticket::state::{GateDecision, GateOutcome, PendingEffect};
+
+    type Counts = (u64, Vec<u64>, u64);
+
+    /// (queued events, queued per org, tickets with pending effects), counted by scanning.
+    fn scanned(store: &SledStore, orgs: &[OrgId]) -> Counts {
+        let count = |prefix: Vec<u8>| store.engine.scan_prefix(prefix).count() as u64;
+        (
+            count(vec![INBOX]),
+            orgs.iter().map(|o| count(org_prefix(INBOX, *o))).collect(),
+            count(vec![PENDING]),
+        )
+    }
+
+    /// The same, as the gauges say.
+    fn gauged(store: &SledStore, orgs: &[OrgId]) -> Counts {
+        (
+            store.inbox_depth(),
+            orgs.iter().map(|o| store.org_backlog(*o)).collect(),
+            store.pending_effect_tickets(),
+        )
+    }
+
+    fn record(org: OrgId, ticket: u64, pending: bool) -> TicketRecord {
+        let mut r = TicketRecord::new(
+            org,
+            TicketId(ticket),
+            GateDecision {
+                decision: GateOutcome::Tracked,
+                reason: "test".into(),
+                at: Utc::now(),
+            },
+        );
+        if pending {
+            // From JSON, as stored: the effect's own fields are not this test's concern.
+            let effect: PendingEffect = serde_json::from_value(serde_json::json!({
+                "id": uuid::Uuid::new_v4(),
+                "kind": "post_reply",
+                "body_html": "<p>hi</p>",
+                "body_text": "hi",
+                "attempts": 0,
+                "created_at": Utc::now(),
+            }))
+            .unwrap();
+            r.pending_effects.push(effect);
+        }
+        r
+    }
+
+    fn append(store: &SledStore, org: OrgId, ticket: u64) -> QueuedEvent {
+        store
+            .append_event(org, TicketId(ticket), EventKind::Sweep, Utc::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_inspection_gauges_equal_a_fresh_count_after_appends_consumes_discards_and_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (OrgId::new(), OrgId::new());
+        let orgs = [a, b];
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let a1: Vec<_> = (0..4).map(|_| append(&store, a, 1)).collect();
+            let a2: Vec<_> = (0..3).map(|_| append(&store, a, 2)).collect();
+            let b1: Vec<_> = (0..5).map(|_| append(&store, b, 1)).collect();
+            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+            // Consumed with a pending effect, then the effect done.
+            store.commit(&record(a, 1, true), &a1[..2]).unwrap();
+            store.commit(&record(a, 1, true), &a1[2..]).unwrap();
+            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+            store.commit(&record(a, 1, false), &[]).unwrap();
+            // Discarded, twice (the second removes nothing), and consumed after a discard.
+            store.discard_events(&b1[..3]).unwrap();
+            store.discard_events(&b1[..4]).unwrap();
+            store.commit(&record(a, 2, false), &a2).unwrap();
+            store.commit(&record(a, 2, false), &a2).unwrap();
+            // Imports with pending effects.
+            store
+                .put_records(&[record(b, 7, true), record(b, 8, true), record(a, 1, true)])
+                .unwrap();
+            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+            assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+        assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
+        let later = append(&store, a, 3);
+        store.commit(&record(b, 7, false), &[]).unwrap();
+        store.commit(&record(a, 3, true), &[later]).unwrap();
+        assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+        assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
+    }
 }

@@ -2,14 +2,15 @@
 //! trees; each submodule owns the records of one concern and their key layout.
 //!
 //! Records are JSON; keys are raw ids (16-byte UUIDs, big-endian ticket ids) so that prefix
-//! scans per org are cheap. Writes that must survive a crash are followed by `flush_async`
-//! before they are acknowledged.
+//! scans per org are cheap. Writes that must survive a crash are followed by a (group-committed)
+//! flush before they are acknowledged.
 
 mod engine;
 mod group_commit;
 mod orgs;
 
 pub use engine::{SessionCursor, SessionSummaryRow};
+pub use group_commit::FlushFaults;
 pub use orgs::ConnectionRecord;
 
 use rand::RngCore;
@@ -37,6 +38,8 @@ pub struct SledStore {
     connections: sled::Tree,
     /// Inbox, ticket records and their indexes: one tree, so a step's writes are one atomic batch.
     engine: sled::Tree,
+    /// Counts inspection reads instead of scanning the engine tree.
+    gauges: std::sync::Arc<engine::Gauges>,
     commits: std::sync::Arc<group_commit::GroupCommit>,
     /// The second each org's last-webhook time was last written in.
     webhook_seconds: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<OrgId, i64>>>,
@@ -61,21 +64,35 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(cache_bytes)
             .open()?;
+        let engine = db.open_tree("engine")?;
         Ok(Self {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
-            engine: db.open_tree("engine")?,
-            commits: std::sync::Arc::new(group_commit::GroupCommit::default()),
+            gauges: std::sync::Arc::new(engine::Gauges::count(&engine)?),
+            engine,
+            commits: std::sync::Arc::new(group_commit::GroupCommit::start(db.clone())?),
             webhook_seconds: Default::default(),
             db,
         })
     }
 
-    /// Make every write so far durable. Concurrent callers share flushes (group commit), and
-    /// the flush itself is sled's async one, never the blocking one on an arbiter thread.
+    /// Make every write so far durable. Concurrent callers share flushes (group commit), run
+    /// on the store's committer thread, never on an arbiter thread; a caller that goes away
+    /// mid-wait never abandons a flush.
     pub async fn flush(&self) -> StoreResult<()> {
-        self.commits.flush(&self.db).await
+        self.commits.flush().await
+    }
+
+    /// Whether writes can be made durable now (no flush stuck, the last one succeeded); if
+    /// not, why (`/readyz`).
+    pub fn durability(&self) -> Result<(), String> {
+        self.commits.health()
+    }
+
+    /// The fault switches of this store's flushes, for tests of a stalled or failing disk.
+    pub fn flush_faults(&self) -> std::sync::Arc<FlushFaults> {
+        self.commits.faults()
     }
 
     /// Bytes the database occupies on disk.

@@ -174,6 +174,15 @@ impl TestApp {
             .unwrap();
     }
 
+    /// The running service's switches to stall or fail its storage flushes.
+    pub fn flush_faults(&self) -> &ticketsync::store::FlushFaults {
+        self.app
+            .as_ref()
+            .expect("app running")
+            .service
+            .flush_faults()
+    }
+
     /// Path of the data directory.
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()
