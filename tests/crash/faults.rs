@@ -36,6 +36,9 @@ async fn a_freshdesk_fault_storm_still_answers_every_ticket_exactly_once() {
     }
     w.wait_ai_posts(&tickets, 1, Duration::from_secs(90)).await;
     let answered_in = started.elapsed();
+    // The storm passes: every ticket still backing off retries within the engine's longest
+    // backoff (30 s) and finds Freshdesk healthy, so settling cannot depend on the dice.
+    w.simc.clear_faults().await.expect("faults cleared");
     w.settle(Duration::from_secs(60)).await;
 
     let requests = w.requests().await;

@@ -39,8 +39,10 @@ pub struct PassOutcome {
     pub wrote: bool,
 }
 
-/// Longest wait between retries of a failing Freshdesk call.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest wait between retries of a failing Freshdesk call: a ticket is answered within half
+/// a minute of Freshdesk recovering. (A longer `Retry-After` still holds: the org's rate
+/// budget pauses every call until it has passed.)
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a ticket of a paused org looks again (a save also wakes it at once).
 const PAUSED_RECHECK: Duration = Duration::from_secs(2);
 /// How soon a ticket looks again when the store says connected but the engine has not yet
