@@ -109,6 +109,9 @@ impl EngineStore for MemoryStore {
 struct MemoryFreshdesk {
     tickets: Mutex<HashMap<u64, (Ticket, Vec<Conversation>)>>,
     next_conversation: AtomicU32,
+    /// Tickets whose reads answer 503 for now, and how many reads were refused.
+    failing: Mutex<std::collections::HashSet<u64>>,
+    refused_reads: AtomicU32,
 }
 
 fn ok<T>(value: T) -> FreshdeskResult<T> {
@@ -198,6 +201,10 @@ impl FreshdeskApi for MemoryFreshdesk {
         ok(vec![])
     }
     async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket> {
+        if self.failing.lock().contains(&id.0) {
+            self.refused_reads.fetch_add(1, Ordering::SeqCst);
+            return Err(FreshdeskError::Server { status: 503 });
+        }
         self.tickets
             .lock()
             .get(&id.0)
@@ -300,6 +307,27 @@ fn world(idle_passivate: Duration) -> World {
 }
 
 fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> World {
+    world_configured(|c| {
+        c.idle_passivate = idle_passivate;
+        c.max_live_actors_per_shard = max_live_actors_per_shard;
+    })
+}
+
+/// A world whose engine configuration `tune` adjusts.
+fn world_configured(tune: impl FnOnce(&mut EngineConfig)) -> World {
+    let mut config = EngineConfig {
+        max_ai_answers: 10,
+        idle_passivate: Duration::from_secs(3600),
+        restart_budget: 3,
+        park_for: Duration::from_secs(3600),
+        shards: 2,
+        rate_limit_share: 1.0,
+        reconcile_interval: Duration::from_secs(3600),
+        backfill_days: 180,
+        write_settle: Duration::from_millis(500),
+        max_live_actors_per_shard: 10_000,
+    };
+    tune(&mut config);
     let store = Arc::new(MemoryStore::default());
     let api = Arc::new(MemoryFreshdesk::default());
     let responder = Arc::new(PoisonResponder {
@@ -313,18 +341,7 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
         }),
         responder: responder.clone(),
         clock: Arc::new(SystemClock),
-        config: EngineConfig {
-            max_ai_answers: 10,
-            idle_passivate,
-            restart_budget: 3,
-            park_for: Duration::from_secs(3600),
-            shards: 2,
-            rate_limit_share: 1.0,
-            reconcile_interval: Duration::from_secs(3600),
-            backfill_days: 180,
-            write_settle: Duration::from_millis(500),
-            max_live_actors_per_shard,
-        },
+        config,
     });
     World {
         engine,
@@ -498,5 +515,116 @@ async fn a_burst_beyond_the_live_actor_cap_waits_for_slots_and_every_ticket_is_a
     assert!(
         (100..140).all(|id| w.api.ai_replies(id) == 1),
         "one answer each"
+    );
+}
+
+impl MemoryFreshdesk {
+    /// The customer writes again on a ticket.
+    fn customer_writes(&self, id: u64, text: &str) {
+        let mut tickets = self.tickets.lock();
+        let (ticket, conversations) = tickets.get_mut(&id).unwrap();
+        conversations.push(Conversation {
+            id: ConversationId(
+                u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
+            ),
+            body: text.into(),
+            body_text: text.into(),
+            incoming: true,
+            private: false,
+            source: 0,
+            user_id: 5000 + id,
+            created_at: Utc::now(),
+            updated_at: None,
+        });
+        ticket.updated_at = Utc::now();
+    }
+}
+
+/// One shard holding one actor: the next ticket's arrival passivates whatever reported quiet.
+fn one_slot_world() -> World {
+    world_configured(|c| {
+        c.shards = 1;
+        c.max_live_actors_per_shard = 1;
+    })
+}
+
+#[actix::test]
+async fn a_ticket_passivated_while_its_retry_is_scheduled_is_still_answered() {
+    let w = one_slot_world();
+    w.api.add_ticket(1, "first question");
+    w.webhook(1).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(1) == 1
+    })
+    .await;
+    // Ticket 1 reported quiet; now its next pass fails transiently and schedules a retry.
+    w.api.failing.lock().insert(1);
+    w.api.customer_writes(1, "second question");
+    w.webhook(1).await;
+    until("the re-read failed", Duration::from_secs(10), || {
+        w.api.refused_reads.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    // Another ticket needs the only slot: the shard passivates ticket 1 (its stale quiet entry).
+    w.api.add_ticket(2, "another question");
+    w.webhook(2).await;
+    until("the other ticket answered", Duration::from_secs(10), || {
+        w.api.ai_replies(2) == 1
+    })
+    .await;
+    w.api.failing.lock().remove(&1);
+    until(
+        "the retried ticket answered",
+        Duration::from_secs(10),
+        || w.api.ai_replies(1) == 2,
+    )
+    .await;
+    assert_eq!(w.store.queued_events(w.org, TicketId(1)).unwrap().len(), 0);
+}
+
+#[actix::test]
+async fn passivating_a_parked_ticket_does_not_leak_the_parked_gauge() {
+    let w = one_slot_world();
+    w.api.add_ticket(13, "a normal question");
+    w.webhook(13).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(13) == 1
+    })
+    .await;
+    // Ticket 13 reported quiet; its next message poisons it until it is parked.
+    w.api.customer_writes(13, "now this is poison");
+    w.webhook(13).await;
+    until("parked", Duration::from_secs(10), || {
+        w.engine.metrics().parked_tickets.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Another ticket needs the only slot: the shard passivates the parked ticket.
+    w.api.add_ticket(2, "another question");
+    w.webhook(2).await;
+    until("the other ticket answered", Duration::from_secs(10), || {
+        w.api.ai_replies(2) == 1
+    })
+    .await;
+    // Its work is still queued, so a new incarnation takes it up, fails and parks it again.
+    until(
+        "the new incarnation failed",
+        Duration::from_secs(10),
+        || w.responder.panics.load(Ordering::SeqCst) == 8,
+    )
+    .await;
+    let end = Instant::now() + Duration::from_secs(10);
+    while !w
+        .engine
+        .actor_status(w.org, TicketId(13))
+        .await
+        .is_some_and(|s| s.parked)
+    {
+        assert!(Instant::now() < end, "parked again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        w.engine.metrics().parked_tickets.load(Ordering::SeqCst),
+        1,
+        "one parked ticket"
     );
 }
