@@ -47,13 +47,14 @@ pub struct Passivate {
     pub ticket_id: TicketId,
 }
 
-/// A passivated actor has stopped; `dirty` when it had unprocessed wake-ups.
+/// A passivated actor has stopped; `has_work` when it left work behind (unprocessed
+/// wake-ups, a scheduled retry, pending writes, a failed pass).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Stopped {
     pub org_id: OrgId,
     pub ticket_id: TicketId,
-    pub dirty: bool,
+    pub has_work: bool,
 }
 
 /// The actor has nothing queued or pending: it may be passivated early to make room.
@@ -215,7 +216,7 @@ impl Handler<Stopped> for Shard {
     fn handle(&mut self, msg: Stopped, ctx: &mut Self::Context) {
         let key = (msg.org_id, msg.ticket_id);
         if let Some(Entry::Stopping { rewake }) = self.actors.get(&key) {
-            let again = *rewake || msg.dirty;
+            let again = *rewake || msg.has_work;
             self.actors.remove(&key);
             if again && self.deferred_set.insert(key) {
                 // Back of the line: tickets that waited for a slot go first.

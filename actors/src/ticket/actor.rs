@@ -138,6 +138,9 @@ impl TicketActor {
         self.record = outcome.record;
         self.deps.waiters.notify(&outcome.applied);
         if self.stopping {
+            // Work left for later (a retry, a post waiting to settle) goes to the next
+            // incarnation: `stopped` reports it and the shard starts one.
+            self.dirty |= outcome.retry_in.is_some();
             ctx.stop();
             return;
         }
@@ -174,7 +177,20 @@ impl TicketActor {
         EngineMetrics::inc(&self.deps.metrics.events_failed);
         tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = why, restarts = self.restarts, "ticket pass failed; restarting the actor");
         self.deps.failures.record(self.org_id, self.ticket_id, why);
+        // The pass's events stay queued: whoever runs next (the restarted actor, or a new
+        // incarnation if the shard is passivating this one) must run it again.
+        self.dirty = true;
         ctx.stop();
+    }
+
+    /// Queued events, a scheduled retry or pending writes: the ticket must run again.
+    fn has_work(&self) -> bool {
+        self.dirty
+            || self.retry_timer.is_some()
+            || self
+                .record
+                .as_ref()
+                .is_some_and(|r| !r.pending_effects.is_empty())
     }
 }
 
@@ -260,10 +276,17 @@ impl Actor for TicketActor {
                 .live_actors
                 .fetch_sub(1, Ordering::Relaxed);
         }
+        if std::mem::take(&mut self.parked) {
+            // The park timer dies with this incarnation; the next one starts afresh.
+            self.deps
+                .metrics
+                .parked_tickets
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.shard.do_send(Stopped {
             org_id: self.org_id,
             ticket_id: self.ticket_id,
-            dirty: self.dirty,
+            has_work: self.has_work(),
         });
     }
 }
@@ -306,6 +329,9 @@ impl Handler<Stop> for TicketActor {
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         // A running pass finishes first (see `finish`); the shard buffers wake-ups meanwhile.
+        // A scheduled retry is not waited for: `stopped` reports it as work and the next
+        // incarnation runs it at once (a 429's pause is kept by the org's budget, a post of
+        // unknown outcome by its stored attempt time).
         self.stopping = true;
         if !self.busy {
             ctx.stop();
