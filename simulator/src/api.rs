@@ -1,8 +1,8 @@
 //! The Freshdesk API subset (`/api/v2/...`).
 //!
 //! One gateway handler receives every `/api/v2` request and applies, in order: faults
-//! (latency, forced 429), the per-minute credit budget, injected 500/503/504s, Basic-auth, and
-//! finally the route. Every answer, error or not, carries the `X-RateLimit-*` headers, and every
+//! (latency, forced 429), the per-minute credit budget, injected 500/503/504s and forced
+//! 403s, Basic-auth, and finally the route. Every answer, error or not, carries the `X-RateLimit-*` headers, and every
 //! request is recorded in the request log with its final status. Routing is a `match` on the
 //! path segments so the gateway keeps control of the whole request/response cycle; handlers are
 //! synchronous functions over the locked state.
@@ -99,7 +99,7 @@ async fn gateway(req: HttpRequest, raw_body: web::Bytes, sim: web::Data<Sim>) ->
     };
     let (seq, faults) = {
         let mut st = sim.state.lock();
-        (st.next_request_seq(), st.faults.decide())
+        (st.next_request_seq(), st.faults.decide(&call.path))
     };
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
@@ -189,6 +189,9 @@ async fn serve(sim: &Sim, call: &Call, faults: FaultDecision) -> Outcome {
     }
     if let Some(status) = faults.error_status {
         return failed(ApiError::Unavailable(status));
+    }
+    if faults.forced_403 {
+        return failed(ApiError::AccessDenied);
     }
 
     let mut st = sim.state.lock();

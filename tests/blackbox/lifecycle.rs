@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use chrono::{Duration as Days, Utc};
-use freshdesk_sim::{BulkTickets, ConfigUpdate, DeliveryKnobs, FaultsConfig, NewTicket};
+use freshdesk_sim::{BulkTickets, ConfigUpdate, DeliveryKnobs, FaultsConfig, Force403, NewTicket};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -561,4 +561,50 @@ async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
     t.wait_ai_posts(id, 1).await;
     t.settle().await;
     assert_eq!(t.ai_posts(id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_backfill_refused_by_freshdesk_shows_its_error_retries_and_finishes() {
+    let t = TestApp::spawn().await;
+    let ids = t
+        .simc
+        .bulk_tickets(&BulkTickets {
+            count: 3,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(2)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The agent lost the permission to list tickets, for a while.
+    t.simc
+        .set_faults(&FaultsConfig {
+            force_403: Some(Force403 {
+                count: 2,
+                path: Some("/api/v2/tickets".into()),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    let refused = eventually("the refusal shown", Duration::from_secs(20), || async {
+        let b = t.connection(&org).await.body["backfill"].clone();
+        b["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("access_denied"))
+            .then_some(b)
+    })
+    .await;
+    assert_ne!(refused["state"], "done", "{refused}");
+    let progress = wait_backfill_done(&t, &org).await;
+    assert_eq!(progress["last_error"], Value::Null, "{progress}");
+    t.settle().await;
+    let mut imported: Vec<u64> = sessions(&t, &org)
+        .await
+        .iter()
+        .map(|s| s["ticket_id"].as_u64().unwrap())
+        .collect();
+    imported.sort();
+    assert_eq!(imported, ids);
 }
