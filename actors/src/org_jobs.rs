@@ -12,6 +12,12 @@
 //!
 //! Both run at `Background` priority in the org's rate budget, behind live traffic, and stop
 //! as soon as the org is disconnected.
+//!
+//! The backfill never gives up: any failure (a 5xx, a timeout, but also a 401/403 after the
+//! agent lost a permission, or a store error) is shown as `last_error` and retried with a
+//! backoff capped at `MAX_BACKOFF`, from its stored cursor. No refusal is final: a
+//! permission or key can be restored, and the listing call itself is one Freshdesk always
+//! serves to an admin agent. A re-save of the connection (`Ensure`) retries at once.
 
 use crate::budget::Priority;
 use crate::engine::Engine;
@@ -25,6 +31,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Tickets per listed page (Freshdesk's maximum).
 const PER_PAGE: u32 = 100;
@@ -32,6 +39,8 @@ const PER_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 300;
 /// A sweep re-lists this much before its last run, for clock skew and same-second updates.
 const SWEEP_OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+/// Longest wait between two attempts of a failing backfill.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Where the backfill stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +49,10 @@ pub enum BackfillState {
     Pending,
     Running,
     Done,
-    /// Interrupted by a disconnect; resumed on reconnect.
+    /// Interrupted by a disconnect; resumed on reconnect. (Older versions gave up for good
+    /// on a refused listing and stored `failed`: such a backfill is resumed too.)
+    #[serde(alias = "failed")]
     Stopped,
-    Failed,
 }
 
 /// Backfill progress, stored after every page.
@@ -146,6 +156,8 @@ pub struct OrgJobs {
     engine: Engine,
     backfill_running: bool,
     sweep_running: bool,
+    /// Ends a failing backfill's backoff early (the connection was saved again).
+    retry_now: Arc<Notify>,
 }
 
 impl OrgJobs {
@@ -156,11 +168,13 @@ impl OrgJobs {
             engine,
             backfill_running: false,
             sweep_running: false,
+            retry_now: Arc::new(Notify::new()),
         }
     }
 
     fn start_backfill(&mut self, ctx: &mut Context<Self>) {
         if self.backfill_running {
+            self.retry_now.notify_one();
             return;
         }
         let wanted = matches!(
@@ -171,7 +185,7 @@ impl OrgJobs {
             return;
         }
         self.backfill_running = true;
-        let run = run_backfill(self.engine.clone(), self.org_id);
+        let run = run_backfill(self.engine.clone(), self.org_id, self.retry_now.clone());
         ctx.spawn(
             run.into_actor(self)
                 .map(|_, act, _| act.backfill_running = false),
@@ -221,10 +235,10 @@ async fn connected_snapshot(engine: &Engine, org: OrgId) -> Option<Arc<OrgSnapsh
 }
 
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(500u64 << failures.min(9)).min(Duration::from_secs(120))
+    Duration::from_millis(500u64 << failures.min(10)).min(MAX_BACKOFF)
 }
 
-async fn run_backfill(engine: Engine, org: OrgId) {
+async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
     let Some(mut progress) = engine.backfill(org) else {
         return;
     };
@@ -261,9 +275,10 @@ async fn run_backfill(engine: Engine, org: OrgId) {
                     .map(|t| t.id)
                     .collect();
                 if let Err(e) = engine.queue(org, &wanted, EventKind::Import).await {
+                    failures += 1;
                     progress.last_error = Some(e.to_string());
                     engine.save_backfill(org, &progress);
-                    tokio::time::sleep(backoff(3)).await;
+                    wait_to_retry(failures, &retry_now).await;
                     continue;
                 }
                 progress.tickets_queued += wanted.len() as u64;
@@ -284,21 +299,24 @@ async fn run_backfill(engine: Engine, org: OrgId) {
                 engine.save_backfill(org, &progress);
                 return;
             }
-            Err(e) if e.is_transient() => {
-                failures += 1;
-                progress.last_error = Some(e.to_string());
-                engine.save_backfill(org, &progress);
-                tokio::time::sleep(backoff(failures)).await;
-            }
             Err(e) => {
-                tracing::error!(org_id = %org, error = %e, "backfill failed");
-                progress.state = BackfillState::Failed;
+                failures += 1;
+                if e.is_transient() {
+                    tracing::warn!(org_id = %org, error = %e, failures, "backfill listing failed; retrying");
+                } else {
+                    tracing::error!(org_id = %org, error = %e, failures, "backfill listing refused; retrying");
+                }
                 progress.last_error = Some(e.to_string());
                 engine.save_backfill(org, &progress);
-                return;
+                wait_to_retry(failures, &retry_now).await;
             }
         }
     }
+}
+
+/// Back off after the backfill's `failures`-th failure in a row, or until told to retry now.
+async fn wait_to_retry(failures: u32, retry_now: &Notify) {
+    let _ = tokio::time::timeout(backoff(failures), retry_now.notified()).await;
 }
 
 async fn run_sweep(engine: Engine, org: OrgId) {
