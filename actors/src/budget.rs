@@ -388,4 +388,125 @@ mod tests {
         background.await.unwrap();
         assert_eq!(*order.lock(), vec!["live", "background"]);
     }
+
+    /// Freshdesk answering lists from `list` and refusing every other call with 404.
+    struct Stub {
+        list_refused: bool,
+    }
+
+    #[async_trait]
+    impl FreshdeskApi for Stub {
+        async fn me(&self) -> FreshdeskResult<Agent> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn roles(&self) -> FreshdeskResult<Vec<Role>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn agents(&self, _: u32) -> FreshdeskResult<Page<Agent>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn agent(&self, _: AgentId) -> FreshdeskResult<Agent> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn group(&self, _: GroupId) -> FreshdeskResult<Group> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn ticket(&self, _: TicketId) -> FreshdeskResult<Ticket> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn update_ticket(
+            &self,
+            _: TicketId,
+            _: &serde_json::Value,
+        ) -> FreshdeskResult<Ticket> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn tickets(&self, _: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+            if self.list_refused {
+                return Err(FreshdeskError::RateLimited {
+                    retry_after: Duration::from_secs(60),
+                });
+            }
+            Ok(Api {
+                value: Page {
+                    items: vec![],
+                    has_next: false,
+                },
+                rate_limit: None,
+            })
+        }
+        async fn conversations(&self, _: TicketId, _: u32) -> FreshdeskResult<Page<Conversation>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn reply(&self, _: TicketId, _: &str) -> FreshdeskResult<Conversation> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn note(&self, _: TicketId, _: &str, _: bool) -> FreshdeskResult<Conversation> {
+            Err(FreshdeskError::NotFound)
+        }
+    }
+
+    fn list_query() -> TicketListQuery {
+        TicketListQuery {
+            updated_since: None,
+            page: 1,
+            per_page: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_429_on_a_list_call_pauses_list_calls_only() {
+        let budget = RateBudget::new(1.0);
+        let api = Stub { list_refused: true };
+        let backfill = BudgetedApi::new(&api, &budget, Priority::Background, &OPEN);
+        assert!(matches!(
+            backfill.tickets(&list_query()).await,
+            Err(FreshdeskError::RateLimited { .. })
+        ));
+        let live = BudgetedApi::new(&api, &budget, Priority::Live, &OPEN);
+        let reply = tokio::time::timeout(Duration::from_secs(1), live.ticket(TicketId(1))).await;
+        assert!(
+            reply.is_ok(),
+            "a live call is not held by the list sub-limit"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .is_err(),
+            "the next list call waits for Retry-After"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_calls_beyond_the_tickets_list_sub_limit_wait_while_other_calls_pass() {
+        let budget = RateBudget::new(1.0);
+        // A Growth account: 200 calls a minute, of which 20 may list tickets.
+        budget.observe(Some(RateLimit {
+            total: 200,
+            remaining: 199,
+            used_current: 1,
+        }));
+        let api = Stub {
+            list_refused: false,
+        };
+        let backfill = BudgetedApi::new(&api, &budget, Priority::Background, &OPEN);
+        for _ in 0..20 {
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .expect("within the sub-limit")
+                .unwrap();
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .is_err(),
+            "the 21st list call in the minute waits"
+        );
+        let live = BudgetedApi::new(&api, &budget, Priority::Live, &OPEN);
+        let read = tokio::time::timeout(Duration::from_millis(200), live.ticket(TicketId(1))).await;
+        assert!(read.is_ok(), "other calls still pass");
+    }
 }

@@ -308,6 +308,12 @@ pub struct ConfigUpdate {
     pub rate_limit_per_min: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pages: Option<u32>,
+    /// Sub-limit of `GET /tickets` in calls per minute (0: none, the default; Growth: 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tickets_list_per_min: Option<u32>,
+    /// Sub-limit of `PUT /tickets/{id}` in calls per minute (0: none, the default; Growth: 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_update_per_min: Option<u32>,
 }
 
 /// One `/api/v2` request as recorded by the simulator (`GET /_sim/requests`).

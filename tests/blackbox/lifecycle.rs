@@ -290,6 +290,7 @@ async fn the_backfill_passes_freshdesks_page_cap() {
         .set_config(&ConfigUpdate {
             max_pages: Some(2),
             rate_limit_per_min: Some(100_000),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -431,7 +432,7 @@ async fn small_rate_limit_world(tickets: usize) -> (TestApp, String, u64) {
     t.simc
         .set_config(&ConfigUpdate {
             rate_limit_per_min: Some(20),
-            max_pages: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -607,4 +608,47 @@ async fn a_backfill_refused_by_freshdesk_shows_its_error_retries_and_finishes() 
         .collect();
     imported.sort();
     assert_eq!(imported, ids);
+}
+
+#[tokio::test]
+async fn a_backfill_held_by_the_tickets_list_sub_limit_does_not_delay_live_replies() {
+    let t = TestApp::spawn().await;
+    t.simc
+        .bulk_tickets(&BulkTickets {
+            count: 250,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(2)),
+            step_secs: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // One list call a minute: the backfill's second page is refused for up to a minute.
+    t.simc
+        .set_config(&ConfigUpdate {
+            tickets_list_per_min: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    eventually(
+        "a list call refused by the sub-limit",
+        Duration::from_secs(30),
+        || async {
+            t.sim_calls("GET", "/api/v2/tickets")
+                .await
+                .iter()
+                .any(|r| r.path == "/api/v2/tickets" && r.status == 429)
+                .then_some(())
+        },
+    )
+    .await;
+    let id = t.new_ticket("Live", "How do I reset my password?").await;
+    t.wait_ai_posts(id, 1).await;
+    let backfill = t.connection(&org).await.body["backfill"].clone();
+    assert_ne!(
+        backfill["state"], "done",
+        "answered while the backfill waits: {backfill}"
+    );
 }
