@@ -112,6 +112,8 @@ struct MemoryFreshdesk {
     /// Tickets whose reads answer 503 for now, and how many reads were refused.
     failing: Mutex<std::collections::HashSet<u64>>,
     refused_reads: AtomicU32,
+    /// Added to every ticket and conversations read.
+    latency_ms: std::sync::atomic::AtomicU64,
 }
 
 fn ok<T>(value: T) -> FreshdeskResult<T> {
@@ -201,6 +203,7 @@ impl FreshdeskApi for MemoryFreshdesk {
         ok(vec![])
     }
     async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket> {
+        self.delay().await;
         if self.failing.lock().contains(&id.0) {
             self.refused_reads.fetch_add(1, Ordering::SeqCst);
             return Err(FreshdeskError::Server { status: 503 });
@@ -214,13 +217,28 @@ impl FreshdeskApi for MemoryFreshdesk {
     async fn update_ticket(&self, id: TicketId, _: &serde_json::Value) -> FreshdeskResult<Ticket> {
         self.ticket(id).await
     }
-    async fn tickets(&self, _: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+    async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+        let mut all: Vec<Ticket> = self
+            .tickets
+            .lock()
+            .values()
+            .map(|(t, _)| t.clone())
+            .filter(|t| {
+                query
+                    .updated_since
+                    .is_none_or(|since| t.updated_at >= since)
+            })
+            .collect();
+        all.sort_by_key(|t| (t.updated_at, t.id.0));
+        let per_page = query.per_page as usize;
+        let skip = (query.page as usize - 1) * per_page;
         ok(Page {
-            items: vec![],
-            has_next: false,
+            has_next: all.len() > skip + per_page,
+            items: all.into_iter().skip(skip).take(per_page).collect(),
         })
     }
     async fn conversations(&self, id: TicketId, page: u32) -> FreshdeskResult<Page<Conversation>> {
+        self.delay().await;
         let tickets = self.tickets.lock();
         let all = tickets
             .get(&id.0)
@@ -626,5 +644,58 @@ async fn passivating_a_parked_ticket_does_not_leak_the_parked_gauge() {
         w.engine.metrics().parked_tickets.load(Ordering::SeqCst),
         1,
         "one parked ticket"
+    );
+}
+
+impl MemoryFreshdesk {
+    async fn delay(&self) {
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// A ticket created (and last updated) `age` ago.
+    fn add_old_ticket(&self, id: u64, age: chrono::Duration) {
+        self.add_ticket(id, "an old question");
+        let mut tickets = self.tickets.lock();
+        let (ticket, _) = tickets.get_mut(&id).unwrap();
+        ticket.created_at = Utc::now() - age;
+        ticket.updated_at = ticket.created_at;
+    }
+}
+
+#[actix::test]
+async fn live_tickets_are_answered_while_a_large_backfill_is_still_importing() {
+    let w = world_configured(|c| c.max_live_actors_per_shard = 4);
+    let history = 1000..1600;
+    for id in history.clone() {
+        w.api.add_old_ticket(id, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(20, Ordering::SeqCst);
+    w.engine.org_connected(w.org, true).unwrap();
+    let imported = |w: &World| {
+        history
+            .clone()
+            .filter(|id| w.store.load_ticket(w.org, TicketId(*id)).unwrap().is_some())
+            .count()
+    };
+    until("the backfill imports", Duration::from_secs(10), || {
+        imported(&w) > 0
+    })
+    .await;
+    for id in 1..=3 {
+        w.api.add_ticket(id, "a live question");
+        w.webhook(id).await;
+    }
+    until("live tickets answered", Duration::from_secs(30), || {
+        (1..=3).all(|id| w.api.ai_replies(id) == 1)
+    })
+    .await;
+    // Live work goes first: it never queues behind the bulk of the history.
+    let done = imported(&w);
+    assert!(
+        done < 300,
+        "live tickets did not wait for the whole backfill ({done} of 600 imported)"
     );
 }
