@@ -699,3 +699,52 @@ async fn live_tickets_are_answered_while_a_large_backfill_is_still_importing() {
         "live tickets did not wait for the whole backfill ({done} of 600 imported)"
     );
 }
+
+#[actix::test]
+async fn a_webhook_on_a_ticket_whose_sweep_waits_behind_imports_is_answered_first() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(1, "a live question");
+    w.webhook(1).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(1) == 1
+    })
+    .await;
+    let history: Vec<TicketId> = (1000..1600).map(TicketId).collect();
+    for id in &history {
+        w.api.add_old_ticket(id.0, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(20, Ordering::SeqCst);
+    // Imports fill the org's background passes; the ticket's sweep queues behind them.
+    w.engine
+        .queue(w.org, &history, EventKind::Import)
+        .await
+        .unwrap();
+    w.engine
+        .queue(w.org, &[TicketId(1)], EventKind::Sweep)
+        .await
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !w
+        .engine
+        .actor_status(w.org, TicketId(1))
+        .await
+        .is_some_and(|s| s.busy)
+    {
+        assert!(Instant::now() < end, "the sweep's pass started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.api.customer_writes(1, "a second question");
+    w.webhook(1).await;
+    until("the second answer", Duration::from_secs(30), || {
+        w.api.ai_replies(1) == 2
+    })
+    .await;
+    let imported = history
+        .iter()
+        .filter(|id| w.store.load_ticket(w.org, **id).unwrap().is_some())
+        .count();
+    assert!(
+        imported < 300,
+        "the webhook did not wait for the imports ({imported} of 600 imported)"
+    );
+}
