@@ -2,7 +2,9 @@
 //! (`X-RateLimit-Total`); ticketsync may use `rate_limit_share` of it. The budget counts this
 //! process's calls in a sliding minute, learns the account's total from response headers,
 //! pauses the org after a 429 for its `Retry-After`, and serves waiting callers by priority:
-//! live replies before status sync before backfill and sweeps.
+//! live replies before status sync before backfill and sweeps. Background calls may use only
+//! three quarters of the window, so that live work arriving after a burst of background calls
+//! finds slots at once instead of waiting for the minute to slide.
 //!
 //! Endpoint sub-limits (SPEC §10: Tickets List and Ticket Update have their own per-minute
 //! limits) are counted the same way, with the same share, in windows of their own. Freshdesk
@@ -125,6 +127,15 @@ impl State {
         self.share_of(self.total)
     }
 
+    /// The calls of the window a caller of `priority` may use.
+    fn limit_for(&self, priority: Priority) -> u32 {
+        let limit = self.limit();
+        match priority {
+            Priority::Background => limit - limit / 4,
+            Priority::Live | Priority::Sync => limit,
+        }
+    }
+
     fn endpoint_limit(&self, endpoint: Endpoint) -> u32 {
         self.share_of(sub_limits(self.total)[endpoint as usize])
     }
@@ -220,7 +231,7 @@ impl RateBudget {
                     Some(wait) => Some(wait),
                     None => {
                         let higher_waiting = s.waiting[..p].iter().any(|n| *n > 0);
-                        match s.account.wait(s.limit(), now) {
+                        match s.account.wait(s.limit_for(priority), now) {
                             None if !higher_waiting => {
                                 s.account.sent.push_back(now);
                                 if let Some(e) = endpoint {
@@ -633,5 +644,35 @@ mod tests {
         let live = BudgetedApi::new(&api, &budget, Priority::Live, &OPEN);
         let read = tokio::time::timeout(Duration::from_millis(200), live.ticket(TicketId(1))).await;
         assert!(read.is_ok(), "other calls still pass");
+    }
+
+    #[tokio::test]
+    async fn background_calls_leave_a_quarter_of_the_window_to_live_work() {
+        let budget = RateBudget::new(1.0);
+        budget.observe(Some(RateLimit {
+            total: 8,
+            remaining: 7,
+            used_current: 1,
+        }));
+        for _ in 0..6 {
+            budget.acquire(Priority::Background, None, &OPEN).await;
+        }
+        assert!(
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                budget.acquire(Priority::Background, None, &OPEN)
+            )
+            .await
+            .is_err(),
+            "background work stops at 6 of 8"
+        );
+        for _ in 0..2 {
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                budget.acquire(Priority::Live, None, &OPEN),
+            )
+            .await
+            .expect("live work finds the reserve");
+        }
     }
 }

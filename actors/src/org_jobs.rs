@@ -3,7 +3,8 @@
 //! and never write to Freshdesk:
 //!
 //! - the **backfill** (SPEC §6): once, on first connect, list open and pending tickets updated
-//!   within `backfill_days` and queue an `Import` for each; progress is stored after every
+//!   within `backfill_days` and queue an `Import` for each, one page at a time (the next page
+//!   is listed once the previous page's imports are done); progress is stored after every
 //!   page so a restart resumes where it stopped; Freshdesk's 300-page cap is passed by
 //!   re-listing from the last `updated_at` seen;
 //! - the **sweep** (missed-webhook recovery): every `reconcile_interval`, list tickets updated
@@ -22,7 +23,7 @@
 use crate::budget::Priority;
 use crate::engine::Engine;
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket, TicketListQuery};
-use crate::ids::OrgId;
+use crate::ids::{OrgId, TicketId};
 use crate::org_actor::{GetSnapshot, OrgSnapshot};
 use crate::ports::EventKind;
 use crate::ticket::state::GateOutcome;
@@ -39,6 +40,8 @@ const PER_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 300;
 /// A sweep re-lists this much before its last run, for clock skew and same-second updates.
 const SWEEP_OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+/// How often the backfill looks whether its previous page's imports are done.
+const IMPORTS_POLL: Duration = Duration::from_millis(100);
 /// Longest wait between two attempts of a failing backfill.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -243,7 +246,10 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
         return;
     };
     let mut failures = 0;
+    // The previous page's tickets whose import may still be queued.
+    let mut importing = Vec::new();
     loop {
+        imports_done(&engine, org, &mut importing).await;
         let Some(snapshot) = connected_snapshot(&engine, org).await else {
             if progress.state != BackfillState::Done {
                 progress.state = BackfillState::Stopped;
@@ -283,6 +289,7 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
                 }
                 progress.tickets_queued += wanted.len() as u64;
                 progress.last_error = None;
+                importing = wanted;
                 if progress.cursor.exhausted() {
                     progress.state = BackfillState::Done;
                     progress.finished_at = Some(engine.now());
@@ -311,6 +318,20 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
                 wait_to_retry(failures, &retry_now).await;
             }
         }
+    }
+}
+
+/// Wait until the imports of the previous page are done: one page of imports is queued at a
+/// time, so the backfill goes at the pace its imports get Freshdesk calls (behind live work
+/// in the budget) and never floods the shards and the inbox with thousands of imports.
+async fn imports_done(engine: &Engine, org: OrgId, importing: &mut Vec<TicketId>) {
+    loop {
+        // A store error counts as done: the pacing is only a courtesy.
+        importing.retain(|t| engine.import_queued(org, *t).unwrap_or(false));
+        if importing.is_empty() {
+            return;
+        }
+        tokio::time::sleep(IMPORTS_POLL).await;
     }
 }
 

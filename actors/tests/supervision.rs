@@ -748,3 +748,31 @@ async fn a_webhook_on_a_ticket_whose_sweep_waits_behind_imports_is_answered_firs
         "the webhook did not wait for the imports ({imported} of 600 imported)"
     );
 }
+
+#[actix::test]
+async fn the_backfill_queues_one_page_of_imports_at_a_time() {
+    let w = world(Duration::from_secs(3600));
+    for id in 1000..1600 {
+        w.api.add_old_ticket(id, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(5, Ordering::SeqCst);
+    w.engine.org_connected(w.org, true).unwrap();
+    let imports_queued = || {
+        w.store
+            .inbox
+            .lock()
+            .values()
+            .filter(|e| e.kind == EventKind::Import)
+            .count()
+    };
+    let mut most = 0;
+    let end = Instant::now() + Duration::from_secs(30);
+    while (1000..1600).any(|id| w.store.load_ticket(w.org, TicketId(id)).unwrap().is_none()) {
+        most = most.max(imports_queued());
+        assert!(Instant::now() < end, "every ticket imported");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(most <= 100, "at most one page in flight, saw {most}");
+    let progress = w.engine.backfill(w.org).unwrap();
+    assert_eq!(progress.tickets_queued, 600);
+}

@@ -21,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// How long a ticket waits after writing to Freshdesk before it processes new events.
 const ECHO_COALESCE: Duration = Duration::from_millis(750);
@@ -72,6 +73,8 @@ pub struct TicketActor {
     zombie: bool,
     /// Counted in the live-actor gauge.
     counted: bool,
+    /// Tells a running pass that more work arrived (it may be waiting for a pass slot).
+    woken: Arc<Notify>,
 }
 
 impl TicketActor {
@@ -99,6 +102,7 @@ impl TicketActor {
             stopping: false,
             zombie: false,
             counted: false,
+            woken: Arc::new(Notify::new()),
         }
     }
 
@@ -118,6 +122,7 @@ impl TicketActor {
             self.ticket_id,
             self.record.take(),
             std::mem::take(&mut self.reconcile),
+            self.woken.clone(),
         );
         let span =
             tracing::info_span!("ticket", org_id = %self.org_id, ticket_id = %self.ticket_id);
@@ -320,6 +325,9 @@ impl Handler<Wake> for TicketActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
         self.dirty = true;
+        if self.busy {
+            self.woken.notify_one();
+        }
         self.kick(ctx);
     }
 }
