@@ -652,3 +652,47 @@ async fn a_backfill_held_by_the_tickets_list_sub_limit_does_not_delay_live_repli
         "answered while the backfill waits: {backfill}"
     );
 }
+
+#[tokio::test]
+async fn live_tickets_are_answered_promptly_while_a_large_backfill_uses_the_budget() {
+    let t = TestApp::spawn().await;
+    t.simc
+        .bulk_tickets(&BulkTickets {
+            count: 1000,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(20)),
+            step_secs: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    // 1000 imports need 2000 calls: far more than a minute of the budget (560 of 700).
+    eventually(
+        "the backfill to use most of the budget",
+        Duration::from_secs(30),
+        || async {
+            let budget = t.call(Method::GET, "/api/v1/inspect", None).await.body["orgs"][0]
+                ["rate_budget"]
+                .clone();
+            (budget["used"].as_u64().unwrap_or(0) >= 400).then_some(())
+        },
+    )
+    .await;
+    let mut live = Vec::new();
+    for i in 0..3 {
+        live.push(
+            t.new_ticket(&format!("Live {i}"), "How do I reset my password?")
+                .await,
+        );
+    }
+    for id in live {
+        t.wait_ai_posts(id, 1).await;
+    }
+    let imported = sessions(&t, &org)
+        .await
+        .iter()
+        .filter(|s| s["imported"] == true)
+        .count();
+    assert!(imported < 1000, "answered while the backfill runs");
+}
