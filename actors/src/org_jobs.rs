@@ -404,3 +404,20 @@ async fn run_sweep(engine: Engine, org: OrgId) {
     }
     engine.save_sweep(org, &progress);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backfill_an_older_version_marked_failed_is_resumed() {
+        let state: BackfillState = serde_json::from_str("\"failed\"").unwrap();
+        assert_eq!(state, BackfillState::Stopped);
+    }
+
+    #[test]
+    fn the_backoff_of_a_failing_backfill_is_capped_at_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}
