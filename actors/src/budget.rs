@@ -2,7 +2,17 @@
 //! (`X-RateLimit-Total`); ticketsync may use `rate_limit_share` of it. The budget counts this
 //! process's calls in a sliding minute, learns the account's total from response headers,
 //! pauses the org after a 429 for its `Retry-After`, and serves waiting callers by priority:
-//! live replies before status sync before backfill and sweeps.
+//! live replies before status sync before backfill and sweeps. Background calls may use only
+//! three quarters of the window, so that live work arriving after a burst of background calls
+//! finds slots at once instead of waiting for the minute to slide.
+//!
+//! Endpoint sub-limits (SPEC §10: Tickets List and Ticket Update have their own per-minute
+//! limits) are counted the same way, with the same share, in windows of their own. Freshdesk
+//! sends no header for them, so they follow its published plan table, picked by the learned
+//! account total (`sub_limits`). A 429 on a sub-limited call pauses that endpoint only: had
+//! the account limit been reached instead, the next call of another kind gets its own 429
+//! (refused calls cost nothing) and pauses the whole org. So a backfill's list refused by the
+//! Tickets List limit never holds up a live reply.
 //!
 //! Owned by the org (one `Arc` per org, kept across settings reloads); every Freshdesk call of
 //! the engine goes through `BudgetedApi`, which waits for a slot first.
@@ -31,25 +41,38 @@ pub enum Priority {
     Background = 2,
 }
 
+/// A Freshdesk endpoint with a per-minute sub-limit of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /tickets`.
+    TicketsList = 0,
+    /// `PUT /tickets/{id}`.
+    TicketUpdate = 1,
+}
+
 /// The minute Freshdesk counts in.
 const WINDOW: Duration = Duration::from_secs(60);
 /// Assumed account limit until a response tells the real one (Freshdesk's smallest plan).
 const UNKNOWN_TOTAL: u32 = 50;
 
-struct State {
-    share: f64,
-    total: u32,
-    sent: VecDeque<Instant>,
-    paused_until: Option<Instant>,
-    paused_until_wall: Option<DateTime<Utc>>,
-    waiting: [u32; 3],
+/// Freshdesk's sub-limits (Tickets List, Ticket Update) by account limit: Growth (200 a
+/// minute, and the trial) 20 and 80, Pro (400) 100 and 160, Enterprise (700) 200 and 280.
+fn sub_limits(total: u32) -> [u32; 2] {
+    match total {
+        0..=200 => [20, 80],
+        201..=400 => [100, 160],
+        _ => [200, 280],
+    }
 }
 
-impl State {
-    fn limit(&self) -> u32 {
-        ((f64::from(self.total) * self.share).floor() as u32).max(1)
-    }
+/// Calls in the sliding minute, and a 429's pause.
+#[derive(Default)]
+struct Window {
+    sent: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
 
+impl Window {
     fn prune(&mut self, now: Instant) {
         while self
             .sent
@@ -57,6 +80,74 @@ impl State {
             .is_some_and(|t| now.duration_since(*t) >= WINDOW)
         {
             self.sent.pop_front();
+        }
+        if self.paused_until.is_some_and(|until| until <= now) {
+            self.paused_until = None;
+        }
+    }
+
+    /// How long until a call fits under `limit` (None: now).
+    fn wait(&self, limit: u32, now: Instant) -> Option<Duration> {
+        if let Some(until) = self.paused_until {
+            return Some(until - now);
+        }
+        if (self.sent.len() as u32) < limit {
+            return None;
+        }
+        self.sent
+            .front()
+            .map(|t| WINDOW.saturating_sub(now.duration_since(*t)))
+    }
+
+    fn pause(&mut self, retry_after: Duration) {
+        let until = Instant::now() + retry_after;
+        if self.paused_until.is_none_or(|p| p < until) {
+            self.paused_until = Some(until);
+        }
+    }
+}
+
+struct State {
+    share: f64,
+    total: u32,
+    account: Window,
+    paused_until_wall: Option<DateTime<Utc>>,
+    endpoints: [Window; 2],
+    /// Callers waiting for an account slot, by priority.
+    waiting: [u32; 3],
+    /// Callers held by an endpoint's sub-limit (they do not hold up the others).
+    held: u32,
+}
+
+impl State {
+    fn share_of(&self, limit: u32) -> u32 {
+        ((f64::from(limit) * self.share).floor() as u32).max(1)
+    }
+
+    fn limit(&self) -> u32 {
+        self.share_of(self.total)
+    }
+
+    /// The calls of the window a caller of `priority` may use.
+    fn limit_for(&self, priority: Priority) -> u32 {
+        let limit = self.limit();
+        match priority {
+            Priority::Background => limit - limit / 4,
+            Priority::Live | Priority::Sync => limit,
+        }
+    }
+
+    fn endpoint_limit(&self, endpoint: Endpoint) -> u32 {
+        self.share_of(sub_limits(self.total)[endpoint as usize])
+    }
+
+    fn prune(&mut self, now: Instant) {
+        self.account.prune(now);
+        if self.account.paused_until.is_none() {
+            self.paused_until_wall = None;
+        }
+        for w in &mut self.endpoints {
+            w.prune(now);
         }
     }
 }
@@ -85,48 +176,74 @@ impl RateBudget {
             state: Mutex::new(State {
                 share,
                 total: UNKNOWN_TOTAL,
-                sent: VecDeque::new(),
-                paused_until: None,
+                account: Window::default(),
                 paused_until_wall: None,
+                endpoints: Default::default(),
                 waiting: [0; 3],
+                held: 0,
             }),
             changed: Notify::new(),
         }
     }
 
-    /// Wait for a slot, then count the call. Returns false, without a slot, when `open` is
-    /// cleared while waiting (the org was disconnected).
-    pub async fn acquire(&self, priority: Priority, open: &AtomicBool) -> bool {
+    /// Wait for a slot (of the account and, for a sub-limited call, of its endpoint), then
+    /// count the call. Returns false, without a slot, when `open` is cleared while waiting
+    /// (the org was disconnected).
+    pub async fn acquire(
+        &self,
+        priority: Priority,
+        endpoint: Option<Endpoint>,
+        open: &AtomicBool,
+    ) -> bool {
         let p = priority as usize;
+        // Whether this caller is counted in `waiting` (contending for an account slot) or in
+        // `held` (waiting for its endpoint).
+        let mut contending = true;
         self.state.lock().waiting[p] += 1;
         loop {
             let wait = {
                 let mut s = self.state.lock();
+                let s = &mut *s;
                 if !open.load(Ordering::SeqCst) {
-                    s.waiting[p] -= 1;
+                    if contending {
+                        s.waiting[p] -= 1;
+                    } else {
+                        s.held -= 1;
+                    }
                     return false;
                 }
                 let now = Instant::now();
                 s.prune(now);
-                let higher_waiting = s.waiting[..p].iter().any(|n| *n > 0);
-                match s.paused_until {
-                    Some(until) if until > now => Some(until - now),
-                    _ => {
-                        s.paused_until = None;
-                        s.paused_until_wall = None;
-                        let free = (s.sent.len() as u32) < s.limit();
-                        if free && !higher_waiting {
-                            s.sent.push_back(now);
-                            s.waiting[p] -= 1;
-                            return true;
-                        }
-                        if free {
+                let endpoint_wait =
+                    endpoint.and_then(|e| s.endpoints[e as usize].wait(s.endpoint_limit(e), now));
+                let should_contend = endpoint_wait.is_none();
+                if should_contend != contending {
+                    // Moving between "held by the endpoint" and "contending".
+                    if should_contend {
+                        s.held -= 1;
+                        s.waiting[p] += 1;
+                    } else {
+                        s.waiting[p] -= 1;
+                        s.held += 1;
+                    }
+                    contending = should_contend;
+                }
+                match endpoint_wait {
+                    Some(wait) => Some(wait),
+                    None => {
+                        let higher_waiting = s.waiting[..p].iter().any(|n| *n > 0);
+                        match s.account.wait(s.limit_for(priority), now) {
+                            None if !higher_waiting => {
+                                s.account.sent.push_back(now);
+                                if let Some(e) = endpoint {
+                                    s.endpoints[e as usize].sent.push_back(now);
+                                }
+                                s.waiting[p] -= 1;
+                                return true;
+                            }
                             // A more urgent caller is waiting for this slot.
-                            Some(Duration::from_millis(20))
-                        } else {
-                            s.sent
-                                .front()
-                                .map(|t| WINDOW.saturating_sub(now.duration_since(*t)))
+                            None => Some(Duration::from_millis(20)),
+                            Some(wait) => Some(wait),
                         }
                     }
                 }
@@ -155,14 +272,19 @@ impl RateBudget {
         }
     }
 
-    /// Freshdesk answered 429: stop calling for `retry_after`.
-    pub fn pause(&self, retry_after: Duration) {
+    /// Freshdesk answered 429 to a call to `endpoint` (None: not sub-limited): stop calling
+    /// it (None: the whole org) for `retry_after`.
+    pub fn pause(&self, endpoint: Option<Endpoint>, retry_after: Duration) {
         let mut s = self.state.lock();
-        let until = Instant::now() + retry_after;
-        if s.paused_until.is_none_or(|p| p < until) {
-            s.paused_until = Some(until);
-            s.paused_until_wall =
-                Some(Utc::now() + chrono::Duration::from_std(retry_after).unwrap_or_default());
+        match endpoint {
+            Some(e) => s.endpoints[e as usize].pause(retry_after),
+            None => {
+                s.account.pause(retry_after);
+                let wall = Utc::now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
+                if s.paused_until_wall.is_none_or(|p| p < wall) {
+                    s.paused_until_wall = Some(wall);
+                }
+            }
         }
     }
 
@@ -170,14 +292,14 @@ impl RateBudget {
     pub fn view(&self) -> BudgetView {
         let mut s = self.state.lock();
         s.prune(Instant::now());
-        let used = s.sent.len() as u32;
+        let used = s.account.sent.len() as u32;
         BudgetView {
             limit_per_min: s.limit(),
             account_limit_per_min: s.total,
             used,
             remaining: s.limit().saturating_sub(used),
             paused_until: s.paused_until_wall,
-            waiting: s.waiting.iter().sum(),
+            waiting: s.waiting.iter().sum::<u32>() + s.held,
         }
     }
 }
@@ -210,12 +332,15 @@ impl<'a> BudgetedApi<'a> {
 
     async fn call<T>(
         &self,
+        endpoint: Option<Endpoint>,
         result: impl std::future::Future<Output = FreshdeskResult<T>>,
     ) -> FreshdeskResult<T> {
         let result = result.await;
         match &result {
             Ok(api) => self.budget.observe(api.rate_limit),
-            Err(FreshdeskError::RateLimited { retry_after }) => self.budget.pause(*retry_after),
+            Err(FreshdeskError::RateLimited { retry_after }) => {
+                self.budget.pause(endpoint, *retry_after)
+            }
             Err(e) if e.is_auth_failure() => self.gate.set_pause(
                 PauseReason::AuthFailed,
                 format!("{e}. Save the AI agent's current API key in the Freshdesk connection settings."),
@@ -227,15 +352,18 @@ impl<'a> BudgetedApi<'a> {
 }
 
 macro_rules! budgeted {
-    ($self:ident, $call:expr) => {{
+    ($self:ident, $call:expr) => {
+        budgeted!($self, None, $call)
+    };
+    ($self:ident, $endpoint:expr, $call:expr) => {{
         if !$self
             .budget
-            .acquire($self.priority, $self.gate.connected_flag())
+            .acquire($self.priority, $endpoint, $self.gate.connected_flag())
             .await
         {
             return Err(FreshdeskError::Cancelled);
         }
-        $self.call($call).await
+        $self.call($endpoint, $call).await
     }};
 }
 
@@ -267,10 +395,14 @@ impl FreshdeskApi for BudgetedApi<'_> {
         id: TicketId,
         update: &serde_json::Value,
     ) -> FreshdeskResult<Ticket> {
-        budgeted!(self, self.inner.update_ticket(id, update))
+        budgeted!(
+            self,
+            Some(Endpoint::TicketUpdate),
+            self.inner.update_ticket(id, update)
+        )
     }
     async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
-        budgeted!(self, self.inner.tickets(query))
+        budgeted!(self, Some(Endpoint::TicketsList), self.inner.tickets(query))
     }
     async fn conversations(&self, id: TicketId, page: u32) -> FreshdeskResult<Page<Conversation>> {
         budgeted!(self, self.inner.conversations(id, page))
@@ -295,6 +427,10 @@ mod tests {
 
     static OPEN: AtomicBool = AtomicBool::new(true);
 
+    fn open_gate() -> crate::org_gate::OrgGate {
+        crate::org_gate::OrgGate::new(crate::ids::OrgId::new(), true, Arc::default())
+    }
+
     #[tokio::test]
     async fn a_disconnect_cancels_callers_waiting_for_a_slot() {
         let budget = Arc::new(RateBudget::new(1.0));
@@ -304,10 +440,10 @@ mod tests {
             used_current: 1,
         }));
         let open = Arc::new(AtomicBool::new(true));
-        assert!(budget.acquire(Priority::Live, &open).await);
+        assert!(budget.acquire(Priority::Live, None, &open).await);
         let waiter = {
             let (b, o) = (budget.clone(), open.clone());
-            tokio::spawn(async move { b.acquire(Priority::Sync, &o).await })
+            tokio::spawn(async move { b.acquire(Priority::Sync, None, &o).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         open.store(false, Ordering::SeqCst);
@@ -331,7 +467,7 @@ mod tests {
         for _ in 0..5 {
             tokio::time::timeout(
                 Duration::from_millis(100),
-                budget.acquire(Priority::Sync, &OPEN),
+                budget.acquire(Priority::Sync, None, &OPEN),
             )
             .await
             .expect("within the budget");
@@ -339,7 +475,7 @@ mod tests {
         assert!(
             tokio::time::timeout(
                 Duration::from_millis(200),
-                budget.acquire(Priority::Sync, &OPEN)
+                budget.acquire(Priority::Sync, None, &OPEN)
             )
             .await
             .is_err(),
@@ -354,10 +490,10 @@ mod tests {
     #[tokio::test]
     async fn a_429_pauses_every_caller() {
         let budget = RateBudget::new(1.0);
-        budget.pause(Duration::from_millis(300));
+        budget.pause(None, Duration::from_millis(300));
         assert!(budget.view().paused_until.is_some());
         let started = Instant::now();
-        budget.acquire(Priority::Live, &OPEN).await;
+        budget.acquire(Priority::Live, None, &OPEN).await;
         assert!(started.elapsed() >= Duration::from_millis(250));
     }
 
@@ -369,13 +505,13 @@ mod tests {
             remaining: 0,
             used_current: 1,
         }));
-        budget.acquire(Priority::Background, &OPEN).await;
+        budget.acquire(Priority::Background, None, &OPEN).await;
         // The window is full: both wait; when we free it, live must win.
         let order = Arc::new(Mutex::new(Vec::new()));
         let spawn = |p: Priority, name: &'static str| {
             let (b, o) = (budget.clone(), order.clone());
             tokio::spawn(async move {
-                b.acquire(p, &OPEN).await;
+                b.acquire(p, None, &OPEN).await;
                 o.lock().push(name);
             })
         };
@@ -397,5 +533,158 @@ mod tests {
         }));
         background.await.unwrap();
         assert_eq!(*order.lock(), vec!["live", "background"]);
+    }
+
+    /// Freshdesk answering lists from `list` and refusing every other call with 404.
+    struct Stub {
+        list_refused: bool,
+    }
+
+    #[async_trait]
+    impl FreshdeskApi for Stub {
+        async fn me(&self) -> FreshdeskResult<Agent> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn roles(&self) -> FreshdeskResult<Vec<Role>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn agents(&self, _: u32) -> FreshdeskResult<Page<Agent>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn agent(&self, _: AgentId) -> FreshdeskResult<Agent> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn group(&self, _: GroupId) -> FreshdeskResult<Group> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn ticket(&self, _: TicketId) -> FreshdeskResult<Ticket> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn update_ticket(
+            &self,
+            _: TicketId,
+            _: &serde_json::Value,
+        ) -> FreshdeskResult<Ticket> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn tickets(&self, _: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+            if self.list_refused {
+                return Err(FreshdeskError::RateLimited {
+                    retry_after: Duration::from_secs(60),
+                });
+            }
+            Ok(Api {
+                value: Page {
+                    items: vec![],
+                    has_next: false,
+                },
+                rate_limit: None,
+            })
+        }
+        async fn conversations(&self, _: TicketId, _: u32) -> FreshdeskResult<Page<Conversation>> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn reply(&self, _: TicketId, _: &str) -> FreshdeskResult<Conversation> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn note(&self, _: TicketId, _: &str, _: bool) -> FreshdeskResult<Conversation> {
+            Err(FreshdeskError::NotFound)
+        }
+    }
+
+    fn list_query() -> TicketListQuery {
+        TicketListQuery {
+            updated_since: None,
+            page: 1,
+            per_page: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_429_on_a_list_call_pauses_list_calls_only() {
+        let budget = RateBudget::new(1.0);
+        let api = Stub { list_refused: true };
+        let gate = open_gate();
+        let backfill = BudgetedApi::new(&api, &budget, Priority::Background, &gate);
+        assert!(matches!(
+            backfill.tickets(&list_query()).await,
+            Err(FreshdeskError::RateLimited { .. })
+        ));
+        let live = BudgetedApi::new(&api, &budget, Priority::Live, &gate);
+        let reply = tokio::time::timeout(Duration::from_secs(1), live.ticket(TicketId(1))).await;
+        assert!(
+            reply.is_ok(),
+            "a live call is not held by the list sub-limit"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .is_err(),
+            "the next list call waits for Retry-After"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_calls_beyond_the_tickets_list_sub_limit_wait_while_other_calls_pass() {
+        let budget = RateBudget::new(1.0);
+        // A Growth account: 200 calls a minute, of which 20 may list tickets.
+        budget.observe(Some(RateLimit {
+            total: 200,
+            remaining: 199,
+            used_current: 1,
+        }));
+        let api = Stub {
+            list_refused: false,
+        };
+        let gate = open_gate();
+        let backfill = BudgetedApi::new(&api, &budget, Priority::Background, &gate);
+        for _ in 0..20 {
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .expect("within the sub-limit")
+                .unwrap();
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), backfill.tickets(&list_query()))
+                .await
+                .is_err(),
+            "the 21st list call in the minute waits"
+        );
+        let live = BudgetedApi::new(&api, &budget, Priority::Live, &gate);
+        let read = tokio::time::timeout(Duration::from_millis(200), live.ticket(TicketId(1))).await;
+        assert!(read.is_ok(), "other calls still pass");
+    }
+
+    #[tokio::test]
+    async fn background_calls_leave_a_quarter_of_the_window_to_live_work() {
+        let budget = RateBudget::new(1.0);
+        budget.observe(Some(RateLimit {
+            total: 8,
+            remaining: 7,
+            used_current: 1,
+        }));
+        for _ in 0..6 {
+            budget.acquire(Priority::Background, None, &OPEN).await;
+        }
+        assert!(
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                budget.acquire(Priority::Background, None, &OPEN)
+            )
+            .await
+            .is_err(),
+            "background work stops at 6 of 8"
+        );
+        for _ in 0..2 {
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                budget.acquire(Priority::Live, None, &OPEN),
+            )
+            .await
+            .expect("live work finds the reserve");
+        }
     }
 }

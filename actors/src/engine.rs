@@ -12,8 +12,8 @@ use crate::org_jobs::{
     BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
 };
 use crate::ports::{
-    Clock, ConnectionFailure, EngineStore, EventKind, OrgProvider, QueuedEvent, Responder,
-    StoreFailure,
+    background_only, Clock, ConnectionFailure, EngineStore, EventKind, OrgProvider, QueuedEvent,
+    Responder, StoreFailure,
 };
 use crate::router::{Inspect, Route, Shard};
 use crate::ticket::actor::ActorStatus;
@@ -336,19 +336,39 @@ impl Engine {
         &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
     }
 
-    /// The ticket has queued work.
+    /// The ticket has queued live work.
     pub fn wake(&self, org_id: OrgId, ticket_id: TicketId) {
-        self.shard(org_id, ticket_id)
-            .do_send(Route { org_id, ticket_id });
+        self.route(org_id, ticket_id, false);
     }
 
-    /// Wake every ticket with queued events or pending writes (after a restart).
+    /// The ticket has queued work, `background` only or not.
+    fn route(&self, org_id: OrgId, ticket_id: TicketId, background: bool) {
+        self.shard(org_id, ticket_id).do_send(Route {
+            org_id,
+            ticket_id,
+            background,
+        });
+    }
+
+    /// Wake every ticket with queued events or pending writes (after a restart); tickets
+    /// with nothing but imports and sweeps queued wait behind the others.
     pub fn recover(&self) -> Result<usize, StoreFailure> {
         let tickets = self.deps.store.tickets_with_work()?;
         for (org, ticket) in &tickets {
-            self.wake(*org, *ticket);
+            let events = self.deps.store.queued_events(*org, *ticket)?;
+            self.route(*org, *ticket, background_only(&events));
         }
         Ok(tickets.len())
+    }
+
+    /// Whether the ticket still has an import queued.
+    pub fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
+        Ok(self
+            .deps
+            .store
+            .queued_events(org, ticket)?
+            .iter()
+            .any(|e| e.kind == EventKind::Import))
     }
 
     /// Queue an admin command durably, then wait (up to `wait`) until the ticket applied it.
@@ -466,7 +486,7 @@ impl Engine {
         }
         self.deps.store.flush().await?;
         for ticket in tickets {
-            self.wake(org, *ticket);
+            self.route(org, *ticket, kind.is_background());
         }
         Ok(())
     }

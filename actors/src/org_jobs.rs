@@ -3,7 +3,8 @@
 //! and never write to Freshdesk:
 //!
 //! - the **backfill** (SPEC §6): once, on first connect, list open and pending tickets updated
-//!   within `backfill_days` and queue an `Import` for each; progress is stored after every
+//!   within `backfill_days` and queue an `Import` for each, one page at a time (the next page
+//!   is listed once the previous page's imports are done); progress is stored after every
 //!   page so a restart resumes where it stopped; Freshdesk's 300-page cap is passed by
 //!   re-listing from the last `updated_at` seen;
 //! - the **sweep** (missed-webhook recovery): every `reconcile_interval`, list tickets updated
@@ -12,11 +13,17 @@
 //!
 //! Both run at `Background` priority in the org's rate budget, behind live traffic, and stop
 //! as soon as the org is disconnected.
+//!
+//! The backfill never gives up: any failure (a 5xx, a timeout, but also a 401/403 after the
+//! agent lost a permission, or a store error) is shown as `last_error` and retried with a
+//! backoff capped at `MAX_BACKOFF`, from its stored cursor. No refusal is final: a
+//! permission or key can be restored, and the listing call itself is one Freshdesk always
+//! serves to an admin agent. A re-save of the connection (`Ensure`) retries at once.
 
 use crate::budget::Priority;
 use crate::engine::Engine;
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket, TicketListQuery};
-use crate::ids::OrgId;
+use crate::ids::{OrgId, TicketId};
 use crate::org_actor::{GetSnapshot, OrgSnapshot};
 use crate::ports::EventKind;
 use crate::ticket::state::GateOutcome;
@@ -25,6 +32,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Tickets per listed page (Freshdesk's maximum).
 const PER_PAGE: u32 = 100;
@@ -32,6 +40,10 @@ const PER_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 300;
 /// A sweep re-lists this much before its last run, for clock skew and same-second updates.
 const SWEEP_OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+/// How often the backfill looks whether its previous page's imports are done.
+const IMPORTS_POLL: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts of a failing backfill.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Where the backfill stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +52,10 @@ pub enum BackfillState {
     Pending,
     Running,
     Done,
-    /// Interrupted by a disconnect; resumed on reconnect.
+    /// Interrupted by a disconnect; resumed on reconnect. (Older versions gave up for good
+    /// on a refused listing and stored `failed`: such a backfill is resumed too.)
+    #[serde(alias = "failed")]
     Stopped,
-    Failed,
 }
 
 /// Backfill progress, stored after every page.
@@ -146,6 +159,8 @@ pub struct OrgJobs {
     engine: Engine,
     backfill_running: bool,
     sweep_running: bool,
+    /// Ends a failing backfill's backoff early (the connection was saved again).
+    retry_now: Arc<Notify>,
 }
 
 impl OrgJobs {
@@ -156,11 +171,13 @@ impl OrgJobs {
             engine,
             backfill_running: false,
             sweep_running: false,
+            retry_now: Arc::new(Notify::new()),
         }
     }
 
     fn start_backfill(&mut self, ctx: &mut Context<Self>) {
         if self.backfill_running {
+            self.retry_now.notify_one();
             return;
         }
         let wanted = matches!(
@@ -171,7 +188,7 @@ impl OrgJobs {
             return;
         }
         self.backfill_running = true;
-        let run = run_backfill(self.engine.clone(), self.org_id);
+        let run = run_backfill(self.engine.clone(), self.org_id, self.retry_now.clone());
         ctx.spawn(
             run.into_actor(self)
                 .map(|_, act, _| act.backfill_running = false),
@@ -221,15 +238,18 @@ async fn connected_snapshot(engine: &Engine, org: OrgId) -> Option<Arc<OrgSnapsh
 }
 
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(500u64 << failures.min(9)).min(Duration::from_secs(120))
+    Duration::from_millis(500u64 << failures.min(10)).min(MAX_BACKOFF)
 }
 
-async fn run_backfill(engine: Engine, org: OrgId) {
+async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
     let Some(mut progress) = engine.backfill(org) else {
         return;
     };
     let mut failures = 0;
+    // The previous page's tickets whose import may still be queued.
+    let mut importing = Vec::new();
     loop {
+        imports_done(&engine, org, &mut importing).await;
         let Some(snapshot) = connected_snapshot(&engine, org).await else {
             if progress.state != BackfillState::Done {
                 progress.state = BackfillState::Stopped;
@@ -261,13 +281,15 @@ async fn run_backfill(engine: Engine, org: OrgId) {
                     .map(|t| t.id)
                     .collect();
                 if let Err(e) = engine.queue(org, &wanted, EventKind::Import).await {
+                    failures += 1;
                     progress.last_error = Some(e.to_string());
                     engine.save_backfill(org, &progress);
-                    tokio::time::sleep(backoff(3)).await;
+                    wait_to_retry(failures, &retry_now).await;
                     continue;
                 }
                 progress.tickets_queued += wanted.len() as u64;
                 progress.last_error = None;
+                importing = wanted;
                 if progress.cursor.exhausted() {
                     progress.state = BackfillState::Done;
                     progress.finished_at = Some(engine.now());
@@ -284,21 +306,38 @@ async fn run_backfill(engine: Engine, org: OrgId) {
                 engine.save_backfill(org, &progress);
                 return;
             }
-            Err(e) if e.is_transient() => {
-                failures += 1;
-                progress.last_error = Some(e.to_string());
-                engine.save_backfill(org, &progress);
-                tokio::time::sleep(backoff(failures)).await;
-            }
             Err(e) => {
-                tracing::error!(org_id = %org, error = %e, "backfill failed");
-                progress.state = BackfillState::Failed;
+                failures += 1;
+                if e.is_transient() {
+                    tracing::warn!(org_id = %org, error = %e, failures, "backfill listing failed; retrying");
+                } else {
+                    tracing::error!(org_id = %org, error = %e, failures, "backfill listing refused; retrying");
+                }
                 progress.last_error = Some(e.to_string());
                 engine.save_backfill(org, &progress);
-                return;
+                wait_to_retry(failures, &retry_now).await;
             }
         }
     }
+}
+
+/// Wait until the imports of the previous page are done: one page of imports is queued at a
+/// time, so the backfill goes at the pace its imports get Freshdesk calls (behind live work
+/// in the budget) and never floods the shards and the inbox with thousands of imports.
+async fn imports_done(engine: &Engine, org: OrgId, importing: &mut Vec<TicketId>) {
+    loop {
+        // A store error counts as done: the pacing is only a courtesy.
+        importing.retain(|t| engine.import_queued(org, *t).unwrap_or(false));
+        if importing.is_empty() {
+            return;
+        }
+        tokio::time::sleep(IMPORTS_POLL).await;
+    }
+}
+
+/// Back off after the backfill's `failures`-th failure in a row, or until told to retry now.
+async fn wait_to_retry(failures: u32, retry_now: &Notify) {
+    let _ = tokio::time::timeout(backoff(failures), retry_now.notified()).await;
 }
 
 async fn run_sweep(engine: Engine, org: OrgId) {
@@ -364,4 +403,21 @@ async fn run_sweep(engine: Engine, org: OrgId) {
         tracing::info!(org_id = %org, requeued, "sweep found tickets changed without a webhook");
     }
     engine.save_sweep(org, &progress);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backfill_an_older_version_marked_failed_is_resumed() {
+        let state: BackfillState = serde_json::from_str("\"failed\"").unwrap();
+        assert_eq!(state, BackfillState::Stopped);
+    }
+
+    #[test]
+    fn the_backoff_of_a_failing_backfill_is_capped_at_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
 }

@@ -32,6 +32,18 @@ pub enum EventKind {
     AdminResume,
 }
 
+impl EventKind {
+    /// Background work (imports, sweeps), served after live work (SPEC §8).
+    pub fn is_background(&self) -> bool {
+        matches!(self, Self::Import | Self::Sweep)
+    }
+}
+
+/// Whether these queued events are background work only (none: not background).
+pub fn background_only(events: &[QueuedEvent]) -> bool {
+    !events.is_empty() && events.iter().all(|e| e.kind.is_background())
+}
+
 /// An event waiting in the durable inbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedEvent {

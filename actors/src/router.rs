@@ -9,9 +9,15 @@
 //! so remembering "there was one" is enough.
 //!
 //! Bounded memory under bursts: a shard keeps at most `max_live_actors_per_shard` actors.
-//! A ticket that gets work while the shard is full waits in a FIFO of deferred keys (a few
+//! A ticket that gets work while the shard is full waits among the deferred keys (a few
 //! bytes each, its events are in the store); actors that report `Quiet` (nothing queued or
 //! pending) are passivated early to make room, and every `Stopped` lets a deferred ticket in.
+//!
+//! Live work before background work (SPEC §8): a `Route` says whether the work is background
+//! (imports, sweeps) or live (webhooks, admin commands, anything after a restart). Deferred
+//! live tickets are let in before deferred background ones, and actors started for background
+//! work hold at most half of the shard's slots, so a backfill never fills the shard: a live
+//! ticket of any org finds a slot as soon as a live one frees, never behind the history.
 
 use crate::engine::EngineDeps;
 use crate::ids::{OrgId, TicketId};
@@ -28,7 +34,10 @@ const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 enum Entry {
     Live(Addr<TicketActor>),
-    Stopping { rewake: bool },
+    /// Being passivated; `rewake` when work arrived meanwhile (`Some(true)`: background only).
+    Stopping {
+        rewake: Option<bool>,
+    },
 }
 
 /// The ticket has work: start or wake its actor.
@@ -37,6 +46,8 @@ enum Entry {
 pub struct Route {
     pub org_id: OrgId,
     pub ticket_id: TicketId,
+    /// Only background work (imports, sweeps) was queued.
+    pub background: bool,
 }
 
 /// An idle actor asks to be stopped.
@@ -47,13 +58,14 @@ pub struct Passivate {
     pub ticket_id: TicketId,
 }
 
-/// A passivated actor has stopped; `dirty` when it had unprocessed wake-ups.
+/// A passivated actor has stopped; `has_work` when it left work behind (unprocessed
+/// wake-ups, a scheduled retry, pending writes, a failed pass).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Stopped {
     pub org_id: OrgId,
     pub ticket_id: TicketId,
-    pub dirty: bool,
+    pub has_work: bool,
 }
 
 /// The actor has nothing queued or pending: it may be passivated early to make room.
@@ -77,9 +89,15 @@ pub struct Shard {
     deps: Arc<EngineDeps>,
     /// Live and stopping actors (both hold a slot).
     actors: HashMap<Key, Entry>,
-    /// Tickets with work waiting for a free slot, oldest first.
-    deferred: VecDeque<Key>,
-    deferred_set: HashSet<Key>,
+    /// Actors started for background work (a subset of `actors`) until live work reaches them.
+    background: HashSet<Key>,
+    /// Tickets with work waiting for a free slot, each in one of the two queues below, by
+    /// whether its work is background only.
+    deferred: HashMap<Key, bool>,
+    /// Deferred live tickets, oldest first; let in first.
+    deferred_live: VecDeque<Key>,
+    /// Deferred background tickets, oldest first (may hold keys promoted to live since).
+    deferred_background: VecDeque<Key>,
     /// Actors that reported having nothing to do, oldest first (may hold stale keys).
     quiet: VecDeque<Key>,
 }
@@ -90,31 +108,71 @@ impl Shard {
         Self {
             deps,
             actors: HashMap::new(),
-            deferred: VecDeque::new(),
-            deferred_set: HashSet::new(),
+            background: HashSet::new(),
+            deferred: HashMap::new(),
+            deferred_live: VecDeque::new(),
+            deferred_background: VecDeque::new(),
             quiet: VecDeque::new(),
         }
     }
 
-    fn full(&self) -> bool {
-        self.actors.len() >= self.deps.config.max_live_actors_per_shard.max(1)
+    fn capacity(&self) -> usize {
+        self.deps.config.max_live_actors_per_shard.max(1)
     }
 
-    fn spawn(&mut self, key: Key, ctx: &mut Context<Self>) {
+    /// No slot for work of this kind: the shard is full, or background work holds its half.
+    fn full(&self, background: bool) -> bool {
+        self.actors.len() >= self.capacity()
+            || (background && self.background.len() >= (self.capacity() / 2).max(1))
+    }
+
+    fn spawn(&mut self, key: Key, background: bool, ctx: &mut Context<Self>) {
         let deps = self.deps.clone();
         let me = ctx.address();
         let addr = Supervisor::start(move |_| TicketActor::new(key.0, key.1, deps, me));
         self.actors.insert(key, Entry::Live(addr));
+        // Started on a later wake-up while still deferred: its queue entry is stale now.
+        self.deferred.remove(&key);
+        if background {
+            self.background.insert(key);
+        }
     }
 
-    /// Start the actor, or defer the ticket while the shard is full.
-    fn admit(&mut self, key: Key, ctx: &mut Context<Self>) {
-        if !self.full() {
-            self.spawn(key, ctx);
-        } else if self.deferred_set.insert(key) {
-            self.deferred.push_back(key);
+    /// Start the actor, or defer the ticket while there is no slot for its kind of work.
+    fn admit(&mut self, key: Key, background: bool, ctx: &mut Context<Self>) {
+        if !self.full(background) {
+            self.spawn(key, background, ctx);
+        } else {
+            self.defer(key, background);
             self.make_room();
         }
+    }
+
+    /// Queue the ticket for a slot; live work promotes a deferred background ticket.
+    fn defer(&mut self, key: Key, background: bool) {
+        match self.deferred.get(&key) {
+            None if background => self.deferred_background.push_back(key),
+            None => self.deferred_live.push_back(key),
+            Some(true) if !background => self.deferred_live.push_back(key),
+            Some(_) => return,
+        }
+        self.deferred.insert(key, background);
+    }
+
+    /// The oldest deferred ticket of this kind (skipping keys promoted or let in since).
+    fn next_deferred(&mut self, background: bool) -> Option<Key> {
+        let queue = if background {
+            &mut self.deferred_background
+        } else {
+            &mut self.deferred_live
+        };
+        while let Some(key) = queue.pop_front() {
+            if self.deferred.get(&key) == Some(&background) {
+                self.deferred.remove(&key);
+                return Some(key);
+            }
+        }
+        None
     }
 
     /// Passivate quiet actors while tickets wait for a slot.
@@ -141,7 +199,7 @@ impl Shard {
                 if let Entry::Live(addr) = entry {
                     addr.do_send(Stop);
                 }
-                *entry = Entry::Stopping { rewake: false };
+                *entry = Entry::Stopping { rewake: None };
                 EngineMetrics::inc(&self.deps.metrics.passivations);
                 true
             }
@@ -149,18 +207,35 @@ impl Shard {
         }
     }
 
-    /// Let deferred tickets into free slots.
+    /// Let deferred tickets into free slots, live ones first.
     fn admit_deferred(&mut self, ctx: &mut Context<Self>) {
-        while !self.full() {
-            let Some(key) = self.deferred.pop_front() else {
-                return;
+        while !self.full(false) {
+            let (key, background) = match self.next_deferred(false) {
+                Some(key) => (key, false),
+                None if self.full(true) => return,
+                None => match self.next_deferred(true) {
+                    Some(key) => (key, true),
+                    None => return,
+                },
             };
-            self.deferred_set.remove(&key);
-            match self.actors.get_mut(&key) {
-                Some(Entry::Live(addr)) => addr.do_send(Wake),
-                Some(Entry::Stopping { rewake }) => *rewake = true,
-                None => self.spawn(key, ctx),
+            self.route(key, background, ctx);
+        }
+    }
+
+    /// Hand work to the ticket's actor: wake it, note it while it stops, or start it.
+    fn route(&mut self, key: Key, background: bool, ctx: &mut Context<Self>) {
+        match self.actors.get_mut(&key) {
+            Some(Entry::Live(addr)) => {
+                addr.do_send(Wake);
+                if !background && self.background.remove(&key) {
+                    // Live work reached a background actor: its background slot is free.
+                    self.admit_deferred(ctx);
+                }
             }
+            Some(Entry::Stopping { rewake }) => {
+                *rewake = Some(rewake.unwrap_or(true) && background);
+            }
+            None => self.admit(key, background, ctx),
         }
     }
 }
@@ -173,12 +248,7 @@ impl Handler<Route> for Shard {
     type Result = ();
 
     fn handle(&mut self, msg: Route, ctx: &mut Self::Context) {
-        let key = (msg.org_id, msg.ticket_id);
-        match self.actors.get_mut(&key) {
-            Some(Entry::Live(addr)) => addr.do_send(Wake),
-            Some(Entry::Stopping { rewake }) => *rewake = true,
-            None => self.admit(key, ctx),
-        }
+        self.route((msg.org_id, msg.ticket_id), msg.background, ctx);
     }
 }
 
@@ -215,11 +285,17 @@ impl Handler<Stopped> for Shard {
     fn handle(&mut self, msg: Stopped, ctx: &mut Self::Context) {
         let key = (msg.org_id, msg.ticket_id);
         if let Some(Entry::Stopping { rewake }) = self.actors.get(&key) {
-            let again = *rewake || msg.dirty;
+            // Work it left behind keeps the kind it was started for.
+            let left = msg.has_work.then_some(self.background.contains(&key));
+            let again = match (*rewake, left) {
+                (Some(a), Some(b)) => Some(a && b),
+                (a, b) => a.or(b),
+            };
             self.actors.remove(&key);
-            if again && self.deferred_set.insert(key) {
+            self.background.remove(&key);
+            if let Some(background) = again {
                 // Back of the line: tickets that waited for a slot go first.
-                self.deferred.push_back(key);
+                self.defer(key, background);
             }
             self.admit_deferred(ctx);
         }

@@ -119,6 +119,11 @@ struct MemoryFreshdesk {
     agents_release: tokio::sync::Semaphore,
     /// While set, replies and notes are refused with a 401 (the key was reset).
     refuse_writes: std::sync::atomic::AtomicBool,
+    /// Tickets whose reads answer 503 for now, and how many reads were refused.
+    failing: Mutex<std::collections::HashSet<u64>>,
+    refused_reads: AtomicU32,
+    /// Added to every ticket and conversations read.
+    latency_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Default for MemoryFreshdesk {
@@ -130,6 +135,9 @@ impl Default for MemoryFreshdesk {
             agents_waiting: AtomicU32::new(0),
             agents_release: tokio::sync::Semaphore::new(0),
             refuse_writes: false.into(),
+            failing: Mutex::default(),
+            refused_reads: AtomicU32::new(0),
+            latency_ms: 0.into(),
         }
     }
 }
@@ -248,6 +256,11 @@ impl FreshdeskApi for MemoryFreshdesk {
         ok(vec![])
     }
     async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket> {
+        self.delay().await;
+        if self.failing.lock().contains(&id.0) {
+            self.refused_reads.fetch_add(1, Ordering::SeqCst);
+            return Err(FreshdeskError::Server { status: 503 });
+        }
         self.tickets
             .lock()
             .get(&id.0)
@@ -257,13 +270,28 @@ impl FreshdeskApi for MemoryFreshdesk {
     async fn update_ticket(&self, id: TicketId, _: &serde_json::Value) -> FreshdeskResult<Ticket> {
         self.ticket(id).await
     }
-    async fn tickets(&self, _: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+    async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {
+        let mut all: Vec<Ticket> = self
+            .tickets
+            .lock()
+            .values()
+            .map(|(t, _)| t.clone())
+            .filter(|t| {
+                query
+                    .updated_since
+                    .is_none_or(|since| t.updated_at >= since)
+            })
+            .collect();
+        all.sort_by_key(|t| (t.updated_at, t.id.0));
+        let per_page = query.per_page as usize;
+        let skip = (query.page as usize - 1) * per_page;
         ok(Page {
-            items: vec![],
-            has_next: false,
+            has_next: all.len() > skip + per_page,
+            items: all.into_iter().skip(skip).take(per_page).collect(),
         })
     }
     async fn conversations(&self, id: TicketId, page: u32) -> FreshdeskResult<Page<Conversation>> {
+        self.delay().await;
         let tickets = self.tickets.lock();
         let all = tickets
             .get(&id.0)
@@ -367,6 +395,27 @@ fn world(idle_passivate: Duration) -> World {
 }
 
 fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> World {
+    world_configured(|c| {
+        c.idle_passivate = idle_passivate;
+        c.max_live_actors_per_shard = max_live_actors_per_shard;
+    })
+}
+
+/// A world whose engine configuration `tune` adjusts.
+fn world_configured(tune: impl FnOnce(&mut EngineConfig)) -> World {
+    let mut config = EngineConfig {
+        max_ai_answers: 10,
+        idle_passivate: Duration::from_secs(3600),
+        restart_budget: 3,
+        park_for: Duration::from_secs(3600),
+        shards: 2,
+        rate_limit_share: 1.0,
+        reconcile_interval: Duration::from_secs(3600),
+        backfill_days: 180,
+        write_settle: Duration::from_millis(500),
+        max_live_actors_per_shard: 10_000,
+    };
+    tune(&mut config);
     let store = Arc::new(MemoryStore::default());
     let api = Arc::new(MemoryFreshdesk::default());
     let responder = Arc::new(PoisonResponder {
@@ -385,18 +434,7 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
         orgs: orgs.clone(),
         responder: responder.clone(),
         clock: Arc::new(SystemClock),
-        config: EngineConfig {
-            max_ai_answers: 10,
-            idle_passivate,
-            restart_budget: 3,
-            park_for: Duration::from_secs(3600),
-            shards: 2,
-            rate_limit_share: 1.0,
-            reconcile_interval: Duration::from_secs(3600),
-            backfill_days: 180,
-            write_settle: Duration::from_millis(500),
-            max_live_actors_per_shard,
-        },
+        config,
     });
     World {
         engine,
@@ -735,4 +773,245 @@ async fn an_admin_command_whose_flush_fails_leaves_no_waiter_behind() {
     )
     .await;
     assert_eq!(w.engine.waiting_submits(), 0);
+}
+
+impl MemoryFreshdesk {
+    /// The customer writes again on a ticket.
+    fn customer_writes(&self, id: u64, text: &str) {
+        let mut tickets = self.tickets.lock();
+        let (ticket, conversations) = tickets.get_mut(&id).unwrap();
+        conversations.push(Conversation {
+            id: ConversationId(
+                u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
+            ),
+            body: text.into(),
+            body_text: text.into(),
+            incoming: true,
+            private: false,
+            source: 0,
+            user_id: 5000 + id,
+            created_at: Utc::now(),
+            updated_at: None,
+        });
+        ticket.updated_at = Utc::now();
+    }
+}
+
+/// One shard holding one actor: the next ticket's arrival passivates whatever reported quiet.
+fn one_slot_world() -> World {
+    world_configured(|c| {
+        c.shards = 1;
+        c.max_live_actors_per_shard = 1;
+    })
+}
+
+#[actix::test]
+async fn a_ticket_passivated_while_its_retry_is_scheduled_is_still_answered() {
+    let w = one_slot_world();
+    w.api.add_ticket(1, "first question");
+    w.webhook(1).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(1) == 1
+    })
+    .await;
+    // Ticket 1 reported quiet; now its next pass fails transiently and schedules a retry.
+    w.api.failing.lock().insert(1);
+    w.api.customer_writes(1, "second question");
+    w.webhook(1).await;
+    until("the re-read failed", Duration::from_secs(10), || {
+        w.api.refused_reads.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    // Another ticket needs the only slot: the shard passivates ticket 1 (its stale quiet entry).
+    w.api.add_ticket(2, "another question");
+    w.webhook(2).await;
+    until("the other ticket answered", Duration::from_secs(10), || {
+        w.api.ai_replies(2) == 1
+    })
+    .await;
+    w.api.failing.lock().remove(&1);
+    until(
+        "the retried ticket answered",
+        Duration::from_secs(10),
+        || w.api.ai_replies(1) == 2,
+    )
+    .await;
+    assert_eq!(w.store.queued_events(w.org, TicketId(1)).unwrap().len(), 0);
+}
+
+#[actix::test]
+async fn passivating_a_parked_ticket_does_not_leak_the_parked_gauge() {
+    let w = one_slot_world();
+    w.api.add_ticket(13, "a normal question");
+    w.webhook(13).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(13) == 1
+    })
+    .await;
+    // Ticket 13 reported quiet; its next message poisons it until it is parked.
+    w.api.customer_writes(13, "now this is poison");
+    w.webhook(13).await;
+    until("parked", Duration::from_secs(10), || {
+        w.engine.metrics().parked_tickets.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Another ticket needs the only slot: the shard passivates the parked ticket.
+    w.api.add_ticket(2, "another question");
+    w.webhook(2).await;
+    until("the other ticket answered", Duration::from_secs(10), || {
+        w.api.ai_replies(2) == 1
+    })
+    .await;
+    // Its work is still queued, so a new incarnation takes it up, fails and parks it again.
+    until(
+        "the new incarnation failed",
+        Duration::from_secs(10),
+        || w.responder.panics.load(Ordering::SeqCst) == 8,
+    )
+    .await;
+    let end = Instant::now() + Duration::from_secs(10);
+    while !w
+        .engine
+        .actor_status(w.org, TicketId(13))
+        .await
+        .is_some_and(|s| s.parked)
+    {
+        assert!(Instant::now() < end, "parked again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        w.engine.metrics().parked_tickets.load(Ordering::SeqCst),
+        1,
+        "one parked ticket"
+    );
+}
+
+impl MemoryFreshdesk {
+    async fn delay(&self) {
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// A ticket created (and last updated) `age` ago.
+    fn add_old_ticket(&self, id: u64, age: chrono::Duration) {
+        self.add_ticket(id, "an old question");
+        let mut tickets = self.tickets.lock();
+        let (ticket, _) = tickets.get_mut(&id).unwrap();
+        ticket.created_at = Utc::now() - age;
+        ticket.updated_at = ticket.created_at;
+    }
+}
+
+#[actix::test]
+async fn live_tickets_are_answered_while_a_large_backfill_is_still_importing() {
+    let w = world_configured(|c| c.max_live_actors_per_shard = 4);
+    let history = 1000..1600;
+    for id in history.clone() {
+        w.api.add_old_ticket(id, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(20, Ordering::SeqCst);
+    w.engine.org_connected(w.org, true).unwrap();
+    let imported = |w: &World| {
+        history
+            .clone()
+            .filter(|id| w.store.load_ticket(w.org, TicketId(*id)).unwrap().is_some())
+            .count()
+    };
+    until("the backfill imports", Duration::from_secs(10), || {
+        imported(&w) > 0
+    })
+    .await;
+    for id in 1..=3 {
+        w.api.add_ticket(id, "a live question");
+        w.webhook(id).await;
+    }
+    until("live tickets answered", Duration::from_secs(30), || {
+        (1..=3).all(|id| w.api.ai_replies(id) == 1)
+    })
+    .await;
+    // Live work goes first: it never queues behind the bulk of the history.
+    let done = imported(&w);
+    assert!(
+        done < 300,
+        "live tickets did not wait for the whole backfill ({done} of 600 imported)"
+    );
+}
+
+#[actix::test]
+async fn a_webhook_on_a_ticket_whose_sweep_waits_behind_imports_is_answered_first() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(1, "a live question");
+    w.webhook(1).await;
+    until("first answer", Duration::from_secs(10), || {
+        w.api.ai_replies(1) == 1
+    })
+    .await;
+    let history: Vec<TicketId> = (1000..1600).map(TicketId).collect();
+    for id in &history {
+        w.api.add_old_ticket(id.0, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(20, Ordering::SeqCst);
+    // Imports fill the org's background passes; the ticket's sweep queues behind them.
+    w.engine
+        .queue(w.org, &history, EventKind::Import)
+        .await
+        .unwrap();
+    w.engine
+        .queue(w.org, &[TicketId(1)], EventKind::Sweep)
+        .await
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !w
+        .engine
+        .actor_status(w.org, TicketId(1))
+        .await
+        .is_some_and(|s| s.busy)
+    {
+        assert!(Instant::now() < end, "the sweep's pass started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.api.customer_writes(1, "a second question");
+    w.webhook(1).await;
+    until("the second answer", Duration::from_secs(30), || {
+        w.api.ai_replies(1) == 2
+    })
+    .await;
+    let imported = history
+        .iter()
+        .filter(|id| w.store.load_ticket(w.org, **id).unwrap().is_some())
+        .count();
+    assert!(
+        imported < 300,
+        "the webhook did not wait for the imports ({imported} of 600 imported)"
+    );
+}
+
+#[actix::test]
+async fn the_backfill_queues_one_page_of_imports_at_a_time() {
+    let w = world(Duration::from_secs(3600));
+    for id in 1000..1600 {
+        w.api.add_old_ticket(id, chrono::Duration::days(2));
+    }
+    w.api.latency_ms.store(5, Ordering::SeqCst);
+    w.engine.org_connected(w.org, true).unwrap();
+    let imports_queued = || {
+        w.store
+            .inbox
+            .lock()
+            .values()
+            .filter(|e| e.kind == EventKind::Import)
+            .count()
+    };
+    let mut most = 0;
+    let end = Instant::now() + Duration::from_secs(30);
+    while (1000..1600).any(|id| w.store.load_ticket(w.org, TicketId(id)).unwrap().is_none()) {
+        most = most.max(imports_queued());
+        assert!(Instant::now() < end, "every ticket imported");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(most <= 100, "at most one page in flight, saw {most}");
+    let progress = w.engine.backfill(w.org).unwrap();
+    assert_eq!(progress.tickets_queued, 600);
 }

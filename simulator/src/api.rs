@@ -1,11 +1,12 @@
 //! The Freshdesk API subset (`/api/v2/...`).
 //!
 //! One gateway handler receives every `/api/v2` request and applies, in order: faults
-//! (latency, forced 429), the per-minute credit budget, injected 500/503/504s, Basic-auth, and
-//! finally the route. Every answer, error or not, carries the `X-RateLimit-*` headers, and every
-//! request is recorded in the request log with its final status. Routing is a `match` on the
-//! path segments so the gateway keeps control of the whole request/response cycle; handlers are
-//! synchronous functions over the locked state.
+//! (latency, forced 429), the endpoint sub-limits, the per-minute credit budget, injected
+//! 500/503/504s and forced 403s, Basic-auth, and finally the route. Every answer, error or
+//! not, carries the `X-RateLimit-*` headers, and every request is recorded in the request log
+//! with its final status. Routing is a `match` on the path segments so the gateway keeps
+//! control of the whole request/response cycle; handlers are synchronous functions over the
+//! locked state.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::errors::{ApiError, FieldError};
 use crate::faults::FaultDecision;
 use crate::model::{roles_json, ticket_fields_json, Ticket, ROLE_AGENT, SOURCE_NOTE, SOURCE_REPLY};
-use crate::ratelimit::{credits, RateHeaders};
+use crate::ratelimit::{credits, Endpoint, RateHeaders};
 use crate::state::{Sim, SimState};
 use crate::tickets::{Author, NewConversation};
 use crate::types::RecordedRequest;
@@ -99,7 +100,7 @@ async fn gateway(req: HttpRequest, raw_body: web::Bytes, sim: web::Data<Sim>) ->
     };
     let (seq, faults) = {
         let mut st = sim.state.lock();
-        (st.next_request_seq(), st.faults.decide())
+        (st.next_request_seq(), st.faults.decide(&call.path))
     };
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
@@ -152,7 +153,8 @@ async fn gateway(req: HttpRequest, raw_body: web::Bytes, sim: web::Data<Sim>) ->
     }
 }
 
-/// Everything after the latency fault: forced 429, budget, injected errors, auth, route.
+/// Everything after the latency fault: forced 429, endpoint sub-limit, budget, injected
+/// errors, auth, route.
 async fn serve(sim: &Sim, call: &Call, faults: FaultDecision) -> Outcome {
     let refused = |rate, retry_after_secs| Outcome {
         result: Err(ApiError::RateLimited { retry_after_secs }),
@@ -161,16 +163,29 @@ async fn serve(sim: &Sim, call: &Call, faults: FaultDecision) -> Outcome {
         agent_id: None,
     };
     let cost = credits(&call.query);
+    let endpoint = Endpoint::of(call.method.as_str(), &call.path);
     let charged = {
         let mut st = sim.state.lock();
         let limit = st.rate_limit_per_min;
         let now = Instant::now();
-        match faults.forced_429 {
-            Some(retry_after) => Err((st.rate.peek(limit, now), retry_after)),
-            None => st
-                .rate
-                .charge(limit, cost, now)
-                .map_err(|retry_after| (st.rate.peek(limit, now), retry_after)),
+        let sub_limited = match endpoint {
+            Some(e) => st.sub_limits.check(e, now),
+            None => Ok(()),
+        };
+        match (faults.forced_429, sub_limited) {
+            (Some(retry_after), _) | (None, Err(retry_after)) => {
+                Err((st.rate.peek(limit, now), retry_after))
+            }
+            (None, Ok(())) => {
+                let charged = st
+                    .rate
+                    .charge(limit, cost, now)
+                    .map_err(|retry_after| (st.rate.peek(limit, now), retry_after));
+                if let (Ok(_), Some(e)) = (&charged, endpoint) {
+                    st.sub_limits.charge(e, now);
+                }
+                charged
+            }
         }
     };
     let rate = match charged {
@@ -189,6 +204,9 @@ async fn serve(sim: &Sim, call: &Call, faults: FaultDecision) -> Outcome {
     }
     if let Some(status) = faults.error_status {
         return failed(ApiError::Unavailable(status));
+    }
+    if faults.forced_403 {
+        return failed(ApiError::AccessDenied);
     }
 
     let mut st = sim.state.lock();

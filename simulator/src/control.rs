@@ -413,6 +413,8 @@ fn config_of(sim: &Sim) -> ConfigUpdate {
     ConfigUpdate {
         rate_limit_per_min: Some(st.rate_limit_per_min),
         max_pages: Some(st.max_pages),
+        tickets_list_per_min: Some(st.sub_limits.tickets_list_per_min),
+        ticket_update_per_min: Some(st.sub_limits.ticket_update_per_min),
     }
 }
 
@@ -433,6 +435,12 @@ async fn set_config(sim: SimData, update: web::Json<ConfigUpdate>) -> Result<Htt
         }
         if let Some(max) = update.max_pages {
             st.max_pages = max;
+        }
+        if let Some(limit) = update.tickets_list_per_min {
+            st.sub_limits.tickets_list_per_min = limit;
+        }
+        if let Some(limit) = update.ticket_update_per_min {
+            st.sub_limits.ticket_update_per_min = limit;
         }
     }
     Ok(HttpResponse::Ok().json(config_of(&sim)))

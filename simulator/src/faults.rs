@@ -1,4 +1,4 @@
-//! Injected API faults: latency, 500/503 errors, timeouts (504) and forced 429s.
+//! Injected API faults: latency, 500/503 errors, timeouts (504), forced 429s and forced 403s.
 //!
 //! The fault plan lives in the shared state and is consulted once per `/api/v2` call, under
 //! the state lock, producing a [`FaultDecision`]; the gateway then sleeps and answers outside
@@ -7,7 +7,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::types::{FaultsConfig, Force429};
+use crate::types::{FaultsConfig, Force403, Force429};
 
 /// Default seed of the fault RNG (deterministic unless reseeded).
 const DEFAULT_SEED: u64 = 0x5EED_FA17;
@@ -23,6 +23,8 @@ pub(crate) struct FaultDecision {
     pub error_status: Option<u16>,
     /// Hold the call this long, then answer 504.
     pub timeout_ms: Option<u64>,
+    /// Answer 403 `access_denied` (after charging the call).
+    pub forced_403: bool,
 }
 
 /// The fault plan.
@@ -33,6 +35,7 @@ pub(crate) struct Faults {
     timeout_rate: f64,
     timeout_ms: u64,
     force_429: Force429,
+    force_403: Force403,
     seed: u64,
     rng: StdRng,
 }
@@ -45,6 +48,7 @@ impl Default for Faults {
             timeout_rate: 0.0,
             timeout_ms: 30_000,
             force_429: Force429::default(),
+            force_403: Force403::default(),
             seed: DEFAULT_SEED,
             rng: StdRng::seed_from_u64(DEFAULT_SEED),
         }
@@ -79,6 +83,9 @@ impl Faults {
         if let Some(v) = update.force_429 {
             self.force_429 = v;
         }
+        if let Some(v) = &update.force_403 {
+            self.force_403 = v.clone();
+        }
         if let Some(seed) = update.seed {
             self.seed = seed;
             self.rng = StdRng::seed_from_u64(seed);
@@ -94,12 +101,14 @@ impl Faults {
             timeout_rate: Some(self.timeout_rate),
             timeout_ms: Some(self.timeout_ms),
             force_429: Some(self.force_429),
+            force_403: Some(self.force_403.clone()),
             seed: Some(self.seed),
         }
     }
 
-    /// Decides the fate of one call (consumes one forced 429, if any are left).
-    pub fn decide(&mut self) -> FaultDecision {
+    /// Decides the fate of one call to `path` (consumes one forced 429 or 403, if any are
+    /// left).
+    pub fn decide(&mut self, path: &str) -> FaultDecision {
         let mut decision = FaultDecision {
             latency_ms: self.latency_ms,
             ..FaultDecision::default()
@@ -107,6 +116,12 @@ impl Faults {
         if self.force_429.count > 0 {
             self.force_429.count -= 1;
             decision.forced_429 = Some(self.force_429.retry_after_secs.max(1));
+            return decision;
+        }
+        let denied = self.force_403.path.as_deref().is_none_or(|p| p == path);
+        if self.force_403.count > 0 && denied {
+            self.force_403.count -= 1;
+            decision.forced_403 = true;
             return decision;
         }
         if self.timeout_rate > 0.0 && self.rng.gen_bool(self.timeout_rate) {
@@ -133,9 +148,25 @@ mod tests {
             ..FaultsConfig::default()
         })
         .unwrap();
-        assert_eq!(f.decide().forced_429, Some(7));
-        assert_eq!(f.decide().forced_429, Some(7));
-        assert_eq!(f.decide(), FaultDecision::default());
+        assert_eq!(f.decide("/api/v2/tickets").forced_429, Some(7));
+        assert_eq!(f.decide("/api/v2/tickets").forced_429, Some(7));
+        assert_eq!(f.decide("/api/v2/tickets"), FaultDecision::default());
+    }
+
+    #[test]
+    fn forced_403s_hit_only_their_path() {
+        let mut f = Faults::default();
+        f.update(&FaultsConfig {
+            force_403: Some(Force403 {
+                count: 1,
+                path: Some("/api/v2/tickets".into()),
+            }),
+            ..FaultsConfig::default()
+        })
+        .unwrap();
+        assert!(!f.decide("/api/v2/tickets/1").forced_403);
+        assert!(f.decide("/api/v2/tickets").forced_403);
+        assert!(!f.decide("/api/v2/tickets").forced_403);
     }
 
     #[test]
@@ -146,7 +177,7 @@ mod tests {
             ..FaultsConfig::default()
         })
         .unwrap();
-        assert!(f.decide().error_status.is_some());
+        assert!(f.decide("/api/v2/tickets").error_status.is_some());
         assert!(f
             .update(&FaultsConfig {
                 timeout_rate: Some(1.5),

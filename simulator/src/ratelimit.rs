@@ -1,9 +1,13 @@
-//! The account's per-minute API budget.
+//! The account's per-minute API budget, and the endpoint sub-limits.
 //!
 //! Freshdesk counts credits per account in a fixed one-minute window: the window starts with
 //! the first call after the previous one expired. A call costs 1 credit plus 2 per `include=`
 //! value. A call that does not fit in what is left is refused with 429 and `Retry-After` set to
 //! the seconds until the window resets (at least 1); refused calls cost nothing.
+//!
+//! Some endpoints also have their own per-minute limit (Growth: Tickets List 20, Ticket Update
+//! 80), counted in calls, in a window of their own, and refused the same way. Freshdesk sends
+//! no header for them. They are off unless configured (`POST /_sim/config`).
 
 use std::time::{Duration, Instant};
 
@@ -27,10 +31,7 @@ pub(crate) struct RateWindow {
 impl RateWindow {
     /// Charges `cost` credits against `limit` or says how long to wait.
     pub fn charge(&mut self, limit: u32, cost: u32, now: Instant) -> Result<RateHeaders, u64> {
-        self.roll(now);
-        if self.used.saturating_add(cost) > limit {
-            return Err(self.retry_after(now));
-        }
+        self.check(limit, cost, now)?;
         if self.started.is_none() {
             self.started = Some(now);
         }
@@ -40,6 +41,15 @@ impl RateWindow {
             remaining: limit - self.used,
             used_current: cost,
         })
+    }
+
+    /// Whether `cost` credits fit in what is left of `limit`; if not, how long to wait.
+    pub fn check(&mut self, limit: u32, cost: u32, now: Instant) -> Result<(), u64> {
+        self.roll(now);
+        if self.used.saturating_add(cost) > limit {
+            return Err(self.retry_after(now));
+        }
+        Ok(())
     }
 
     /// Headers for an answer that charged nothing (429s).
@@ -70,6 +80,63 @@ impl RateWindow {
         {
             self.started = None;
             self.used = 0;
+        }
+    }
+}
+
+/// An endpoint with a sub-limit of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `GET /api/v2/tickets`.
+    TicketsList,
+    /// `PUT /api/v2/tickets/{id}`.
+    TicketUpdate,
+}
+
+impl Endpoint {
+    /// The sub-limited endpoint a request goes to, if any.
+    pub fn of(method: &str, path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/api/v2/tickets")?;
+        match (method, rest) {
+            ("GET", "" | "/") => Some(Self::TicketsList),
+            ("PUT", id) if id.len() > 1 && id[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                Some(Self::TicketUpdate)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Per-endpoint limits (calls per minute, 0 = none) and their windows.
+#[derive(Debug, Default)]
+pub(crate) struct SubLimits {
+    pub tickets_list_per_min: u32,
+    pub ticket_update_per_min: u32,
+    list: RateWindow,
+    update: RateWindow,
+}
+
+impl SubLimits {
+    fn window(&mut self, endpoint: Endpoint) -> (u32, &mut RateWindow) {
+        match endpoint {
+            Endpoint::TicketsList => (self.tickets_list_per_min, &mut self.list),
+            Endpoint::TicketUpdate => (self.ticket_update_per_min, &mut self.update),
+        }
+    }
+
+    /// Whether one more call to `endpoint` fits; if not, the `Retry-After` seconds.
+    pub fn check(&mut self, endpoint: Endpoint, now: Instant) -> Result<(), u64> {
+        match self.window(endpoint) {
+            (0, _) => Ok(()),
+            (limit, window) => window.check(limit, 1, now),
+        }
+    }
+
+    /// Count one call to `endpoint` (after `check` said it fits).
+    pub fn charge(&mut self, endpoint: Endpoint, now: Instant) {
+        if let (limit @ 1.., window) = self.window(endpoint) {
+            // Checked just before under the same lock: it fits.
+            let _ = window.charge(limit, 1, now);
         }
     }
 }
@@ -108,6 +175,44 @@ mod tests {
                 .remaining,
             2
         );
+    }
+
+    #[test]
+    fn a_sub_limit_refuses_its_endpoint_only_and_is_off_by_default() {
+        let t0 = Instant::now();
+        let mut limits = SubLimits::default();
+        assert!((0..100).all(|_| {
+            let fits = limits.check(Endpoint::TicketsList, t0).is_ok();
+            limits.charge(Endpoint::TicketsList, t0);
+            fits
+        }));
+        limits.tickets_list_per_min = 2;
+        for _ in 0..2 {
+            limits.check(Endpoint::TicketsList, t0).unwrap();
+            limits.charge(Endpoint::TicketsList, t0);
+        }
+        assert_eq!(
+            limits.check(Endpoint::TicketsList, t0 + Duration::from_secs(15)),
+            Err(45)
+        );
+        assert!(limits.check(Endpoint::TicketUpdate, t0).is_ok());
+        assert!(limits
+            .check(Endpoint::TicketsList, t0 + Duration::from_secs(60))
+            .is_ok());
+    }
+
+    #[test]
+    fn list_and_update_calls_are_recognised() {
+        assert_eq!(
+            Endpoint::of("GET", "/api/v2/tickets"),
+            Some(Endpoint::TicketsList)
+        );
+        assert_eq!(
+            Endpoint::of("PUT", "/api/v2/tickets/12"),
+            Some(Endpoint::TicketUpdate)
+        );
+        assert_eq!(Endpoint::of("GET", "/api/v2/tickets/12"), None);
+        assert_eq!(Endpoint::of("POST", "/api/v2/tickets/12/reply"), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::faults::Faults;
 use crate::model::{
     now, role_id_for, seed_time, Agent, Contact, Group, Ticket, SEED_AGENTS, SEED_GROUPS,
 };
-use crate::ratelimit::RateWindow;
+use crate::ratelimit::{RateWindow, SubLimits};
 use crate::types::{NewAgent, RecordedRequest, RequestFilter};
 use crate::webhooks::{Job, Webhooks};
 use crate::SimConfig;
@@ -47,6 +47,8 @@ pub(crate) struct SimState {
     /// Highest page number `GET /tickets` serves.
     pub max_pages: u32,
     pub rate: RateWindow,
+    /// Endpoint sub-limits (off unless configured).
+    pub sub_limits: SubLimits,
     pub faults: Faults,
     pub webhooks: Webhooks,
     pub agents: BTreeMap<u64, Agent>,
@@ -101,6 +103,7 @@ impl SimState {
             rate_limit_per_min: config.rate_limit_per_min,
             max_pages: config.max_pages,
             rate: RateWindow::default(),
+            sub_limits: SubLimits::default(),
             faults: Faults::default(),
             webhooks: Webhooks::new(outbox),
             agents,

@@ -271,6 +271,16 @@ fn default_retry_after() -> u64 {
     1
 }
 
+/// `force_403` fault: the next `count` API calls (to `path` only, when set) answer 403
+/// `access_denied`, as Freshdesk does when the agent lost a permission.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Force403 {
+    pub count: u32,
+    /// Exact request path, e.g. `/api/v2/tickets` (the list); every call when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
 /// Body (partial update) and answer (every field set) of `POST /_sim/faults`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FaultsConfig {
@@ -289,6 +299,9 @@ pub struct FaultsConfig {
     /// Forced 429s still to answer (`count: 0` clears).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_429: Option<Force429>,
+    /// Forced 403s still to answer (`count: 0` clears).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_403: Option<Force403>,
     /// Reseeds the fault RNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -301,6 +314,12 @@ pub struct ConfigUpdate {
     pub rate_limit_per_min: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pages: Option<u32>,
+    /// Sub-limit of `GET /tickets` in calls per minute (0: none, the default; Growth: 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tickets_list_per_min: Option<u32>,
+    /// Sub-limit of `PUT /tickets/{id}` in calls per minute (0: none, the default; Growth: 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_update_per_min: Option<u32>,
 }
 
 /// One `/api/v2` request as recorded by the simulator (`GET /_sim/requests`).

@@ -184,3 +184,33 @@ async fn fault_rates_outside_zero_to_one_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("error_rate"), "{err}");
 }
+
+#[tokio::test]
+async fn the_tickets_list_sub_limit_refuses_lists_only() {
+    let sim = TestSim::start();
+    sim.control
+        .create_ticket(&NewTicket::new("Q", "q"))
+        .await
+        .unwrap();
+    sim.control
+        .set_config(&ConfigUpdate {
+            tickets_list_per_min: Some(2),
+            ..ConfigUpdate::default()
+        })
+        .await
+        .unwrap();
+    let api = sim.api(ADMIN_KEY);
+    assert_eq!(api.get("/tickets").await.status, 200);
+    assert_eq!(api.get("/tickets?page=2").await.status, 200);
+    let refused = api.get("/tickets").await;
+    assert_eq!(refused.status, 429);
+    assert!((1..=60).contains(&refused.header_u64("Retry-After")));
+    assert_eq!(api.get("/tickets/1").await.status, 200, "other calls pass");
+    assert_eq!(
+        api.put("/tickets/1", &json!({"priority": 2})).await.status,
+        200
+    );
+    let recorded = sim.control.requests().await.unwrap();
+    let credits: u32 = recorded.iter().map(|r| r.credits).sum();
+    assert_eq!(credits, 4, "the refused list cost nothing");
+}

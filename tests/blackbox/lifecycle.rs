@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use chrono::{Duration as Days, Utc};
-use freshdesk_sim::{BulkTickets, ConfigUpdate, DeliveryKnobs, FaultsConfig, NewTicket};
+use freshdesk_sim::{BulkTickets, ConfigUpdate, DeliveryKnobs, FaultsConfig, Force403, NewTicket};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -290,6 +290,7 @@ async fn the_backfill_passes_freshdesks_page_cap() {
         .set_config(&ConfigUpdate {
             max_pages: Some(2),
             rate_limit_per_min: Some(100_000),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -431,7 +432,7 @@ async fn small_rate_limit_world(tickets: usize) -> (TestApp, String, u64) {
     t.simc
         .set_config(&ConfigUpdate {
             rate_limit_per_min: Some(20),
-            max_pages: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -561,4 +562,137 @@ async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
     t.wait_ai_posts(id, 1).await;
     t.settle().await;
     assert_eq!(t.ai_posts(id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_backfill_refused_by_freshdesk_shows_its_error_retries_and_finishes() {
+    let t = TestApp::spawn().await;
+    let ids = t
+        .simc
+        .bulk_tickets(&BulkTickets {
+            count: 3,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(2)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The agent lost the permission to list tickets, for a while.
+    t.simc
+        .set_faults(&FaultsConfig {
+            force_403: Some(Force403 {
+                count: 2,
+                path: Some("/api/v2/tickets".into()),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    let refused = eventually("the refusal shown", Duration::from_secs(20), || async {
+        let b = t.connection(&org).await.body["backfill"].clone();
+        b["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("access_denied"))
+            .then_some(b)
+    })
+    .await;
+    assert_ne!(refused["state"], "done", "{refused}");
+    let progress = wait_backfill_done(&t, &org).await;
+    assert_eq!(progress["last_error"], Value::Null, "{progress}");
+    t.settle().await;
+    let mut imported: Vec<u64> = sessions(&t, &org)
+        .await
+        .iter()
+        .map(|s| s["ticket_id"].as_u64().unwrap())
+        .collect();
+    imported.sort();
+    assert_eq!(imported, ids);
+}
+
+#[tokio::test]
+async fn a_backfill_held_by_the_tickets_list_sub_limit_does_not_delay_live_replies() {
+    let t = TestApp::spawn().await;
+    t.simc
+        .bulk_tickets(&BulkTickets {
+            count: 250,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(2)),
+            step_secs: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // One list call a minute: the backfill's second page is refused for up to a minute.
+    t.simc
+        .set_config(&ConfigUpdate {
+            tickets_list_per_min: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    eventually(
+        "a list call refused by the sub-limit",
+        Duration::from_secs(30),
+        || async {
+            t.sim_calls("GET", "/api/v2/tickets")
+                .await
+                .iter()
+                .any(|r| r.path == "/api/v2/tickets" && r.status == 429)
+                .then_some(())
+        },
+    )
+    .await;
+    let id = t.new_ticket("Live", "How do I reset my password?").await;
+    t.wait_ai_posts(id, 1).await;
+    let backfill = t.connection(&org).await.body["backfill"].clone();
+    assert_ne!(
+        backfill["state"], "done",
+        "answered while the backfill waits: {backfill}"
+    );
+}
+
+#[tokio::test]
+async fn live_tickets_are_answered_promptly_while_a_large_backfill_uses_the_budget() {
+    let t = TestApp::spawn().await;
+    t.simc
+        .bulk_tickets(&BulkTickets {
+            count: 1000,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(Utc::now() - Days::days(20)),
+            step_secs: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = t.connected_with_webhook(json!({})).await;
+    // 1000 imports need 2000 calls: far more than a minute of the budget (560 of 700).
+    eventually(
+        "the backfill to use most of the budget",
+        Duration::from_secs(30),
+        || async {
+            let budget = t.call(Method::GET, "/api/v1/inspect", None).await.body["orgs"][0]
+                ["rate_budget"]
+                .clone();
+            (budget["used"].as_u64().unwrap_or(0) >= 400).then_some(())
+        },
+    )
+    .await;
+    let mut live = Vec::new();
+    for i in 0..3 {
+        live.push(
+            t.new_ticket(&format!("Live {i}"), "How do I reset my password?")
+                .await,
+        );
+    }
+    for id in live {
+        t.wait_ai_posts(id, 1).await;
+    }
+    let imported = sessions(&t, &org)
+        .await
+        .iter()
+        .filter(|s| s["imported"] == true)
+        .count();
+    assert!(imported < 1000, "answered while the backfill runs");
 }

@@ -21,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// How long a ticket waits after writing to Freshdesk before it processes new events.
 const ECHO_COALESCE: Duration = Duration::from_millis(750);
@@ -72,6 +73,8 @@ pub struct TicketActor {
     zombie: bool,
     /// Counted in the live-actor gauge.
     counted: bool,
+    /// Tells a running pass that more work arrived (it may be waiting for a pass slot).
+    woken: Arc<Notify>,
 }
 
 impl TicketActor {
@@ -99,6 +102,7 @@ impl TicketActor {
             stopping: false,
             zombie: false,
             counted: false,
+            woken: Arc::new(Notify::new()),
         }
     }
 
@@ -118,6 +122,7 @@ impl TicketActor {
             self.ticket_id,
             self.record.take(),
             std::mem::take(&mut self.reconcile),
+            self.woken.clone(),
         );
         let span =
             tracing::info_span!("ticket", org_id = %self.org_id, ticket_id = %self.ticket_id);
@@ -138,6 +143,9 @@ impl TicketActor {
         self.record = outcome.record;
         self.deps.waiters.notify(&outcome.applied);
         if self.stopping {
+            // Work left for later (a retry, a post waiting to settle) goes to the next
+            // incarnation: `stopped` reports it and the shard starts one.
+            self.dirty |= outcome.retry_in.is_some();
             ctx.stop();
             return;
         }
@@ -174,7 +182,20 @@ impl TicketActor {
         EngineMetrics::inc(&self.deps.metrics.events_failed);
         tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = why, restarts = self.restarts, "ticket pass failed; restarting the actor");
         self.deps.failures.record(self.org_id, self.ticket_id, why);
+        // The pass's events stay queued: whoever runs next (the restarted actor, or a new
+        // incarnation if the shard is passivating this one) must run it again.
+        self.dirty = true;
         ctx.stop();
+    }
+
+    /// Queued events, a scheduled retry or pending writes: the ticket must run again.
+    fn has_work(&self) -> bool {
+        self.dirty
+            || self.retry_timer.is_some()
+            || self
+                .record
+                .as_ref()
+                .is_some_and(|r| !r.pending_effects.is_empty())
     }
 }
 
@@ -260,10 +281,17 @@ impl Actor for TicketActor {
                 .live_actors
                 .fetch_sub(1, Ordering::Relaxed);
         }
+        if std::mem::take(&mut self.parked) {
+            // The park timer dies with this incarnation; the next one starts afresh.
+            self.deps
+                .metrics
+                .parked_tickets
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.shard.do_send(Stopped {
             org_id: self.org_id,
             ticket_id: self.ticket_id,
-            dirty: self.dirty,
+            has_work: self.has_work(),
         });
     }
 }
@@ -297,6 +325,9 @@ impl Handler<Wake> for TicketActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
         self.dirty = true;
+        if self.busy {
+            self.woken.notify_one();
+        }
         self.kick(ctx);
     }
 }
@@ -306,6 +337,9 @@ impl Handler<Stop> for TicketActor {
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         // A running pass finishes first (see `finish`); the shard buffers wake-ups meanwhile.
+        // A scheduled retry is not waited for: `stopped` reports it as work and the next
+        // incarnation runs it at once (a 429's pause is kept by the org's budget, a post of
+        // unknown outcome by its stored attempt time).
         self.stopping = true;
         if !self.busy {
             ctx.stop();

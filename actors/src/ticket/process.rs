@@ -7,16 +7,17 @@ use super::machine::{
 };
 use super::state::*;
 use crate::budget::{BudgetedApi, Priority};
-use crate::engine::EngineDeps;
+use crate::engine::{EngineDeps, PassPools};
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket};
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
-use crate::ports::{EventKind, QueuedEvent, StoreFailure};
+use crate::ports::{background_only, EventKind, QueuedEvent, StoreFailure};
 use crate::session::{Author, HandoffReason};
 use chrono::SubsecRound;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Notify, SemaphorePermit};
 
 /// Why a pass failed. The actor turns this into a restart (with a budget, then parking).
 #[derive(Debug, thiserror::Error)]
@@ -73,29 +74,22 @@ impl From<Transient> for OutboxStop {
     }
 }
 
-/// Run one pass for the ticket.
+/// Run one pass for the ticket. `woken` is notified when more work arrives for the ticket
+/// while the pass runs.
 pub async fn run_pass(
     deps: Arc<EngineDeps>,
     org_id: OrgId,
     ticket_id: TicketId,
     cached: Option<TicketRecord>,
     reconcile: bool,
+    woken: Arc<Notify>,
 ) -> Result<PassOutcome, PassError> {
-    let events = deps.store.queued_events(org_id, ticket_id)?;
+    let mut events = deps.store.queued_events(org_id, ticket_id)?;
     // Bound how many passes of this org hold a ticket's state and wait on Freshdesk at once,
     // so a large backlog costs idle actors, not loaded records; background work has its own,
     // smaller pool so it never holds up live tickets.
-    let background = !events.is_empty()
-        && events
-            .iter()
-            .all(|e| matches!(e.kind, EventKind::Import | EventKind::Sweep));
     let pools = deps.orgs.passes(org_id);
-    let pool = if background {
-        &pools.background
-    } else {
-        &pools.live
-    };
-    let _permit = pool.acquire().await.expect("pass pools are never closed");
+    let _permit = pass_permit(&deps, &pools, org_id, ticket_id, &mut events, &woken).await?;
     let mut record = match cached {
         Some(r) => Some(r),
         None => deps.store.load_ticket(org_id, ticket_id)?,
@@ -225,6 +219,32 @@ pub async fn run_pass(
         applied,
         wrote: pass.wrote.get(),
     })
+}
+
+/// A pass slot: from the live pool, or for background-only work from the background pool,
+/// unless live work for the ticket arrives while it waits there (`woken`): the events are
+/// read again and the pass takes a live slot, so a webhook never waits behind a backlog.
+async fn pass_permit<'a>(
+    deps: &EngineDeps,
+    pools: &'a PassPools,
+    org_id: OrgId,
+    ticket_id: TicketId,
+    events: &mut Vec<QueuedEvent>,
+    woken: &Notify,
+) -> Result<SemaphorePermit<'a>, PassError> {
+    while background_only(events) {
+        tokio::select! {
+            permit = pools.background.acquire() => {
+                return Ok(permit.expect("pass pools are never closed"));
+            }
+            () = woken.notified() => *events = deps.store.queued_events(org_id, ticket_id)?,
+        }
+    }
+    Ok(pools
+        .live
+        .acquire()
+        .await
+        .expect("pass pools are never closed"))
 }
 
 /// Consecutive events of one class coalesce into one segment (one re-read for many hints,
