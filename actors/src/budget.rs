@@ -337,7 +337,12 @@ impl<'a> BudgetedApi<'a> {
     ) -> FreshdeskResult<T> {
         let result = result.await;
         match &result {
-            Ok(api) => self.budget.observe(api.rate_limit),
+            Ok(api) => {
+                self.budget.observe(api.rate_limit);
+                self.gate.call_succeeded();
+            }
+            // Freshdesk took the key: only the ticket is gone.
+            Err(FreshdeskError::NotFound) => self.gate.call_succeeded(),
             Err(FreshdeskError::RateLimited { retry_after }) => {
                 self.budget.pause(endpoint, *retry_after)
             }

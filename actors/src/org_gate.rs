@@ -12,7 +12,9 @@
 //!   no write is in flight and none can start.
 //! - **pause**: why Freshdesk work is held although the org is connected (Freshdesk refuses the
 //!   key, the stored domain is no longer allowed). Passes keep their events and outbox and look
-//!   again shortly; a save (`Engine::org_changed`) clears it.
+//!   again shortly; a save (`Engine::org_changed`) clears it. A refused key is also retried by
+//!   one probing pass every `PROBE_EVERY`, and any call Freshdesk answers again (a probe, the
+//!   backfill's retry) lifts it: a key or role restored in Freshdesk needs no save.
 
 use crate::ids::OrgId;
 use crate::metrics::EngineMetrics;
@@ -21,6 +23,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{RwLock, RwLockReadGuard};
 
 /// Why an org's Freshdesk work is paused.
@@ -42,13 +45,22 @@ pub struct OrgPause {
     pub at: DateTime<Utc>,
 }
 
+/// How often a pass of an org paused for a refused key calls Freshdesk anyway, to find out
+/// whether the key works again.
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+
 /// One org's gate.
 pub struct OrgGate {
     org_id: OrgId,
     connected: AtomicBool,
     writes: RwLock<()>,
-    pause: Mutex<Option<OrgPause>>,
+    pause: Mutex<Option<Paused>>,
     metrics: Arc<EngineMetrics>,
+}
+
+struct Paused {
+    shown: OrgPause,
+    last_probe: Instant,
 }
 
 /// Held while one write to Freshdesk is in flight.
@@ -96,23 +108,55 @@ impl OrgGate {
 
     /// Why work is paused, if it is.
     pub fn pause(&self) -> Option<OrgPause> {
-        self.pause.lock().clone()
+        self.pause.lock().as_ref().map(|p| p.shown.clone())
+    }
+
+    /// Whether work is held: paused, unless this caller may probe a refused key (one caller
+    /// per `PROBE_EVERY`).
+    pub fn holds_work(&self) -> bool {
+        let mut pause = self.pause.lock();
+        let Some(paused) = pause.as_mut() else {
+            return false;
+        };
+        let probe = paused.shown.code == PauseReason::AuthFailed
+            && paused.last_probe.elapsed() >= PROBE_EVERY;
+        if probe {
+            paused.last_probe = Instant::now();
+        }
+        !probe
+    }
+
+    /// Freshdesk answered a call: a refused key works again.
+    pub fn call_succeeded(&self) {
+        let refused = self
+            .pause
+            .lock()
+            .as_ref()
+            .is_some_and(|p| p.shown.code == PauseReason::AuthFailed);
+        if refused {
+            self.resume();
+        }
     }
 
     /// Pause the org's Freshdesk work (logged once per pause).
     pub fn set_pause(&self, code: PauseReason, message: String) {
         let mut pause = self.pause.lock();
-        if pause.as_ref().is_some_and(|p| p.code == code) {
+        if let Some(paused) = pause.as_mut().filter(|p| p.shown.code == code) {
+            // Still refused (a probe): look again a full period later.
+            paused.last_probe = Instant::now();
             return;
         }
         if pause.is_none() {
             self.metrics.orgs_paused.fetch_add(1, Ordering::Relaxed);
         }
         tracing::warn!(org_id = %self.org_id, reason = ?code, error = %message, "freshdesk work paused for the organization");
-        *pause = Some(OrgPause {
-            code,
-            message,
-            at: Utc::now(),
+        *pause = Some(Paused {
+            shown: OrgPause {
+                code,
+                message,
+                at: Utc::now(),
+            },
+            last_probe: Instant::now(),
         });
     }
 
@@ -130,7 +174,6 @@ impl OrgGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn a_disconnect_waits_for_the_write_in_flight_and_refuses_new_ones() {
@@ -167,5 +210,30 @@ mod tests {
         assert!(gate.resume());
         assert!(!gate.resume());
         assert_eq!(metrics.orgs_paused.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_refused_key_is_probed_once_a_period_and_lifted_by_any_answer() {
+        let metrics = Arc::new(EngineMetrics::default());
+        let gate = OrgGate::new(OrgId::new(), true, metrics.clone());
+        gate.set_pause(PauseReason::AuthFailed, "401".into());
+        assert!(gate.holds_work(), "no probe right after the refusal");
+        gate.pause.lock().as_mut().unwrap().last_probe -= PROBE_EVERY;
+        assert!(!gate.holds_work(), "one caller probes");
+        assert!(gate.holds_work(), "the others keep waiting");
+        gate.call_succeeded();
+        assert!(gate.pause().is_none());
+        assert!(!gate.holds_work());
+        assert_eq!(metrics.orgs_paused.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_disallowed_domain_is_never_probed_nor_lifted_by_a_call() {
+        let gate = OrgGate::new(OrgId::new(), true, Arc::default());
+        gate.set_pause(PauseReason::DomainNotAllowed, "not allowed".into());
+        gate.pause.lock().as_mut().unwrap().last_probe -= PROBE_EVERY;
+        assert!(gate.holds_work());
+        gate.call_succeeded();
+        assert!(gate.pause().is_some());
     }
 }

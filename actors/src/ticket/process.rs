@@ -111,9 +111,9 @@ pub async fn run_pass(
         applied: Vec::new(),
         wrote: false,
     };
-    if deps.orgs.gate(org_id).pause().is_some() {
+    if deps.orgs.gate(org_id).holds_work() {
         // Freshdesk refuses the org's key (or config its domain): keep everything and look
-        // again; a save lifts the pause and wakes the ticket at once.
+        // again; a save, or a probing pass that Freshdesk answers, lifts the pause.
         return Ok(wait(PAUSED_RECHECK, record));
     }
     let org = deps.orgs.get(org_id);
