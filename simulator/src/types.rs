@@ -50,6 +50,11 @@ pub struct NewTicket {
     /// Backdated update time. Default: `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
+    /// Customer replies (HTML bodies) already on the ticket when it is created, stamped with
+    /// its creation second (as when a customer writes again within the second the ticket was
+    /// opened). Each fires rule 2 like a customer reply, unless `webhook` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_replies: Option<Vec<String>>,
     /// Fire automation rule 1 (ticket created). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<bool>,

@@ -6,3 +6,4 @@ mod connect;
 mod flow;
 mod intake;
 mod lifecycle;
+mod thread;
