@@ -483,15 +483,9 @@ impl Pass<'_> {
         ticket: &Ticket,
     ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
         const PER_PAGE: u32 = 100;
-        let live_first_read = record.watermark.read_at.is_none()
-            && record.session.as_ref().is_some_and(|s| !s.imported);
-        if live_first_read && ticket.updated_at <= ticket.created_at {
-            // First read of a ticket never updated: it has no conversations (each one moves
-            // `updated_at`), so the call (one credit) is saved. One-second timestamps can hide
-            // a reply written in the creation second; that reply's own webhook (or the sweep)
-            // brings it, since from now on every read lists conversations.
-            return Ok((Vec::new(), 0));
-        }
+        // Always listed, also on the first read of a ticket whose `updated_at` equals its
+        // `created_at`: with one-second timestamps a reply written in the creation second
+        // leaves both equal, and the AI must decide on the whole thread (SPEC §4.4).
         let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
         let mut page = first_page;
         let mut fetched = Vec::new();
