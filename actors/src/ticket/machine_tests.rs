@@ -2027,6 +2027,79 @@ fn a_later_reread_of_a_mirrored_post_neither_duplicates_it_nor_asks() {
 }
 
 #[test]
+fn a_customer_message_read_after_an_ai_post_it_preceded_is_mirrored_before_the_post_and_answered() {
+    let settings = settings();
+    // The AI's reply (conversation 100) was mirrored when it was sent; the customer had
+    // written conversation 99 just before it landed, unread until now.
+    let mut record = answered(&settings);
+    let step = observe(
+        &mut record,
+        &observation(
+            ticket(),
+            vec![
+                contact(99, "And on mobile?"),
+                conv(100, Author::Ai, "Try resetting your password."),
+            ],
+        ),
+        &view(&settings),
+        at(10, 2, 0),
+    );
+    assert_eq!(
+        message_ids(&record),
+        vec![None, Some(99), Some(100)],
+        "Freshdesk's order"
+    );
+    let ask = step.ask.expect("the unanswered message is answered");
+    assert_eq!(
+        bodies(&ask.transcript),
+        vec![
+            "I cannot log in to my account.",
+            "And on mobile?",
+            "Try resetting your password."
+        ]
+    );
+}
+
+#[test]
+fn a_post_confirmed_after_a_later_conversation_was_read_is_mirrored_before_it() {
+    let settings = settings();
+    let mut record = asked(&settings, ticket());
+    respond(
+        &mut record,
+        Decision::Reply { text: "Hi".into() },
+        &view(&settings),
+        at(10, 0, 3),
+    );
+    observe(
+        &mut record,
+        &observation(ticket(), vec![contact(101, "Still there?")]),
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    let id = record.pending_effects[0].id;
+    effect_sent(
+        &mut record,
+        id,
+        Some(Posted {
+            id: ConversationId(100),
+            body_text: "Hi".into(),
+            created_at: at(10, 0, 4),
+        }),
+    );
+    assert_eq!(message_ids(&record), vec![None, Some(100), Some(101)]);
+    let step = observe(
+        &mut record,
+        &observation(ticket(), vec![]),
+        &view(&settings),
+        at(10, 0, 6),
+    );
+    assert!(
+        step.ask.is_some(),
+        "the later message is still to be answered"
+    );
+}
+
+#[test]
 fn a_confirmation_of_an_unknown_effect_changes_nothing() {
     let settings = settings();
     let mut record = answered(&settings);
