@@ -39,4 +39,10 @@ async fn a_reply_in_the_creation_second_read_after_a_lost_creation_webhook_gets_
     let session = t.session(&org, id).await.body;
     assert_eq!(session["state"], "handed_off");
     assert_eq!(session["handoff"]["reason"], "customer_requested");
+    let messages = session["messages"].as_array().unwrap();
+    let authors: Vec<&str> = messages
+        .iter()
+        .map(|m| m["author"].as_str().unwrap())
+        .collect();
+    assert_eq!(authors, ["contact", "contact", "ai"], "Freshdesk's order");
 }

@@ -210,6 +210,13 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
         id: ticket.status,
         name: ticket.status_name.clone(),
     };
+    // Conversations mirrored before this read (the AI's own posts among them, mirrored when
+    // sent): a conversation read now that Freshdesk created before one of them goes before it.
+    let earlier: Vec<ConversationId> = session
+        .messages
+        .iter()
+        .filter_map(|m| m.conversation_id)
+        .collect();
     for c in &observation.conversations {
         if session
             .messages
@@ -226,7 +233,12 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
         {
             session.state = SessionState::HumanActive;
         }
-        session.messages.push(message_of(c));
+        place_in_order(
+            &mut session.messages,
+            &mut record.ai.considered,
+            message_of(c),
+            |id| earlier.contains(&id),
+        );
         record.watermark.last_conversation_id =
             record.watermark.last_conversation_id.max(Some(c.id));
     }
@@ -246,9 +258,7 @@ fn consider_answer(record: &mut TicketRecord, org: &OrgView<'_>, now: DateTime<U
     };
     let len = session.messages.len();
     let considered = record.ai.considered.min(len);
-    let waiting = session.messages[considered..]
-        .iter()
-        .any(|m| m.author == Author::Contact && !m.private);
+    let waiting = session.messages[considered..].iter().any(awaits_answer);
     let mode = org.settings.channels.mode_for(session.channel);
     if !waiting || session.state != SessionState::AiActive || mode == ChannelMode::Off {
         record.ai.considered = len;
@@ -494,17 +504,51 @@ pub fn effect_sent(record: &mut TicketRecord, id: EffectId, posted: Option<Poste
         return;
     }
     let private = matches!(effect.kind, EffectKind::PostNote { .. });
-    session.messages.push(Message {
+    let message = Message {
         conversation_id: Some(posted.id),
         author: Author::Ai,
         private,
         note: private,
         body_text: posted.body_text,
         created_at: posted.created_at,
-    });
+    };
+    place_in_order(
+        &mut session.messages,
+        &mut record.ai.considered,
+        message,
+        |_| true,
+    );
     record.watermark.last_conversation_id =
         record.watermark.last_conversation_id.max(Some(posted.id));
-    record.ai.considered = record.ai.considered.max(session.messages.len());
+}
+
+/// Put a mirrored conversation into the session in Freshdesk's order: before the first of the
+/// `earlier` conversations created after it (by Freshdesk's `created_at`, then its id, which
+/// grows with creation: timestamps have one-second resolution), else at the end. `considered` keeps covering the same messages: a message
+/// placed inside it that awaits an answer was never considered, so the prefix ends before it;
+/// any other message placed inside it or at its edge joins it.
+fn place_in_order(
+    messages: &mut Vec<Message>,
+    considered: &mut usize,
+    message: Message,
+    earlier: impl Fn(ConversationId) -> bool,
+) {
+    let key = |m: &Message| (m.created_at, m.conversation_id);
+    let at = messages
+        .iter()
+        .position(|m| m.conversation_id.is_some_and(&earlier) && key(m) > key(&message))
+        .unwrap_or(messages.len());
+    if awaits_answer(&message) {
+        *considered = (*considered).min(at);
+    } else if at <= *considered {
+        *considered += 1;
+    }
+    messages.insert(at, message);
+}
+
+/// A message the AI answers: public, from the customer.
+fn awaits_answer(m: &Message) -> bool {
+    m.author == Author::Contact && !m.private
 }
 
 /// Freshdesk rejected a routing target (400 `invalid_value` on `responder_id`/`group_id`):

@@ -1052,10 +1052,10 @@ fn a_handed_off_ticket_keeps_syncing_status_and_messages() {
         &mut record,
         &observation(
             with_status(4, "Resolved"),
-            vec![conv(1, Author::Agent, "Fixed."), contact(2, "Thanks")],
+            vec![conv(301, Author::Agent, "Fixed."), contact(302, "Thanks")],
         ),
         &view(&settings),
-        at(10, 6, 0),
+        at(10, 7, 0),
     );
     let s = session(&record);
     assert_eq!(s.freshdesk_status.id, 4);
@@ -2029,15 +2029,18 @@ fn a_later_reread_of_a_mirrored_post_neither_duplicates_it_nor_asks() {
 #[test]
 fn a_customer_message_read_after_an_ai_post_it_preceded_is_mirrored_before_the_post_and_answered() {
     let settings = settings();
-    // The AI's reply (conversation 100) was mirrored when it was sent; the customer had
-    // written conversation 99 just before it landed, unread until now.
+    // The AI's reply (conversation 100, at 10:00:03) was mirrored when it was sent; the
+    // customer had written conversation 99 in the same second, just before it, unread until now.
     let mut record = answered(&settings);
     let step = observe(
         &mut record,
         &observation(
             ticket(),
             vec![
-                contact(99, "And on mobile?"),
+                ObservedConversation {
+                    created_at: at(10, 0, 3),
+                    ..contact(99, "And on mobile?")
+                },
                 conv(100, Author::Ai, "Try resetting your password."),
             ],
         ),
