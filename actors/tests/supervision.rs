@@ -109,6 +109,8 @@ impl EngineStore for MemoryStore {
 struct MemoryFreshdesk {
     tickets: Mutex<HashMap<u64, (Ticket, Vec<Conversation>)>>,
     next_conversation: AtomicU32,
+    /// Replies still to answer with a timeout after they landed.
+    land_then_time_out: AtomicU32,
 }
 
 fn ok<T>(value: T) -> FreshdeskResult<T> {
@@ -170,6 +172,14 @@ impl MemoryFreshdesk {
         };
         conversations.push(c.clone());
         ticket.updated_at = Utc::now();
+        let time_out = !private
+            && self
+                .land_then_time_out
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if time_out {
+            return Err(FreshdeskError::Timeout);
+        }
         ok(c)
     }
 }
@@ -300,6 +310,27 @@ fn world(idle_passivate: Duration) -> World {
 }
 
 fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> World {
+    world_with_clock(
+        idle_passivate,
+        max_live_actors_per_shard,
+        Arc::new(SystemClock),
+    )
+}
+
+/// Our clock, this far ahead of Freshdesk's (the system clock).
+struct AheadClock(chrono::Duration);
+
+impl Clock for AheadClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+}
+
+fn world_with_clock(
+    idle_passivate: Duration,
+    max_live_actors_per_shard: usize,
+    clock: Arc<dyn Clock>,
+) -> World {
     let store = Arc::new(MemoryStore::default());
     let api = Arc::new(MemoryFreshdesk::default());
     let responder = Arc::new(PoisonResponder {
@@ -312,7 +343,7 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
             connected_at: Utc::now() - chrono::Duration::seconds(5),
         }),
         responder: responder.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
         config: EngineConfig {
             max_ai_answers: 10,
             idle_passivate,
@@ -498,5 +529,34 @@ async fn a_burst_beyond_the_live_actor_cap_waits_for_slots_and_every_ticket_is_a
     assert!(
         (100..140).all(|id| w.api.ai_replies(id) == 1),
         "one answer each"
+    );
+}
+
+#[actix::test]
+async fn a_reply_that_landed_but_timed_out_is_not_sent_again_when_our_clock_is_ten_seconds_ahead() {
+    let w = world_with_clock(
+        Duration::from_secs(3600),
+        10_000,
+        Arc::new(AheadClock(chrono::Duration::seconds(10))),
+    );
+    w.api.add_ticket(50, "a normal question");
+    w.api.land_then_time_out.store(1, Ordering::SeqCst);
+    w.webhook(50).await;
+    until("the outbox is empty", Duration::from_secs(10), || {
+        w.store
+            .load_ticket(w.org, TicketId(50))
+            .unwrap()
+            .is_some_and(|r| r.ai.answers == 1 && r.pending_effects.is_empty())
+    })
+    .await;
+    assert_eq!(
+        w.api.ai_replies(50),
+        1,
+        "the reply that landed is not sent again"
+    );
+    assert_eq!(
+        w.engine.metrics().effects_reconciled.load(Ordering::SeqCst),
+        1,
+        "found by reconciliation"
     );
 }

@@ -2252,6 +2252,52 @@ fn find_sent_post_never_matches_an_update() {
     assert_eq!(find_sent_post(&record, &tag, &candidates), None);
 }
 
+/// A record that mirrored conversation 50 (a customer message), then a pending reply
+/// "Hello there, friend." recorded at 10:00:05.500 of our clock.
+fn pending_reply_after_conversation_50() -> (TicketRecord, PendingEffect) {
+    let settings = settings();
+    let mut record = tracked(&ticket());
+    observe(
+        &mut record,
+        &observation(ticket(), vec![contact(50, "Hello?")]),
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    respond(
+        &mut record,
+        Decision::Reply {
+            text: "Hello there,\n\nfriend.".into(),
+        },
+        &view(&settings),
+        at_ms(10, 0, 5, 500),
+    );
+    let effect = record.pending_effects[0].clone();
+    (record, effect)
+}
+
+#[test]
+fn find_sent_post_finds_a_post_above_the_known_conversations_even_when_our_clock_is_ahead() {
+    let (record, effect) = pending_reply_after_conversation_50();
+    // Freshdesk's clock is 10 s behind ours: the post is stamped before the effect was recorded.
+    let candidates = vec![ai_conv(
+        51,
+        "Hello there, friend.",
+        at(10, 0, 5) - Duration::seconds(10),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(51))
+    );
+}
+
+#[test]
+fn find_sent_post_ignores_a_conversation_that_existed_when_the_effect_was_recorded() {
+    let (record, effect) = pending_reply_after_conversation_50();
+    // Same text, stamped later, but its id shows Freshdesk held it before the effect existed.
+    let candidates = vec![ai_conv(49, "Hello there, friend.", at(10, 0, 6))];
+    assert_eq!(find_sent_post(&record, &effect, &candidates), None);
+}
+
 #[test]
 fn find_sent_post_matches_an_assist_draft_with_its_footer() {
     let settings = OrgSettings {
