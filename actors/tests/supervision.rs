@@ -162,7 +162,7 @@ impl MemoryFreshdesk {
                 u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
             ),
             body: body.into(),
-            body_text: body.into(),
+            body_text: text_of(body),
             incoming: false,
             private,
             source: if private { 2 } else { 0 },
@@ -182,6 +182,21 @@ impl MemoryFreshdesk {
         }
         ok(c)
     }
+}
+
+/// The text of an HTML body, as Freshdesk derives `body_text` (tags dropped).
+fn text_of(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 #[async_trait]

@@ -596,7 +596,8 @@ pub fn effect_abandoned(record: &mut TicketRecord, id: EffectId, why: &str, now:
 
 /// After a crash or an ambiguous failure (timeout, 5xx) a post may have reached Freshdesk.
 /// Find the AI conversation that matches a pending post: same text, written by the AI agent
-/// after the effect was recorded, and not already mirrored.
+/// after the effect was recorded (a conversation id above those then known), and not already
+/// mirrored.
 pub fn find_sent_post<'a>(
     record: &TicketRecord,
     effect: &PendingEffect,
@@ -615,10 +616,15 @@ pub fn find_sent_post<'a>(
             .as_ref()
             .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
     };
-    let since = effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2);
+    let after_recording = |c: &ObservedConversation| match effect.recorded_after {
+        Some(known) => known.last_id.is_none_or(|last| c.id > last),
+        // Stored before the ids were kept: Freshdesk's time against ours, with a margin for
+        // one-second timestamps and a little skew.
+        None => c.created_at >= effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2),
+    };
     ai_conversations.iter().find(|c| {
         c.author == Author::Ai
-            && c.created_at >= since
+            && after_recording(c)
             && !known(c.id)
             && squash(&c.body_text) == wanted
     })
@@ -635,6 +641,9 @@ fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) 
         attempts: 0,
         created_at: now,
         last_attempt_at: None,
+        recorded_after: Some(KnownConversations {
+            last_id: record.watermark.last_conversation_id,
+        }),
     });
 }
 

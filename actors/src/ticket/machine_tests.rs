@@ -2180,9 +2180,20 @@ fn find_sent_post_finds_the_ai_conversation_with_the_same_text_ignoring_whitespa
     assert_eq!(found.id, ConversationId(8));
 }
 
-#[test]
-fn find_sent_post_accepts_a_conversation_up_to_two_seconds_before_the_effect_second() {
+/// `pending_reply`, as stored before effects kept the conversations known when recorded.
+fn pending_reply_stored_without_known_conversations() -> (TicketRecord, PendingEffect) {
     let (record, effect) = pending_reply();
+    let mut stored = serde_json::to_value(&effect).unwrap();
+    stored.as_object_mut().unwrap().remove("recorded_after");
+    let effect: PendingEffect = serde_json::from_value(stored).expect("an old effect loads");
+    assert_eq!(effect.recorded_after, None);
+    (record, effect)
+}
+
+#[test]
+fn an_effect_stored_without_known_conversations_accepts_a_post_up_to_two_seconds_before_its_second()
+{
+    let (record, effect) = pending_reply_stored_without_known_conversations();
     let candidates = vec![ai_conv(8, "Hello there, friend.", at(10, 0, 3))];
     assert_eq!(
         find_sent_post(&record, &effect, &candidates).map(|c| c.id),
@@ -2191,10 +2202,21 @@ fn find_sent_post_accepts_a_conversation_up_to_two_seconds_before_the_effect_sec
 }
 
 #[test]
-fn find_sent_post_ignores_conversations_older_than_the_effect() {
-    let (record, effect) = pending_reply();
+fn an_effect_stored_without_known_conversations_ignores_posts_older_than_itself() {
+    let (record, effect) = pending_reply_stored_without_known_conversations();
     let candidates = vec![ai_conv(8, "Hello there, friend.", at(10, 0, 2))];
     assert_eq!(find_sent_post(&record, &effect, &candidates), None);
+}
+
+#[test]
+fn an_effect_records_the_highest_conversation_id_known() {
+    let (_, effect) = pending_reply_after_conversation_50();
+    assert_eq!(
+        effect.recorded_after,
+        Some(KnownConversations {
+            last_id: Some(ConversationId(50))
+        })
+    );
 }
 
 #[test]
