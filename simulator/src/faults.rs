@@ -1,4 +1,5 @@
-//! Injected API faults: latency, 500/503 errors, timeouts (504) and forced 429s.
+//! Injected API faults: latency, 500/503 errors, timeouts (504), forced 429s and writes
+//! applied then answered 504.
 //!
 //! The fault plan lives in the shared state and is consulted once per `/api/v2` call, under
 //! the state lock, producing a [`FaultDecision`]; the gateway then sleeps and answers outside
@@ -33,6 +34,7 @@ pub(crate) struct Faults {
     timeout_rate: f64,
     timeout_ms: u64,
     force_429: Force429,
+    timeout_after_write: u32,
     seed: u64,
     rng: StdRng,
 }
@@ -45,6 +47,7 @@ impl Default for Faults {
             timeout_rate: 0.0,
             timeout_ms: 30_000,
             force_429: Force429::default(),
+            timeout_after_write: 0,
             seed: DEFAULT_SEED,
             rng: StdRng::seed_from_u64(DEFAULT_SEED),
         }
@@ -79,6 +82,9 @@ impl Faults {
         if let Some(v) = update.force_429 {
             self.force_429 = v;
         }
+        if let Some(v) = update.timeout_after_write {
+            self.timeout_after_write = v;
+        }
         if let Some(seed) = update.seed {
             self.seed = seed;
             self.rng = StdRng::seed_from_u64(seed);
@@ -94,8 +100,16 @@ impl Faults {
             timeout_rate: Some(self.timeout_rate),
             timeout_ms: Some(self.timeout_ms),
             force_429: Some(self.force_429),
+            timeout_after_write: Some(self.timeout_after_write),
             seed: Some(self.seed),
         }
+    }
+
+    /// Whether a write that was just applied is answered 504 (consumes one, if any are left).
+    pub fn time_out_applied_write(&mut self) -> bool {
+        let time_out = self.timeout_after_write > 0;
+        self.timeout_after_write = self.timeout_after_write.saturating_sub(1);
+        time_out
     }
 
     /// Decides the fate of one call (consumes one forced 429, if any are left).
@@ -136,6 +150,19 @@ mod tests {
         assert_eq!(f.decide().forced_429, Some(7));
         assert_eq!(f.decide().forced_429, Some(7));
         assert_eq!(f.decide(), FaultDecision::default());
+    }
+
+    #[test]
+    fn writes_timed_out_after_applying_are_counted_down() {
+        let mut f = Faults::default();
+        assert!(!f.time_out_applied_write());
+        f.update(&FaultsConfig {
+            timeout_after_write: Some(1),
+            ..FaultsConfig::default()
+        })
+        .unwrap();
+        assert!(f.time_out_applied_write());
+        assert!(!f.time_out_applied_write());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::faults::Faults;
+use crate::html::Rewrites;
 use crate::model::{
     now, role_id_for, seed_time, Agent, Contact, Group, Ticket, SEED_AGENTS, SEED_GROUPS,
 };
@@ -48,6 +49,8 @@ pub(crate) struct SimState {
     pub max_pages: u32,
     pub rate: RateWindow,
     pub faults: Faults,
+    /// How bodies posted through the API are altered before they are stored.
+    pub body_rewrites: Rewrites,
     pub webhooks: Webhooks,
     pub agents: BTreeMap<u64, Agent>,
     pub groups: BTreeMap<u64, Group>,
@@ -102,6 +105,7 @@ impl SimState {
             max_pages: config.max_pages,
             rate: RateWindow::default(),
             faults: Faults::default(),
+            body_rewrites: Rewrites::default(),
             webhooks: Webhooks::new(outbox),
             agents,
             groups,

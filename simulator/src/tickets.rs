@@ -409,11 +409,18 @@ impl SimState {
         };
         let id = self.next_conversation_id;
         self.next_conversation_id += 1;
+        let (body, body_text) = match origin {
+            Origin::Api => self.body_rewrites.apply(new.body),
+            Origin::Ui | Origin::Silent => {
+                let text = html::to_text(&new.body);
+                (new.body, text)
+            }
+        };
         let conversation = Conversation {
             id,
             ticket_id,
-            body_text: html::to_text(&new.body),
-            body: new.body,
+            body_text,
+            body,
             incoming: new.incoming,
             private: new.private,
             user_id,

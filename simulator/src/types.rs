@@ -288,9 +288,32 @@ pub struct FaultsConfig {
     /// Forced 429s still to answer (`count: 0` clears).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_429: Option<Force429>,
+    /// The next N writes (POST, PUT) are applied, then answered 504, as when Freshdesk's front
+    /// end gives up on a request it went on to process (`0` clears).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_after_write: Option<u32>,
     /// Reseeds the fault RNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+/// Body (partial update) and answer (every field set) of `POST /_sim/body_rewrites`: how the
+/// bodies of replies and notes posted through the API are altered before they are stored (and
+/// answered), as Freshdesk's sanitiser and agent signatures do. Default: stored as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BodyRewrites {
+    /// Encode entities another way: `&amp;` as `&#38;`, `&quot;` as `&#34;`, `'` as `&#39;`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reencode_entities: Option<bool>,
+    /// Wrap the body in `<div dir="ltr">…</div>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_in_div: Option<bool>,
+    /// Append this signature (HTML) after the body; `""` appends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Store (and answer) an empty `body_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank_body_text: Option<bool>,
 }
 
 /// Body (partial update) and answer of `POST /_sim/config`.

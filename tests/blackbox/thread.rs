@@ -2,7 +2,7 @@
 //! duplicated, whatever Freshdesk's one-second timestamps, delivery order or body rewriting.
 
 use crate::harness::*;
-use freshdesk_sim::NewTicket;
+use freshdesk_sim::{BodyRewrites, FaultsConfig, NewTicket};
 use serde_json::json;
 
 const FAQ_QUESTION: &str = "How do I reset my password?";
@@ -45,4 +45,62 @@ async fn a_reply_in_the_creation_second_read_after_a_lost_creation_webhook_gets_
         .map(|m| m["author"].as_str().unwrap())
         .collect();
     assert_eq!(authors, ["contact", "contact", "ai"], "Freshdesk's order");
+}
+
+/// Freshdesk alters what it stores (entities, wrapping, a signature, no `body_text`), and the
+/// first write answers 504 although it was applied: the engine must recognise the post as its
+/// own and not send it again.
+async fn posted_once_despite_rewrites(t: &TestApp, description: &str, private: bool) {
+    t.simc
+        .set_faults(&FaultsConfig {
+            timeout_after_write: Some(1),
+            ..FaultsConfig::default()
+        })
+        .await
+        .unwrap();
+    let id = t.new_ticket("Rewritten", description).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+    let posts = t.ai_posts(id).await;
+    assert_eq!(
+        posts.len(),
+        1,
+        "ticket {id}: exactly one AI post: {posts:?}"
+    );
+    assert_eq!(posts[0].0, private, "{posts:?}");
+    let path = if private { "notes" } else { "reply" };
+    let writes = t
+        .sim_calls("POST", &format!("/api/v2/tickets/{id}/{path}"))
+        .await;
+    assert_eq!(
+        writes.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [504],
+        "one POST, applied and answered 504, never sent again"
+    );
+}
+
+#[tokio::test]
+async fn a_post_freshdesk_rewrote_and_answered_504_is_recognised_and_not_sent_again() {
+    let t = TestApp::spawn().await;
+    t.connected_with_webhook(json!({})).await;
+    t.simc
+        .set_body_rewrites(&BodyRewrites {
+            reencode_entities: Some(true),
+            wrap_in_div: Some(true),
+            signature: Some("<p>-- Acme support, &quot;here to help&quot;</p>".into()),
+            blank_body_text: Some(true),
+        })
+        .await
+        .unwrap();
+    // A public reply (the FAQ answer quotes 'Forgot password'), then a private handoff note.
+    posted_once_despite_rewrites(&t, FAQ_QUESTION, false).await;
+    posted_once_despite_rewrites(&t, "Can I talk to a \"real person\" & soon?", true).await;
+    let inspect = t
+        .call(reqwest::Method::GET, "/api/v1/inspect", None)
+        .await
+        .body;
+    assert!(
+        inspect["effects_reconciled"].as_u64() >= Some(2),
+        "{inspect}"
+    );
 }

@@ -2321,6 +2321,59 @@ fn find_sent_post_ignores_a_conversation_that_existed_when_the_effect_was_record
 }
 
 #[test]
+fn find_sent_post_matches_a_post_freshdesk_appended_a_signature_to() {
+    let (record, effect) = pending_reply();
+    let candidates = vec![ai_conv(
+        8,
+        "Hello there,\nfriend.\n\n-- Acme support\nhere to help",
+        at(10, 0, 6),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(8))
+    );
+}
+
+#[test]
+fn find_sent_post_matches_a_post_whose_text_spells_entities_another_way() {
+    let settings = settings();
+    let mut record = asked(&settings, ticket());
+    respond(
+        &mut record,
+        Decision::Reply {
+            text: "Don't & \"won't\"".into(),
+        },
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    let effect = record.pending_effects[0].clone();
+    let candidates = vec![ai_conv(
+        8,
+        "Don&#39;t&nbsp;&#38; &#34;won&#x27;t&quot;",
+        at(10, 0, 6),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(8))
+    );
+}
+
+#[test]
+fn find_sent_post_ignores_a_post_of_the_other_kind() {
+    let (record, effect) = pending_reply();
+    let candidates = vec![ObservedConversation {
+        private: true,
+        note: true,
+        ..ai_conv(8, "Hello there, friend.", at(10, 0, 6))
+    }];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates),
+        None,
+        "a private note is not the reply"
+    );
+}
+
+#[test]
 fn find_sent_post_matches_an_assist_draft_with_its_footer() {
     let settings = OrgSettings {
         channels: ChannelModes {
