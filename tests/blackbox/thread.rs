@@ -50,7 +50,7 @@ async fn a_reply_in_the_creation_second_read_after_a_lost_creation_webhook_gets_
 /// Freshdesk alters what it stores (entities, wrapping, a signature, no `body_text`), and the
 /// first write answers 504 although it was applied: the engine must recognise the post as its
 /// own and not send it again.
-async fn posted_once_despite_rewrites(t: &TestApp, description: &str, private: bool) {
+async fn posted_once_despite_rewrites(t: &TestApp, org: &str, description: &str, private: bool) {
     t.simc
         .set_faults(&FaultsConfig {
             timeout_after_write: Some(1),
@@ -77,12 +77,27 @@ async fn posted_once_despite_rewrites(t: &TestApp, description: &str, private: b
         [504],
         "one POST, applied and answered 504, never sent again"
     );
+    // Mirrored once, as text (Freshdesk gave no `body_text`: the HTML body is read as text).
+    let session = t.session(org, id).await.body;
+    let ai: Vec<&str> = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["author"] == "ai")
+        .map(|m| m["body_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(ai.len(), 1, "{session}");
+    assert!(
+        !ai[0].contains('<') && ai[0].ends_with("-- Acme support, \"here to help\""),
+        "{}",
+        ai[0]
+    );
 }
 
 #[tokio::test]
 async fn a_post_freshdesk_rewrote_and_answered_504_is_recognised_and_not_sent_again() {
     let t = TestApp::spawn().await;
-    t.connected_with_webhook(json!({})).await;
+    let org = t.connected_with_webhook(json!({})).await;
     t.simc
         .set_body_rewrites(&BodyRewrites {
             reencode_entities: Some(true),
@@ -93,8 +108,8 @@ async fn a_post_freshdesk_rewrote_and_answered_504_is_recognised_and_not_sent_ag
         .await
         .unwrap();
     // A public reply (the FAQ answer quotes 'Forgot password'), then a private handoff note.
-    posted_once_despite_rewrites(&t, FAQ_QUESTION, false).await;
-    posted_once_despite_rewrites(&t, "Can I talk to a \"real person\" & soon?", true).await;
+    posted_once_despite_rewrites(&t, &org, FAQ_QUESTION, false).await;
+    posted_once_despite_rewrites(&t, &org, "Can I talk to a \"real person\" & soon?", true).await;
     let inspect = t
         .call(reqwest::Method::GET, "/api/v1/inspect", None)
         .await

@@ -595,21 +595,26 @@ pub fn effect_abandoned(record: &mut TicketRecord, id: EffectId, why: &str, now:
 }
 
 /// After a crash or an ambiguous failure (timeout, 5xx) a post may have reached Freshdesk.
-/// Find the AI conversation that matches a pending post: same text, written by the AI agent
-/// after the effect was recorded (a conversation id above those then known), and not already
-/// mirrored.
+/// Find the AI conversation that matches a pending post: written by the AI agent after the
+/// effect was recorded (a conversation id above those then known), of the same kind (public
+/// reply or private note), not already mirrored, and with our text once both are normalised
+/// (entities decoded, whitespace ignored; a signature Freshdesk appended is allowed).
 pub fn find_sent_post<'a>(
     record: &TicketRecord,
     effect: &PendingEffect,
     ai_conversations: &'a [ObservedConversation],
 ) -> Option<&'a ObservedConversation> {
-    let body_text = match &effect.kind {
-        EffectKind::PostReply { body_text, .. } | EffectKind::PostNote { body_text, .. } => {
-            body_text
-        }
+    let (body_text, note) = match &effect.kind {
+        EffectKind::PostReply { body_text, .. } => (body_text, false),
+        EffectKind::PostNote { body_text, .. } => (body_text, true),
         EffectKind::UpdateTicket { .. } => return None,
     };
-    let wanted = squash(body_text);
+    let wanted = comparable(body_text);
+    // Freshdesk may append the agent's signature: what it stored starts with our text.
+    let ours = |text: &str| {
+        let found = comparable(text);
+        found == wanted || (!wanted.is_empty() && found.starts_with(&wanted))
+    };
     let known = |id: ConversationId| {
         record
             .session
@@ -622,16 +627,24 @@ pub fn find_sent_post<'a>(
         // one-second timestamps and a little skew.
         None => c.created_at >= effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2),
     };
+    // Our notes are private, our replies public.
     ai_conversations.iter().find(|c| {
         c.author == Author::Ai
+            && c.note == note
+            && c.private == note
             && after_recording(c)
             && !known(c.id)
-            && squash(&c.body_text) == wanted
+            && ours(&c.body_text)
     })
 }
 
-fn squash(text: &str) -> String {
-    text.chars().filter(|c| !c.is_whitespace()).collect()
+/// Text reduced to what survives Freshdesk's handling of a post (sanitising, re-encoding,
+/// re-wrapping): entities decoded, whitespace dropped.
+fn comparable(text: &str) -> String {
+    decode_entities(text)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) {
@@ -700,6 +713,89 @@ pub fn text_to_html(text: &str) -> String {
         .filter(|p| !p.trim().is_empty())
         .map(|p| format!("<p>{}</p>", escape(p.trim()).replace('\n', "<br>")))
         .collect()
+}
+
+/// The plain text of a Freshdesk HTML body, as Freshdesk derives `body_text`: tags dropped
+/// (line-breaking ones become newlines), entities decoded, lines trimmed, blank lines
+/// collapsed.
+pub fn html_to_text(html: &str) -> String {
+    const LINE_BREAKING: [&str; 6] = ["br", "/p", "/div", "/li", "/tr", "/blockquote"];
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            // An unterminated `<` is text.
+            text.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + end]
+            .trim()
+            .trim_end_matches('/')
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if LINE_BREAKING.contains(&tag.as_str()) {
+            text.push('\n');
+        }
+        rest = &rest[start + end + 1..];
+    }
+    text.push_str(rest);
+    let decoded = decode_entities(&text);
+    let mut lines: Vec<&str> = Vec::new();
+    for line in decoded.lines().map(str::trim) {
+        if !(line.is_empty() && lines.last().is_none_or(|l| l.is_empty())) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
+
+/// Decode HTML entities: the named ones Freshdesk emits, and numeric ones.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let decoded = after
+            .find(';')
+            .filter(|&semi| semi <= 10)
+            .and_then(|semi| decode_entity(&after[..semi]).map(|c| (c, semi)));
+        match decoded {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &after[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn decode_entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some('\u{a0}'),
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
 }
 
 #[cfg(test)]

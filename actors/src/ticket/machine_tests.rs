@@ -2393,8 +2393,13 @@ fn find_sent_post_matches_an_assist_draft_with_its_footer() {
         at(10, 0, 5),
     );
     let effect = record.pending_effects[0].clone();
-    let with_footer = ai_conv(8, &format!("Draft {FOOTER}"), at(10, 0, 6));
-    let without = ai_conv(9, "Draft", at(10, 0, 6));
+    let note = |id, body: &str| ObservedConversation {
+        private: true,
+        note: true,
+        ..ai_conv(id, body, at(10, 0, 6))
+    };
+    let with_footer = note(8, &format!("Draft {FOOTER}"));
+    let without = note(9, "Draft");
     assert_eq!(
         find_sent_post(&record, &effect, &[without, with_footer]).map(|c| c.id),
         Some(ConversationId(8))
@@ -2474,6 +2479,22 @@ fn resume_of_a_human_active_session_makes_it_ai_active() {
 // ---------------------------------------------------------------------------------------------
 // text_to_html and summarize
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn html_to_text_reads_freshdesk_markup_as_plain_text() {
+    assert_eq!(
+        html_to_text(
+            "<div dir=\"ltr\"><p>Don&#39;t &#38; &quot;won&#x27;t&quot;</p>\
+             <p>a<br/>b &lt;c&gt;</p><div class=\"signature\"><br>-- Acme</div></div>"
+        ),
+        "Don't & \"won't\"\na\nb <c>\n\n-- Acme"
+    );
+    assert_eq!(html_to_text("a < b &unknown; c"), "a < b &unknown; c");
+    assert_eq!(
+        html_to_text(&text_to_html("One\n\nTwo & three")),
+        "One\nTwo & three"
+    );
+}
 
 #[test]
 fn text_to_html_escapes_markup() {

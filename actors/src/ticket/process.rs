@@ -8,7 +8,7 @@ use super::machine::{
 use super::state::*;
 use crate::budget::{BudgetedApi, Priority};
 use crate::engine::EngineDeps;
-use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket};
+use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
@@ -206,6 +206,16 @@ pub async fn run_pass(
         applied,
         wrote: pass.wrote.get(),
     })
+}
+
+/// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
+/// left `body_text` empty.
+fn text_of(c: &Conversation) -> String {
+    if c.body_text.is_empty() {
+        machine::html_to_text(&c.body)
+    } else {
+        c.body_text.clone()
+    }
 }
 
 /// Consecutive events of one class coalesce into one segment (one re-read for many hints,
@@ -461,7 +471,7 @@ impl Pass<'_> {
         ObservedTicket {
             subject: ticket.subject.clone(),
             description_text: if ticket.description_text.is_empty() {
-                ticket.description.clone()
+                machine::html_to_text(&ticket.description)
             } else {
                 ticket.description_text.clone()
             },
@@ -538,11 +548,7 @@ impl Pass<'_> {
                 id: c.id,
                 private: c.private,
                 note: c.source == 2,
-                body_text: if c.body_text.is_empty() {
-                    c.body
-                } else {
-                    c.body_text
-                },
+                body_text: text_of(&c),
                 created_at: c.created_at,
             })
             .collect();
@@ -662,14 +668,10 @@ impl Pass<'_> {
     /// Send one write; returns the post it created, if any. (Its `updated_at` change is not
     /// taken as read: a customer message in the same second must still look new to a sweep.)
     async fn send(&self, kind: &EffectKind) -> Result<Option<Posted>, FreshdeskError> {
-        let posted = |c: crate::freshdesk::Conversation| {
+        let posted = |c: Conversation| {
             Some(Posted {
                 id: c.id,
-                body_text: if c.body_text.is_empty() {
-                    c.body
-                } else {
-                    c.body_text
-                },
+                body_text: text_of(&c),
                 created_at: c.created_at,
             })
         };
@@ -715,11 +717,7 @@ impl Pass<'_> {
                         author: Author::Ai,
                         private: c.private,
                         note: c.source == 2,
-                        body_text: if c.body_text.is_empty() {
-                            c.body
-                        } else {
-                            c.body_text
-                        },
+                        body_text: text_of(&c),
                         created_at: c.created_at,
                     }),
             );
