@@ -523,10 +523,11 @@ pub fn effect_sent(record: &mut TicketRecord, id: EffectId, posted: Option<Poste
 }
 
 /// Put a mirrored conversation into the session in Freshdesk's order: before the first of the
-/// `earlier` conversations created after it (by Freshdesk's `created_at`, then its id, which
-/// grows with creation: timestamps have one-second resolution), else at the end. `considered` keeps covering the same messages: a message
-/// placed inside it that awaits an answer was never considered, so the prefix ends before it;
-/// any other message placed inside it or at its edge joins it.
+/// `earlier` conversations created after it (by Freshdesk's `created_at`, then by id, which
+/// grows with creation: timestamps have one-second resolution), else at the end.
+/// `considered` keeps covering the same messages: a message placed inside it that awaits an
+/// answer was never considered, so the prefix ends before it; any other message placed inside
+/// it or at its edge joins it.
 fn place_in_order(
     messages: &mut Vec<Message>,
     considered: &mut usize,
