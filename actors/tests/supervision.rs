@@ -124,6 +124,8 @@ struct MemoryFreshdesk {
     refused_reads: AtomicU32,
     /// Added to every ticket and conversations read.
     latency_ms: std::sync::atomic::AtomicU64,
+    /// Replies still to answer with a timeout after they landed.
+    land_then_time_out: AtomicU32,
 }
 
 impl Default for MemoryFreshdesk {
@@ -138,6 +140,7 @@ impl Default for MemoryFreshdesk {
             failing: Mutex::default(),
             refused_reads: AtomicU32::new(0),
             latency_ms: 0.into(),
+            land_then_time_out: AtomicU32::new(0),
         }
     }
 }
@@ -214,7 +217,7 @@ impl MemoryFreshdesk {
                 u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
             ),
             body: body.into(),
-            body_text: body.into(),
+            body_text: text_of(body),
             incoming: false,
             private,
             source: if private { 2 } else { 0 },
@@ -224,8 +227,31 @@ impl MemoryFreshdesk {
         };
         conversations.push(c.clone());
         ticket.updated_at = Utc::now();
+        let time_out = !private
+            && self
+                .land_then_time_out
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if time_out {
+            return Err(FreshdeskError::Timeout);
+        }
         ok(c)
     }
+}
+
+/// The text of an HTML body, as Freshdesk derives `body_text` (tags dropped).
+fn text_of(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 #[async_trait]
@@ -395,7 +421,28 @@ fn world(idle_passivate: Duration) -> World {
 }
 
 fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> World {
-    world_configured(|c| {
+    world_with_clock(
+        idle_passivate,
+        max_live_actors_per_shard,
+        Arc::new(SystemClock),
+    )
+}
+
+/// Our clock, this far ahead of Freshdesk's (the system clock).
+struct AheadClock(chrono::Duration);
+
+impl Clock for AheadClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+}
+
+fn world_with_clock(
+    idle_passivate: Duration,
+    max_live_actors_per_shard: usize,
+    clock: Arc<dyn Clock>,
+) -> World {
+    world_built(clock, |c| {
         c.idle_passivate = idle_passivate;
         c.max_live_actors_per_shard = max_live_actors_per_shard;
     })
@@ -403,6 +450,10 @@ fn world_with(idle_passivate: Duration, max_live_actors_per_shard: usize) -> Wor
 
 /// A world whose engine configuration `tune` adjusts.
 fn world_configured(tune: impl FnOnce(&mut EngineConfig)) -> World {
+    world_built(Arc::new(SystemClock), tune)
+}
+
+fn world_built(clock: Arc<dyn Clock>, tune: impl FnOnce(&mut EngineConfig)) -> World {
     let mut config = EngineConfig {
         max_ai_answers: 10,
         idle_passivate: Duration::from_secs(3600),
@@ -433,7 +484,7 @@ fn world_configured(tune: impl FnOnce(&mut EngineConfig)) -> World {
         store: store.clone(),
         orgs: orgs.clone(),
         responder: responder.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
         config,
     });
     World {
@@ -1014,4 +1065,33 @@ async fn the_backfill_queues_one_page_of_imports_at_a_time() {
     assert!(most <= 100, "at most one page in flight, saw {most}");
     let progress = w.engine.backfill(w.org).unwrap();
     assert_eq!(progress.tickets_queued, 600);
+}
+
+#[actix::test]
+async fn a_reply_that_landed_but_timed_out_is_not_sent_again_when_our_clock_is_ten_seconds_ahead() {
+    let w = world_with_clock(
+        Duration::from_secs(3600),
+        10_000,
+        Arc::new(AheadClock(chrono::Duration::seconds(10))),
+    );
+    w.api.add_ticket(50, "a normal question");
+    w.api.land_then_time_out.store(1, Ordering::SeqCst);
+    w.webhook(50).await;
+    until("the outbox is empty", Duration::from_secs(10), || {
+        w.store
+            .load_ticket(w.org, TicketId(50))
+            .unwrap()
+            .is_some_and(|r| r.ai.answers == 1 && r.pending_effects.is_empty())
+    })
+    .await;
+    assert_eq!(
+        w.api.ai_replies(50),
+        1,
+        "the reply that landed is not sent again"
+    );
+    assert_eq!(
+        w.engine.metrics().effects_reconciled.load(Ordering::SeqCst),
+        1,
+        "found by reconciliation"
+    );
 }

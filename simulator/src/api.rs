@@ -218,8 +218,13 @@ async fn serve(sim: &Sim, call: &Call, faults: FaultDecision) -> Outcome {
     else {
         return failed(ApiError::InvalidCredentials);
     };
+    let mut result = route(&mut st, call, agent_id);
+    let write = call.method == Method::POST || call.method == Method::PUT;
+    if result.is_ok() && write && st.faults.time_out_applied_write() {
+        result = Err(ApiError::GatewayTimeout);
+    }
     Outcome {
-        result: route(&mut st, call, agent_id),
+        result,
         rate,
         credits: cost,
         agent_id: Some(agent_id),

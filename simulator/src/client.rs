@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::types::{
-    AgentNote, AgentReply, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply, DeliveryKnobs,
-    DeliveryRecord, FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket, RecordedRequest,
-    RequestFilter, StatusChange, TicketBrief, WebhookConfig,
+    AgentNote, AgentReply, BodyRewrites, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply,
+    DeliveryKnobs, DeliveryRecord, FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket,
+    RecordedRequest, RequestFilter, StatusChange, TicketBrief, WebhookConfig,
 };
 
 /// A failed control call.
@@ -242,6 +242,12 @@ impl SimClient {
     /// `DELETE /_sim/faults` → no faults any more.
     pub async fn clear_faults(&self) -> SimResult<FaultsConfig> {
         self.call(Method::DELETE, "/faults", None::<&Value>).await
+    }
+
+    /// `POST /_sim/body_rewrites` (partial) → the effective rewrites.
+    pub async fn set_body_rewrites(&self, rewrites: &BodyRewrites) -> SimResult<BodyRewrites> {
+        self.call(Method::POST, "/body_rewrites", Some(rewrites))
+            .await
     }
 
     /// `POST /_sim/config` (partial) → the effective configuration.

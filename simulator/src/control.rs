@@ -15,9 +15,9 @@ use crate::model::{SOURCE_NOTE, SOURCE_REPLY};
 use crate::state::Sim;
 use crate::tickets::{Author, NewConversation};
 use crate::types::{
-    AgentNote, AgentReply, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply, DeliveryKnobs,
-    FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket, RequestFilter, StatusChange,
-    TicketBrief, WebhookConfig,
+    AgentNote, AgentReply, BodyRewrites, BulkCreated, BulkTickets, ConfigUpdate, CustomerReply,
+    DeliveryKnobs, FaultsConfig, NewAgent, NewApiKey, NewGroup, NewTicket, RequestFilter,
+    StatusChange, TicketBrief, WebhookConfig,
 };
 use crate::webhooks::Origin;
 
@@ -56,6 +56,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/faults", web::get().to(get_faults))
             .route("/faults", web::post().to(set_faults))
             .route("/faults", web::delete().to(reset_faults))
+            .route("/body_rewrites", web::get().to(get_body_rewrites))
+            .route("/body_rewrites", web::post().to(set_body_rewrites))
             .route("/config", web::get().to(get_config))
             .route("/config", web::post().to(set_config))
             .route("/requests", web::get().to(requests))
@@ -406,6 +408,17 @@ async fn reset_faults(sim: SimData) -> HttpResponse {
         ..FaultsConfig::default()
     });
     HttpResponse::Ok().json(st.faults.snapshot())
+}
+
+async fn get_body_rewrites(sim: SimData) -> HttpResponse {
+    let rewrites = sim.state.lock().body_rewrites.snapshot();
+    HttpResponse::Ok().json(rewrites)
+}
+
+async fn set_body_rewrites(sim: SimData, update: web::Json<BodyRewrites>) -> HttpResponse {
+    let mut st = sim.state.lock();
+    st.body_rewrites.update(&update);
+    HttpResponse::Ok().json(st.body_rewrites.snapshot())
 }
 
 fn config_of(sim: &Sim) -> ConfigUpdate {

@@ -1,4 +1,5 @@
-//! Injected API faults: latency, 500/503 errors, timeouts (504), forced 429s and forced 403s.
+//! Injected API faults: latency, 500/503 errors, timeouts (504), forced 429s and 403s, and
+//! writes applied then answered 504.
 //!
 //! The fault plan lives in the shared state and is consulted once per `/api/v2` call, under
 //! the state lock, producing a [`FaultDecision`]; the gateway then sleeps and answers outside
@@ -36,6 +37,7 @@ pub(crate) struct Faults {
     timeout_ms: u64,
     force_429: Force429,
     force_403: Force403,
+    timeout_after_write: u32,
     seed: u64,
     rng: StdRng,
 }
@@ -49,6 +51,7 @@ impl Default for Faults {
             timeout_ms: 30_000,
             force_429: Force429::default(),
             force_403: Force403::default(),
+            timeout_after_write: 0,
             seed: DEFAULT_SEED,
             rng: StdRng::seed_from_u64(DEFAULT_SEED),
         }
@@ -86,6 +89,9 @@ impl Faults {
         if let Some(v) = &update.force_403 {
             self.force_403 = v.clone();
         }
+        if let Some(v) = update.timeout_after_write {
+            self.timeout_after_write = v;
+        }
         if let Some(seed) = update.seed {
             self.seed = seed;
             self.rng = StdRng::seed_from_u64(seed);
@@ -102,8 +108,16 @@ impl Faults {
             timeout_ms: Some(self.timeout_ms),
             force_429: Some(self.force_429),
             force_403: Some(self.force_403.clone()),
+            timeout_after_write: Some(self.timeout_after_write),
             seed: Some(self.seed),
         }
+    }
+
+    /// Whether a write that was just applied is answered 504 (consumes one, if any are left).
+    pub fn time_out_applied_write(&mut self) -> bool {
+        let time_out = self.timeout_after_write > 0;
+        self.timeout_after_write = self.timeout_after_write.saturating_sub(1);
+        time_out
     }
 
     /// Decides the fate of one call to `path` (consumes one forced 429 or 403, if any are
@@ -167,6 +181,19 @@ mod tests {
         assert!(!f.decide("/api/v2/tickets/1").forced_403);
         assert!(f.decide("/api/v2/tickets").forced_403);
         assert!(!f.decide("/api/v2/tickets").forced_403);
+    }
+
+    #[test]
+    fn writes_timed_out_after_applying_are_counted_down() {
+        let mut f = Faults::default();
+        assert!(!f.time_out_applied_write());
+        f.update(&FaultsConfig {
+            timeout_after_write: Some(1),
+            ..FaultsConfig::default()
+        })
+        .unwrap();
+        assert!(f.time_out_applied_write());
+        assert!(!f.time_out_applied_write());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::faults::Faults;
+use crate::html::Rewrites;
 use crate::model::{
     now, role_id_for, seed_time, Agent, Contact, Group, Ticket, SEED_AGENTS, SEED_GROUPS,
 };
@@ -50,6 +51,8 @@ pub(crate) struct SimState {
     /// Endpoint sub-limits (off unless configured).
     pub sub_limits: SubLimits,
     pub faults: Faults,
+    /// How bodies posted through the API are altered before they are stored.
+    pub body_rewrites: Rewrites,
     pub webhooks: Webhooks,
     pub agents: BTreeMap<u64, Agent>,
     pub groups: BTreeMap<u64, Group>,
@@ -105,6 +108,7 @@ impl SimState {
             rate: RateWindow::default(),
             sub_limits: SubLimits::default(),
             faults: Faults::default(),
+            body_rewrites: Rewrites::default(),
             webhooks: Webhooks::new(outbox),
             agents,
             groups,

@@ -259,6 +259,18 @@ impl SimState {
             Origin::Silent
         };
         self.webhooks.fire(id, &Trigger::Created, origin);
+        for body in new.customer_replies.iter().flatten() {
+            let reply = NewConversation {
+                author: Author::Requester,
+                body: body.clone(),
+                source: SOURCE_REPLY,
+                private: false,
+                incoming: true,
+            };
+            self.add_conversation_at(id, reply, origin, created_at);
+        }
+        // The replies share the creation second, so the ticket's JSON (its `updated_at`
+        // included) is unchanged by them.
         Ok(json)
     }
 
@@ -369,6 +381,17 @@ impl SimState {
         new: NewConversation,
         origin: Origin,
     ) -> Option<Value> {
+        self.add_conversation_at(ticket_id, new, origin, now())
+    }
+
+    /// [`Self::add_conversation`], stamped `at`.
+    fn add_conversation_at(
+        &mut self,
+        ticket_id: u64,
+        new: NewConversation,
+        origin: Origin,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Value> {
         let requester_id = self.ticket(ticket_id)?.requester_id;
         let requester_email = self.contact(requester_id).map(|c| c.email.clone());
         let user_id = match new.author {
@@ -386,12 +409,18 @@ impl SimState {
         };
         let id = self.next_conversation_id;
         self.next_conversation_id += 1;
-        let at = now();
+        let (body, body_text) = match origin {
+            Origin::Api => self.body_rewrites.apply(new.body),
+            Origin::Ui | Origin::Silent => {
+                let text = html::to_text(&new.body);
+                (new.body, text)
+            }
+        };
         let conversation = Conversation {
             id,
             ticket_id,
-            body_text: html::to_text(&new.body),
-            body: new.body,
+            body_text,
+            body,
             incoming: new.incoming,
             private: new.private,
             user_id,

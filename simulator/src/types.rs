@@ -50,6 +50,11 @@ pub struct NewTicket {
     /// Backdated update time. Default: `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
+    /// Customer replies (HTML bodies) already on the ticket when it is created, stamped with
+    /// its creation second (as when a customer writes again within the second the ticket was
+    /// opened). Each fires rule 2 like a customer reply, unless `webhook` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_replies: Option<Vec<String>>,
     /// Fire automation rule 1 (ticket created). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<bool>,
@@ -302,9 +307,32 @@ pub struct FaultsConfig {
     /// Forced 403s still to answer (`count: 0` clears).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_403: Option<Force403>,
+    /// The next N writes (POST, PUT) are applied, then answered 504, as when Freshdesk's front
+    /// end gives up on a request it went on to process (`0` clears).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_after_write: Option<u32>,
     /// Reseeds the fault RNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+/// Body (partial update) and answer (every field set) of `POST /_sim/body_rewrites`: how the
+/// bodies of replies and notes posted through the API are altered before they are stored (and
+/// answered), as Freshdesk's sanitiser and agent signatures do. Default: stored as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BodyRewrites {
+    /// Encode entities another way: `&amp;` as `&#38;`, `&quot;` as `&#34;`, `'` as `&#39;`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reencode_entities: Option<bool>,
+    /// Wrap the body in `<div dir="ltr">…</div>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_in_div: Option<bool>,
+    /// Append this signature (HTML) after the body; `""` appends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Store (and answer) an empty `body_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank_body_text: Option<bool>,
 }
 
 /// Body (partial update) and answer of `POST /_sim/config`.

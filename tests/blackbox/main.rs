@@ -7,3 +7,4 @@ mod flow;
 mod intake;
 mod lifecycle;
 mod org_health;
+mod thread;

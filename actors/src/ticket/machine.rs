@@ -210,6 +210,13 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
         id: ticket.status,
         name: ticket.status_name.clone(),
     };
+    // Conversations mirrored before this read (the AI's own posts among them, mirrored when
+    // sent): a conversation read now that Freshdesk created before one of them goes before it.
+    let earlier: Vec<ConversationId> = session
+        .messages
+        .iter()
+        .filter_map(|m| m.conversation_id)
+        .collect();
     for c in &observation.conversations {
         if session
             .messages
@@ -226,7 +233,12 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
         {
             session.state = SessionState::HumanActive;
         }
-        session.messages.push(message_of(c));
+        place_in_order(
+            &mut session.messages,
+            &mut record.ai.considered,
+            message_of(c),
+            |id| earlier.contains(&id),
+        );
         record.watermark.last_conversation_id =
             record.watermark.last_conversation_id.max(Some(c.id));
     }
@@ -246,9 +258,7 @@ fn consider_answer(record: &mut TicketRecord, org: &OrgView<'_>, now: DateTime<U
     };
     let len = session.messages.len();
     let considered = record.ai.considered.min(len);
-    let waiting = session.messages[considered..]
-        .iter()
-        .any(|m| m.author == Author::Contact && !m.private);
+    let waiting = session.messages[considered..].iter().any(awaits_answer);
     let mode = org.settings.channels.mode_for(session.channel);
     if !waiting || session.state != SessionState::AiActive || mode == ChannelMode::Off {
         record.ai.considered = len;
@@ -494,17 +504,52 @@ pub fn effect_sent(record: &mut TicketRecord, id: EffectId, posted: Option<Poste
         return;
     }
     let private = matches!(effect.kind, EffectKind::PostNote { .. });
-    session.messages.push(Message {
+    let message = Message {
         conversation_id: Some(posted.id),
         author: Author::Ai,
         private,
         note: private,
         body_text: posted.body_text,
         created_at: posted.created_at,
-    });
+    };
+    place_in_order(
+        &mut session.messages,
+        &mut record.ai.considered,
+        message,
+        |_| true,
+    );
     record.watermark.last_conversation_id =
         record.watermark.last_conversation_id.max(Some(posted.id));
-    record.ai.considered = record.ai.considered.max(session.messages.len());
+}
+
+/// Put a mirrored conversation into the session in Freshdesk's order: before the first of the
+/// `earlier` conversations created after it (by Freshdesk's `created_at`, then by id, which
+/// grows with creation: timestamps have one-second resolution), else at the end.
+/// `considered` keeps covering the same messages: a message placed inside it that awaits an
+/// answer was never considered, so the prefix ends before it; any other message placed inside
+/// it or at its edge joins it.
+fn place_in_order(
+    messages: &mut Vec<Message>,
+    considered: &mut usize,
+    message: Message,
+    earlier: impl Fn(ConversationId) -> bool,
+) {
+    let key = |m: &Message| (m.created_at, m.conversation_id);
+    let at = messages
+        .iter()
+        .position(|m| m.conversation_id.is_some_and(&earlier) && key(m) > key(&message))
+        .unwrap_or(messages.len());
+    if awaits_answer(&message) {
+        *considered = (*considered).min(at);
+    } else if at <= *considered {
+        *considered += 1;
+    }
+    messages.insert(at, message);
+}
+
+/// A message the AI answers: public, from the customer.
+fn awaits_answer(m: &Message) -> bool {
+    m.author == Author::Contact && !m.private
 }
 
 /// Freshdesk rejected a routing target (400 `invalid_value` on `responder_id`/`group_id`):
@@ -551,37 +596,56 @@ pub fn effect_abandoned(record: &mut TicketRecord, id: EffectId, why: &str, now:
 }
 
 /// After a crash or an ambiguous failure (timeout, 5xx) a post may have reached Freshdesk.
-/// Find the AI conversation that matches a pending post: same text, written by the AI agent
-/// after the effect was recorded, and not already mirrored.
+/// Find the AI conversation that matches a pending post: written by the AI agent after the
+/// effect was recorded (a conversation id above those then known), of the same kind (public
+/// reply or private note), not already mirrored, and with our text once both are normalised
+/// (entities decoded, whitespace ignored; a signature Freshdesk appended is allowed).
 pub fn find_sent_post<'a>(
     record: &TicketRecord,
     effect: &PendingEffect,
     ai_conversations: &'a [ObservedConversation],
 ) -> Option<&'a ObservedConversation> {
-    let body_text = match &effect.kind {
-        EffectKind::PostReply { body_text, .. } | EffectKind::PostNote { body_text, .. } => {
-            body_text
-        }
+    let (body_text, note) = match &effect.kind {
+        EffectKind::PostReply { body_text, .. } => (body_text, false),
+        EffectKind::PostNote { body_text, .. } => (body_text, true),
         EffectKind::UpdateTicket { .. } => return None,
     };
-    let wanted = squash(body_text);
+    let wanted = comparable(body_text);
+    // Freshdesk may append the agent's signature: what it stored starts with our text.
+    let ours = |text: &str| {
+        let found = comparable(text);
+        found == wanted || (!wanted.is_empty() && found.starts_with(&wanted))
+    };
     let known = |id: ConversationId| {
         record
             .session
             .as_ref()
             .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
     };
-    let since = effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2);
+    let after_recording = |c: &ObservedConversation| match effect.recorded_after {
+        Some(known) => known.last_id.is_none_or(|last| c.id > last),
+        // Stored before the ids were kept: Freshdesk's time against ours, with a margin for
+        // one-second timestamps and a little skew.
+        None => c.created_at >= effect.created_at.trunc_subsecs(0) - chrono::Duration::seconds(2),
+    };
+    // Our notes are private, our replies public.
     ai_conversations.iter().find(|c| {
         c.author == Author::Ai
-            && c.created_at >= since
+            && c.note == note
+            && c.private == note
+            && after_recording(c)
             && !known(c.id)
-            && squash(&c.body_text) == wanted
+            && ours(&c.body_text)
     })
 }
 
-fn squash(text: &str) -> String {
-    text.chars().filter(|c| !c.is_whitespace()).collect()
+/// Text reduced to what survives Freshdesk's handling of a post (sanitising, re-encoding,
+/// re-wrapping): entities decoded, whitespace dropped.
+fn comparable(text: &str) -> String {
+    decode_entities(text)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) {
@@ -591,6 +655,9 @@ fn push_effect(record: &mut TicketRecord, kind: EffectKind, now: DateTime<Utc>) 
         attempts: 0,
         created_at: now,
         last_attempt_at: None,
+        recorded_after: Some(KnownConversations {
+            last_id: record.watermark.last_conversation_id,
+        }),
     });
 }
 
@@ -647,6 +714,89 @@ pub fn text_to_html(text: &str) -> String {
         .filter(|p| !p.trim().is_empty())
         .map(|p| format!("<p>{}</p>", escape(p.trim()).replace('\n', "<br>")))
         .collect()
+}
+
+/// The plain text of a Freshdesk HTML body, as Freshdesk derives `body_text`: tags dropped
+/// (line-breaking ones become newlines), entities decoded, lines trimmed, blank lines
+/// collapsed.
+pub fn html_to_text(html: &str) -> String {
+    const LINE_BREAKING: [&str; 6] = ["br", "/p", "/div", "/li", "/tr", "/blockquote"];
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            // An unterminated `<` is text.
+            text.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + end]
+            .trim()
+            .trim_end_matches('/')
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if LINE_BREAKING.contains(&tag.as_str()) {
+            text.push('\n');
+        }
+        rest = &rest[start + end + 1..];
+    }
+    text.push_str(rest);
+    let decoded = decode_entities(&text);
+    let mut lines: Vec<&str> = Vec::new();
+    for line in decoded.lines().map(str::trim) {
+        if !(line.is_empty() && lines.last().is_none_or(|l| l.is_empty())) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
+
+/// Decode HTML entities: the named ones Freshdesk emits, and numeric ones.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let decoded = after
+            .find(';')
+            .filter(|&semi| semi <= 10)
+            .and_then(|semi| decode_entity(&after[..semi]).map(|c| (c, semi)));
+        match decoded {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &after[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn decode_entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some('\u{a0}'),
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1052,10 +1052,10 @@ fn a_handed_off_ticket_keeps_syncing_status_and_messages() {
         &mut record,
         &observation(
             with_status(4, "Resolved"),
-            vec![conv(1, Author::Agent, "Fixed."), contact(2, "Thanks")],
+            vec![conv(301, Author::Agent, "Fixed."), contact(302, "Thanks")],
         ),
         &view(&settings),
-        at(10, 6, 0),
+        at(10, 7, 0),
     );
     let s = session(&record);
     assert_eq!(s.freshdesk_status.id, 4);
@@ -2027,6 +2027,82 @@ fn a_later_reread_of_a_mirrored_post_neither_duplicates_it_nor_asks() {
 }
 
 #[test]
+fn a_customer_message_read_after_an_ai_post_it_preceded_is_mirrored_before_the_post_and_answered() {
+    let settings = settings();
+    // The AI's reply (conversation 100, at 10:00:03) was mirrored when it was sent; the
+    // customer had written conversation 99 in the same second, just before it, unread until now.
+    let mut record = answered(&settings);
+    let step = observe(
+        &mut record,
+        &observation(
+            ticket(),
+            vec![
+                ObservedConversation {
+                    created_at: at(10, 0, 3),
+                    ..contact(99, "And on mobile?")
+                },
+                conv(100, Author::Ai, "Try resetting your password."),
+            ],
+        ),
+        &view(&settings),
+        at(10, 2, 0),
+    );
+    assert_eq!(
+        message_ids(&record),
+        vec![None, Some(99), Some(100)],
+        "Freshdesk's order"
+    );
+    let ask = step.ask.expect("the unanswered message is answered");
+    assert_eq!(
+        bodies(&ask.transcript),
+        vec![
+            "I cannot log in to my account.",
+            "And on mobile?",
+            "Try resetting your password."
+        ]
+    );
+}
+
+#[test]
+fn a_post_confirmed_after_a_later_conversation_was_read_is_mirrored_before_it() {
+    let settings = settings();
+    let mut record = asked(&settings, ticket());
+    respond(
+        &mut record,
+        Decision::Reply { text: "Hi".into() },
+        &view(&settings),
+        at(10, 0, 3),
+    );
+    observe(
+        &mut record,
+        &observation(ticket(), vec![contact(101, "Still there?")]),
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    let id = record.pending_effects[0].id;
+    effect_sent(
+        &mut record,
+        id,
+        Some(Posted {
+            id: ConversationId(100),
+            body_text: "Hi".into(),
+            created_at: at(10, 0, 4),
+        }),
+    );
+    assert_eq!(message_ids(&record), vec![None, Some(100), Some(101)]);
+    let step = observe(
+        &mut record,
+        &observation(ticket(), vec![]),
+        &view(&settings),
+        at(10, 0, 6),
+    );
+    assert!(
+        step.ask.is_some(),
+        "the later message is still to be answered"
+    );
+}
+
+#[test]
 fn a_confirmation_of_an_unknown_effect_changes_nothing() {
     let settings = settings();
     let mut record = answered(&settings);
@@ -2104,9 +2180,20 @@ fn find_sent_post_finds_the_ai_conversation_with_the_same_text_ignoring_whitespa
     assert_eq!(found.id, ConversationId(8));
 }
 
-#[test]
-fn find_sent_post_accepts_a_conversation_up_to_two_seconds_before_the_effect_second() {
+/// `pending_reply`, as stored before effects kept the conversations known when recorded.
+fn pending_reply_stored_without_known_conversations() -> (TicketRecord, PendingEffect) {
     let (record, effect) = pending_reply();
+    let mut stored = serde_json::to_value(&effect).unwrap();
+    stored.as_object_mut().unwrap().remove("recorded_after");
+    let effect: PendingEffect = serde_json::from_value(stored).expect("an old effect loads");
+    assert_eq!(effect.recorded_after, None);
+    (record, effect)
+}
+
+#[test]
+fn an_effect_stored_without_known_conversations_accepts_a_post_up_to_two_seconds_before_its_second()
+{
+    let (record, effect) = pending_reply_stored_without_known_conversations();
     let candidates = vec![ai_conv(8, "Hello there, friend.", at(10, 0, 3))];
     assert_eq!(
         find_sent_post(&record, &effect, &candidates).map(|c| c.id),
@@ -2115,10 +2202,21 @@ fn find_sent_post_accepts_a_conversation_up_to_two_seconds_before_the_effect_sec
 }
 
 #[test]
-fn find_sent_post_ignores_conversations_older_than_the_effect() {
-    let (record, effect) = pending_reply();
+fn an_effect_stored_without_known_conversations_ignores_posts_older_than_itself() {
+    let (record, effect) = pending_reply_stored_without_known_conversations();
     let candidates = vec![ai_conv(8, "Hello there, friend.", at(10, 0, 2))];
     assert_eq!(find_sent_post(&record, &effect, &candidates), None);
+}
+
+#[test]
+fn an_effect_records_the_highest_conversation_id_known() {
+    let (_, effect) = pending_reply_after_conversation_50();
+    assert_eq!(
+        effect.recorded_after,
+        Some(KnownConversations {
+            last_id: Some(ConversationId(50))
+        })
+    );
 }
 
 #[test]
@@ -2176,6 +2274,105 @@ fn find_sent_post_never_matches_an_update() {
     assert_eq!(find_sent_post(&record, &tag, &candidates), None);
 }
 
+/// A record that mirrored conversation 50 (a customer message), then a pending reply
+/// "Hello there, friend." recorded at 10:00:05.500 of our clock.
+fn pending_reply_after_conversation_50() -> (TicketRecord, PendingEffect) {
+    let settings = settings();
+    let mut record = tracked(&ticket());
+    observe(
+        &mut record,
+        &observation(ticket(), vec![contact(50, "Hello?")]),
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    respond(
+        &mut record,
+        Decision::Reply {
+            text: "Hello there,\n\nfriend.".into(),
+        },
+        &view(&settings),
+        at_ms(10, 0, 5, 500),
+    );
+    let effect = record.pending_effects[0].clone();
+    (record, effect)
+}
+
+#[test]
+fn find_sent_post_finds_a_post_above_the_known_conversations_even_when_our_clock_is_ahead() {
+    let (record, effect) = pending_reply_after_conversation_50();
+    // Freshdesk's clock is 10 s behind ours: the post is stamped before the effect was recorded.
+    let candidates = vec![ai_conv(
+        51,
+        "Hello there, friend.",
+        at(10, 0, 5) - Duration::seconds(10),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(51))
+    );
+}
+
+#[test]
+fn find_sent_post_ignores_a_conversation_that_existed_when_the_effect_was_recorded() {
+    let (record, effect) = pending_reply_after_conversation_50();
+    // Same text, stamped later, but its id shows Freshdesk held it before the effect existed.
+    let candidates = vec![ai_conv(49, "Hello there, friend.", at(10, 0, 6))];
+    assert_eq!(find_sent_post(&record, &effect, &candidates), None);
+}
+
+#[test]
+fn find_sent_post_matches_a_post_freshdesk_appended_a_signature_to() {
+    let (record, effect) = pending_reply();
+    let candidates = vec![ai_conv(
+        8,
+        "Hello there,\nfriend.\n\n-- Acme support\nhere to help",
+        at(10, 0, 6),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(8))
+    );
+}
+
+#[test]
+fn find_sent_post_matches_a_post_whose_text_spells_entities_another_way() {
+    let settings = settings();
+    let mut record = asked(&settings, ticket());
+    respond(
+        &mut record,
+        Decision::Reply {
+            text: "Don't & \"won't\"".into(),
+        },
+        &view(&settings),
+        at(10, 0, 5),
+    );
+    let effect = record.pending_effects[0].clone();
+    let candidates = vec![ai_conv(
+        8,
+        "Don&#39;t&nbsp;&#38; &#34;won&#x27;t&quot;",
+        at(10, 0, 6),
+    )];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates).map(|c| c.id),
+        Some(ConversationId(8))
+    );
+}
+
+#[test]
+fn find_sent_post_ignores_a_post_of_the_other_kind() {
+    let (record, effect) = pending_reply();
+    let candidates = vec![ObservedConversation {
+        private: true,
+        note: true,
+        ..ai_conv(8, "Hello there, friend.", at(10, 0, 6))
+    }];
+    assert_eq!(
+        find_sent_post(&record, &effect, &candidates),
+        None,
+        "a private note is not the reply"
+    );
+}
+
 #[test]
 fn find_sent_post_matches_an_assist_draft_with_its_footer() {
     let settings = OrgSettings {
@@ -2196,8 +2393,13 @@ fn find_sent_post_matches_an_assist_draft_with_its_footer() {
         at(10, 0, 5),
     );
     let effect = record.pending_effects[0].clone();
-    let with_footer = ai_conv(8, &format!("Draft {FOOTER}"), at(10, 0, 6));
-    let without = ai_conv(9, "Draft", at(10, 0, 6));
+    let note = |id, body: &str| ObservedConversation {
+        private: true,
+        note: true,
+        ..ai_conv(id, body, at(10, 0, 6))
+    };
+    let with_footer = note(8, &format!("Draft {FOOTER}"));
+    let without = note(9, "Draft");
     assert_eq!(
         find_sent_post(&record, &effect, &[without, with_footer]).map(|c| c.id),
         Some(ConversationId(8))
@@ -2277,6 +2479,22 @@ fn resume_of_a_human_active_session_makes_it_ai_active() {
 // ---------------------------------------------------------------------------------------------
 // text_to_html and summarize
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn html_to_text_reads_freshdesk_markup_as_plain_text() {
+    assert_eq!(
+        html_to_text(
+            "<div dir=\"ltr\"><p>Don&#39;t &#38; &quot;won&#x27;t&quot;</p>\
+             <p>a<br/>b &lt;c&gt;</p><div class=\"signature\"><br>-- Acme</div></div>"
+        ),
+        "Don't & \"won't\"\na\nb <c>\n\n-- Acme"
+    );
+    assert_eq!(html_to_text("a < b &unknown; c"), "a < b &unknown; c");
+    assert_eq!(
+        html_to_text(&text_to_html("One\n\nTwo & three")),
+        "One\nTwo & three"
+    );
+}
 
 #[test]
 fn text_to_html_escapes_markup() {

@@ -8,7 +8,7 @@ use super::machine::{
 use super::state::*;
 use crate::budget::{BudgetedApi, Priority};
 use crate::engine::{EngineDeps, PassPools};
-use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket};
+use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
@@ -245,6 +245,16 @@ async fn pass_permit<'a>(
         .acquire()
         .await
         .expect("pass pools are never closed"))
+}
+
+/// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
+/// left `body_text` empty.
+fn text_of(c: &Conversation) -> String {
+    if c.body_text.is_empty() {
+        machine::html_to_text(&c.body)
+    } else {
+        c.body_text.clone()
+    }
 }
 
 /// Consecutive events of one class coalesce into one segment (one re-read for many hints,
@@ -505,7 +515,7 @@ impl Pass<'_> {
         ObservedTicket {
             subject: ticket.subject.clone(),
             description_text: if ticket.description_text.is_empty() {
-                ticket.description.clone()
+                machine::html_to_text(&ticket.description)
             } else {
                 ticket.description_text.clone()
             },
@@ -527,15 +537,9 @@ impl Pass<'_> {
         ticket: &Ticket,
     ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
         const PER_PAGE: u32 = 100;
-        let live_first_read = record.watermark.read_at.is_none()
-            && record.session.as_ref().is_some_and(|s| !s.imported);
-        if live_first_read && ticket.updated_at <= ticket.created_at {
-            // First read of a ticket never updated: it has no conversations (each one moves
-            // `updated_at`), so the call (one credit) is saved. One-second timestamps can hide
-            // a reply written in the creation second; that reply's own webhook (or the sweep)
-            // brings it, since from now on every read lists conversations.
-            return Ok((Vec::new(), 0));
-        }
+        // Always listed, also on the first read of a ticket whose `updated_at` equals its
+        // `created_at`: with one-second timestamps a reply written in the creation second
+        // leaves both equal, and the AI must decide on the whole thread (SPEC §4.4).
         let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
         let mut page = first_page;
         let mut fetched = Vec::new();
@@ -588,11 +592,7 @@ impl Pass<'_> {
                 id: c.id,
                 private: c.private,
                 note: c.source == 2,
-                body_text: if c.body_text.is_empty() {
-                    c.body
-                } else {
-                    c.body_text
-                },
+                body_text: text_of(&c),
                 created_at: c.created_at,
             })
             .collect();
@@ -716,14 +716,10 @@ impl Pass<'_> {
         let Some(_write) = self.snapshot.gate.begin_write().await else {
             return Err(FreshdeskError::Cancelled);
         };
-        let posted = |c: crate::freshdesk::Conversation| {
+        let posted = |c: Conversation| {
             Some(Posted {
                 id: c.id,
-                body_text: if c.body_text.is_empty() {
-                    c.body
-                } else {
-                    c.body_text
-                },
+                body_text: text_of(&c),
                 created_at: c.created_at,
             })
         };
@@ -769,11 +765,7 @@ impl Pass<'_> {
                         author: Author::Ai,
                         private: c.private,
                         note: c.source == 2,
-                        body_text: if c.body_text.is_empty() {
-                            c.body
-                        } else {
-                            c.body_text
-                        },
+                        body_text: text_of(&c),
                         created_at: c.created_at,
                     }),
             );

@@ -129,6 +129,18 @@ pub struct PendingEffect {
     /// When the last attempt to send a post started (stored before the request goes out).
     #[serde(default)]
     pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The conversations known when the effect was recorded. A post of this effect is a later
+    /// conversation, so it has a greater id (Freshdesk's ids grow with creation): found without
+    /// comparing our clock with Freshdesk's. `None` in effects stored before it was kept.
+    #[serde(default)]
+    pub recorded_after: Option<KnownConversations>,
+}
+
+/// How far a ticket's conversations were known at some point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownConversations {
+    /// The highest conversation id known (None: none was).
+    pub last_id: Option<ConversationId>,
 }
 
 /// The last failure seen while processing the ticket.
