@@ -46,6 +46,8 @@ pub struct SledStore {
 }
 
 const TOKEN_SECRET_KEY: &[u8] = b"webhook_token_secret";
+/// How long an open waits for the database lock a previous open is releasing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Page cache used when none is configured.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
@@ -59,11 +61,24 @@ impl SledStore {
     /// Open with a page cache of `cache_bytes` (sled's own default is 1 GiB, which lets the
     /// resident size grow with every ticket ever read).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(cache_bytes)
-            .open()?;
+            .cache_capacity(cache_bytes);
+        // sled releases its file lock from its I/O threads, a moment after the last handle
+        // of a previous open was dropped (a restart in the same process): wait for it.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => break result?,
+            }
+        };
         let engine = db.open_tree("engine")?;
         Ok(Self {
             meta: db.open_tree("meta")?,
@@ -127,4 +142,22 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_waits_for_the_lock_a_previous_open_is_releasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledStore::open_with_cache(dir.path(), 1 << 20).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(first);
+        });
+        let second = SledStore::open_with_cache(dir.path(), 1 << 20);
+        release.join().unwrap();
+        assert!(second.is_ok(), "{:?}", second.err());
+    }
 }

@@ -696,3 +696,24 @@ async fn live_tickets_are_answered_promptly_while_a_large_backfill_uses_the_budg
         .count();
     assert!(imported < 1000, "answered while the backfill runs");
 }
+
+#[tokio::test]
+async fn a_service_stopped_in_process_can_be_started_again_on_its_storage_at_once() {
+    // HTTP worker threads drop their copy of the store after the service thread ended; a
+    // restart must not find the database still locked.
+    let mut t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    for round in 0..10 {
+        let hook = t.webhook_url(&org).await;
+        let accepted = t
+            .http
+            .post(&hook)
+            .json(&json!({"ticketId": format!("{}", 9000 + round)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 202, "round {round}");
+        t.restart();
+    }
+    assert_eq!(t.connection(&org).await.status, 200);
+}
