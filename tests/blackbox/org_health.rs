@@ -44,6 +44,19 @@ async fn a_ticket_read_with_a_reset_key_is_answered_once_the_new_key_is_saved() 
     let ticket = t
         .new_ticket("Password", "How do I reset my password?")
         .await;
+    // The webhook is acknowledged (the backfill may have hit the refusal first).
+    eventually(
+        "the webhook acknowledged",
+        Duration::from_secs(20),
+        || async {
+            let deliveries = t.simc.deliveries().await.unwrap();
+            deliveries
+                .iter()
+                .any(|d| d.ticket_id == ticket && d.status == Some(202))
+                .then_some(())
+        },
+    )
+    .await;
     eventually(
         "the refused key is shown on the connection",
         Duration::from_secs(20),
