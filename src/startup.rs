@@ -2,10 +2,11 @@
 //! for tests) and run the HTTP server.
 
 use crate::config::Settings;
-use crate::connect::{ConnectService, ConnectionView, FreshdeskConnector};
+use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
 use crate::http::auth::AdminToken;
+pub use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
 use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
@@ -14,7 +15,6 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use secrecy::SecretString;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
@@ -22,53 +22,6 @@ use ticketsync_actors::ports::SystemClock;
 
 /// Router shards of the engine, each on its own arbiter thread.
 const ENGINE_SHARDS: usize = 2;
-
-/// Whether storage is open and recovery is done (`/readyz`).
-#[derive(Default)]
-pub struct Readiness(AtomicBool);
-
-impl Readiness {
-    /// Mark the service ready.
-    pub fn set_ready(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the service is ready.
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// What every request handler shares.
-pub struct AppState {
-    pub store: SledStore,
-    pub connect: ConnectService,
-    pub engine: Engine,
-    pub tokens: Arc<WebhookTokens>,
-    pub metrics: Arc<ServiceMetrics>,
-}
-
-impl AppState {
-    /// Add what only the running service knows (last webhook) to a connection view.
-    pub fn with_runtime(
-        &self,
-        org: ticketsync_actors::OrgId,
-        mut view: ConnectionView,
-    ) -> ConnectionView {
-        view.last_webhook_at = self.store.last_webhook_at(org);
-        view.backfill = self.backfill_view(org);
-        view.error = self.engine.org_pause(org);
-        view
-    }
-
-    /// The org's backfill progress as the API shows it.
-    pub fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
-        self.engine
-            .backfill(org)
-            .map(|b| serde_json::to_value(b).expect("progress serialises"))
-            .unwrap_or_else(|| serde_json::json!({"state": "not_started"}))
-    }
-}
 
 /// The built application: a bound listener and a server ready to run.
 pub struct Application {
