@@ -6,7 +6,7 @@ use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
 use crate::http::auth::AdminToken;
-pub use crate::http::state::{AppState, Readiness};
+use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
 use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};

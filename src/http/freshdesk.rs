@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use crate::connect::SaveRequest;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! can be made durable: no flush stuck, the last one succeeded).
 
 use super::error::ApiError;
-use crate::startup::{AppState, Readiness};
+use crate::http::state::{AppState, Readiness};
 use actix_web::http::StatusCode;
 use actix_web::ResponseError;
 use actix_web::{get, web, HttpResponse};

@@ -1,7 +1,7 @@
 //! `/api/v1/orgs`: create, list and read organizations.
 
 use super::error::ApiError;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! admin handoff and resume commands, which go through the ticket's queue like any event.
 
 use super::error::ApiError;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;

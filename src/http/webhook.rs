@@ -3,7 +3,7 @@
 //! ticket's actor is woken. A refused request stores nothing.
 
 use super::error::{payload_too_large, ApiError};
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
