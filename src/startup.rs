@@ -48,7 +48,7 @@ pub enum StartupError {
     #[error("cannot recover queued work: {0}")]
     Recover(#[from] ticketsync_actors::ports::StoreFailure),
     #[error("responder configuration: {0}")]
-    Responder(String),
+    Responder(#[from] crate::responder::ResponderConfigError),
     #[error("cannot run the service thread: {0}")]
     Thread(String),
     #[error("cannot bind {addr}: {source}")]
@@ -81,8 +81,7 @@ impl Application {
             http: build_http_client(Duration::from_millis(settings.freshdesk.request_timeout_ms)),
             observer: Some(metrics.clone()),
         };
-        let responder = crate::responder::build(&settings.responder, reqwest::Client::new())
-            .map_err(|e| StartupError::Responder(e.to_string()))?;
+        let responder = crate::responder::build(&settings.responder, reqwest::Client::new())?;
         let engine = Engine::start(EngineParts {
             store: Arc::new(store.clone()),
             orgs: Arc::new(StoredOrgs {
