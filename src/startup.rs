@@ -61,6 +61,9 @@ pub enum StartupError {
 impl Application {
     /// Open storage, load secrets, bind the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
+        }
         let dir = settings.storage.path.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
             path: dir.display().to_string(),
@@ -99,9 +102,8 @@ impl Application {
                 shards: ENGINE_SHARDS,
                 max_live_actors_per_shard: (settings.engine.max_live_actors / ENGINE_SHARDS).max(1),
                 rate_limit_share: settings.freshdesk.rate_limit_share,
-                reconcile_interval: Duration::from_secs(
-                    settings.engine.reconcile_interval_secs.max(1),
-                ),
+                // The engine's name for the missed-webhook sweep interval.
+                reconcile_interval: Duration::from_secs(settings.engine.sweep_interval_secs.max(1)),
                 backfill_days: settings.freshdesk.backfill_days,
                 write_settle: Duration::from_millis(
                     settings.freshdesk.request_timeout_ms * 2 + 1000,
