@@ -28,7 +28,17 @@ pub struct Settings {
     pub freshdesk: FreshdeskSettings,
     /// Which AI responder answers, and how.
     pub responder: ResponderSettings,
+    /// What the configuration should change (deprecated keys), logged once at start.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
+
+/// Keys renamed, `(old, new)`: the old name is still read, with a warning; the new one wins
+/// when both are set. (`reconcile` names the outbox check, not the missed-webhook sweep.)
+const RENAMED_KEYS: [(&str, &str); 1] = [(
+    "engine.reconcile_interval_secs",
+    "engine.sweep_interval_secs",
+)];
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
@@ -82,8 +92,9 @@ pub struct EngineSettings {
     pub max_ai_replies_per_ticket: u32,
     /// Seconds without an event before a ticket actor is passivated.
     pub idle_passivate_secs: u64,
-    /// Seconds between missed-webhook recovery sweeps of a connected org.
-    pub reconcile_interval_secs: u64,
+    /// Seconds between missed-webhook recovery sweeps of a connected org (formerly
+    /// `reconcile_interval_secs`, still read: see `RENAMED_KEYS`).
+    pub sweep_interval_secs: u64,
     /// Ticket actors alive at most; tickets beyond wait (in the store) for a free slot.
     pub max_live_actors: usize,
 }
@@ -93,7 +104,7 @@ impl Default for EngineSettings {
         Self {
             max_ai_replies_per_ticket: 10,
             idle_passivate_secs: 300,
-            reconcile_interval_secs: 300,
+            sweep_interval_secs: 300,
             max_live_actors: 20_000,
         }
     }
@@ -309,6 +320,7 @@ impl Settings {
                 sources.overrides.push((key, name));
             }
         }
+        let warnings = sources.rename_deprecated_keys(&mut root)?;
         let mut settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(root))
             .map_err(|e| {
                 let key = e.path().to_string();
@@ -322,6 +334,7 @@ impl Settings {
                 .get_or_insert_with(OpenAiSettings::default);
         }
         settings.validate(&sources)?;
+        settings.warnings = warnings;
         Ok(settings)
     }
 
@@ -353,6 +366,59 @@ struct Sources {
 }
 
 impl Sources {
+    /// Move each deprecated key of `root` to its new name and return one warning per
+    /// deprecated key found, naming both keys and where the old one came from. When both are
+    /// set the new one wins, except that an environment variable still overrides the file
+    /// under either name (the layers keep their order).
+    fn rename_deprecated_keys(&self, root: &mut toml::Table) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        for (old, new) in RENAMED_KEYS {
+            let (section, old_key) = old.split_once('.').expect("a dotted key");
+            let new_key = new.split_once('.').map_or(new, |(_, key)| key);
+            let Some(table) = root.get_mut(section).and_then(toml::Value::as_table_mut) else {
+                continue;
+            };
+            let Some(value) = table.remove(old_key) else {
+                continue;
+            };
+            if value.as_integer().is_none_or(|n| n < 0) {
+                return Err(self.invalid(old.into(), "must be a whole number of seconds"));
+            }
+            let origin = self.origin(old);
+            let new_origin = self.origin(new);
+            let env_over_file =
+                matches!(origin, Origin::Env(_)) && !matches!(new_origin, Origin::Env(_));
+            if table.contains_key(new_key) && !env_over_file {
+                warnings.push(format!(
+                    "configuration key {old} ({origin}) is deprecated and ignored: {new} is \
+                     also set and wins; remove {old}"
+                ));
+            } else if table.contains_key(new_key) {
+                table.insert(new_key.to_string(), value);
+                warnings.push(format!(
+                    "configuration key {old} ({origin}) is deprecated: rename it to {new}; as \
+                     an environment override it still wins over {new} of the {new_origin}"
+                ));
+            } else {
+                table.insert(new_key.to_string(), value);
+                warnings.push(format!(
+                    "configuration key {old} ({origin}) is deprecated: rename it to {new} (its \
+                     value is used as {new})"
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// Where `key` was set: the last variable that set it, else the file.
+    fn origin(&self, key: &str) -> Origin {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|(set, _)| set == key)
+            .map_or_else(|| self.file.clone(), |(_, name)| Origin::Env(name.clone()))
+    }
+
     /// The error for `key`, blamed on the variable that set it, a table holding it, or a key
     /// inside it (an override can create an unknown section); otherwise on the file. The last
     /// such variable is named, as the last one applied is the one that took effect.
@@ -466,6 +532,67 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_old_name_of_the_sweep_interval_is_read_with_a_warning_naming_both_keys() {
+        let s =
+            Settings::parse_with_env("[engine]\nreconcile_interval_secs = 42\n", env(&[])).unwrap();
+        assert_eq!(s.engine.sweep_interval_secs, 42);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("engine.reconcile_interval_secs"));
+        assert!(s.warnings[0].contains("engine.sweep_interval_secs"));
+        assert!(s.warnings[0].contains("configuration text"));
+
+        // An environment variable still overrides the file under the old name.
+        let s = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[("TICKETSYNC__ENGINE__RECONCILE_INTERVAL_SECS", "7")]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.sweep_interval_secs, 7);
+        assert!(
+            s.warnings[0].contains("TICKETSYNC__ENGINE__RECONCILE_INTERVAL_SECS"),
+            "{:?}",
+            s.warnings
+        );
+
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn when_both_names_of_the_sweep_interval_are_set_the_new_one_wins_and_the_warning_says_so() {
+        let text = "[engine]\nreconcile_interval_secs = 42\nsweep_interval_secs = 9\n";
+        let s = Settings::parse_with_env(text, env(&[])).unwrap();
+        assert_eq!(s.engine.sweep_interval_secs, 9);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("engine.sweep_interval_secs is also set and wins"));
+        assert!(s.warnings[0].contains("engine.reconcile_interval_secs"));
+
+        let s = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[
+                ("TICKETSYNC__ENGINE__RECONCILE_INTERVAL_SECS", "7"),
+                ("TICKETSYNC__ENGINE__SWEEP_INTERVAL_SECS", "8"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.engine.sweep_interval_secs, 8);
+        assert!(
+            s.warnings[0].contains("also set and wins"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn a_wrong_value_under_the_old_name_is_reported_under_the_old_name() {
+        let (message, path) = load_error("[engine]\nreconcile_interval_secs = \"soon\"\n", &[]);
+        assert!(
+            message.contains(&format!("file {path}: engine.reconcile_interval_secs:")),
+            "{message}"
+        );
+    }
+
     /// `text` written to a `config.toml` in a fresh directory, and loaded with `overrides`.
     fn load(text: &str, overrides: &[(&str, &str)]) -> (Result<Settings, ConfigError>, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -494,7 +621,7 @@ mod tests {
         assert_eq!(minimal.server.public_url, "http://127.0.0.1:8080");
         assert_eq!(minimal.storage.path, PathBuf::from("./data"));
         assert_eq!(minimal.engine.max_ai_replies_per_ticket, 10);
-        assert_eq!(minimal.engine.reconcile_interval_secs, 300);
+        assert_eq!(minimal.engine.sweep_interval_secs, 300);
         assert_eq!(minimal.freshdesk.request_timeout_ms, 10_000);
         assert_eq!(minimal.freshdesk.rate_limit_share, 0.8);
         assert_eq!(minimal.responder.kind, ResponderKind::Builtin);
@@ -516,7 +643,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.engine.max_ai_replies_per_ticket, 4);
         assert_eq!(s.engine.idle_passivate_secs, 60);
-        assert_eq!(s.engine.reconcile_interval_secs, 300);
+        assert_eq!(s.engine.sweep_interval_secs, 300);
         assert_eq!(s.engine.max_live_actors, 20_000);
     }
 

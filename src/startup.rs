@@ -2,10 +2,11 @@
 //! for tests) and run the HTTP server.
 
 use crate::config::Settings;
-use crate::connect::{ConnectService, ConnectionView, FreshdeskConnector};
+use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
 use crate::http::auth::AdminToken;
+use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
 use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
@@ -14,7 +15,6 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use secrecy::SecretString;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
@@ -22,53 +22,6 @@ use ticketsync_actors::ports::SystemClock;
 
 /// Router shards of the engine, each on its own arbiter thread.
 const ENGINE_SHARDS: usize = 2;
-
-/// Whether storage is open and recovery is done (`/readyz`).
-#[derive(Default)]
-pub struct Readiness(AtomicBool);
-
-impl Readiness {
-    /// Mark the service ready.
-    pub fn set_ready(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the service is ready.
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// What every request handler shares.
-pub struct AppState {
-    pub store: SledStore,
-    pub connect: ConnectService,
-    pub engine: Engine,
-    pub tokens: Arc<WebhookTokens>,
-    pub metrics: Arc<ServiceMetrics>,
-}
-
-impl AppState {
-    /// Add what only the running service knows (last webhook) to a connection view.
-    pub fn with_runtime(
-        &self,
-        org: ticketsync_actors::OrgId,
-        mut view: ConnectionView,
-    ) -> ConnectionView {
-        view.last_webhook_at = self.store.last_webhook_at(org);
-        view.backfill = self.backfill_view(org);
-        view.error = self.engine.org_pause(org);
-        view
-    }
-
-    /// The org's backfill progress as the API shows it.
-    pub fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
-        self.engine
-            .backfill(org)
-            .map(|b| serde_json::to_value(b).expect("progress serialises"))
-            .unwrap_or_else(|| serde_json::json!({"state": "not_started"}))
-    }
-}
 
 /// The built application: a bound listener and a server ready to run.
 pub struct Application {
@@ -95,7 +48,7 @@ pub enum StartupError {
     #[error("cannot recover queued work: {0}")]
     Recover(#[from] ticketsync_actors::ports::StoreFailure),
     #[error("responder configuration: {0}")]
-    Responder(String),
+    Responder(#[from] crate::responder::ResponderConfigError),
     #[error("cannot run the service thread: {0}")]
     Thread(String),
     #[error("cannot bind {addr}: {source}")]
@@ -108,6 +61,9 @@ pub enum StartupError {
 impl Application {
     /// Open storage, load secrets, bind the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
+        }
         let dir = settings.storage.path.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
             path: dir.display().to_string(),
@@ -128,8 +84,7 @@ impl Application {
             http: build_http_client(Duration::from_millis(settings.freshdesk.request_timeout_ms)),
             observer: Some(metrics.clone()),
         };
-        let responder = crate::responder::build(&settings.responder, reqwest::Client::new())
-            .map_err(|e| StartupError::Responder(e.to_string()))?;
+        let responder = crate::responder::build(&settings.responder, reqwest::Client::new())?;
         let engine = Engine::start(EngineParts {
             store: Arc::new(store.clone()),
             orgs: Arc::new(StoredOrgs {
@@ -147,9 +102,8 @@ impl Application {
                 shards: ENGINE_SHARDS,
                 max_live_actors_per_shard: (settings.engine.max_live_actors / ENGINE_SHARDS).max(1),
                 rate_limit_share: settings.freshdesk.rate_limit_share,
-                reconcile_interval: Duration::from_secs(
-                    settings.engine.reconcile_interval_secs.max(1),
-                ),
+                // The engine's name for the missed-webhook sweep interval.
+                reconcile_interval: Duration::from_secs(settings.engine.sweep_interval_secs.max(1)),
                 backfill_days: settings.freshdesk.backfill_days,
                 write_settle: Duration::from_millis(
                     settings.freshdesk.request_timeout_ms * 2 + 1000,

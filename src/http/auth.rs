@@ -1,10 +1,9 @@
 //! Bearer-token guard for the admin, inspection and metrics surface.
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::secrets::token_matches;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 use secrecy::SecretString;
@@ -30,8 +29,7 @@ pub async fn require_admin(
             next.call(req).await
         }
         _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "Send the admin token as 'Authorization: Bearer <token>'.",
         )
         .into()),

@@ -6,45 +6,203 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 use std::fmt;
 
+/// Every error code the API answers, each with its one HTTP status. Codes the contract
+/// defines are in `docs/contract.md`; the others in the "Error codes beyond SPEC" bullet of
+/// `docs/decisions.md` (a test below checks both ways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    /// 400: a request actix refused before our handlers (the error-shape fallback).
+    BadRequest,
+    /// 400: a malformed JSON body.
+    InvalidJson,
+    /// 400: a query string that does not parse or holds a value out of range.
+    InvalidQuery,
+    /// 400: a session-list cursor this endpoint did not return.
+    InvalidCursor,
+    /// 400: a webhook body that is not the documented payload.
+    InvalidPayload,
+    /// 401: the admin token is missing or wrong.
+    Unauthorized,
+    /// 401: the webhook URL's token does not verify.
+    InvalidToken,
+    /// 404: an unknown route or a path segment that does not parse.
+    NotFound,
+    /// 404: no organization has this id.
+    OrgNotFound,
+    /// 404: no session with this id in this organization.
+    SessionNotFound,
+    /// 404: the organization has no Freshdesk connection.
+    NotConnected,
+    /// 405: a method the route does not accept.
+    MethodNotAllowed,
+    /// 409: an admin handoff/resume on a disconnected organization.
+    IntegrationDisconnected,
+    /// 410: a webhook for a disconnected organization; same name as
+    /// [`Code::IntegrationDisconnected`], the webhook URL is gone.
+    IntegrationGone,
+    /// 413: a request body over the limit.
+    PayloadTooLarge,
+    /// 415: a body that is not sent as JSON.
+    UnsupportedMediaType,
+    /// 422: a well-formed request with an invalid value (e.g. an empty org name).
+    InvalidRequest,
+    /// 422: settings that do not match their shape or rules.
+    InvalidSettings,
+    /// 422: a Freshdesk domain outside the allowed suffixes.
+    InvalidDomain,
+    /// 422: Freshdesk refused the API key (or none was given).
+    InvalidCredentials,
+    /// 422: the API key's agent is not a Freshdesk admin.
+    NotAdmin,
+    /// 422: the configured group does not exist in Freshdesk.
+    GroupNotFound,
+    /// 422: the configured agent does not exist in Freshdesk.
+    AgentNotFound,
+    /// 422: the configured marker field does not exist in Freshdesk.
+    MarkerFieldNotFound,
+    /// 500: anything unexpected; the cause is logged, never answered.
+    InternalError,
+    /// 502: Freshdesk could not be reached.
+    FreshdeskUnreachable,
+    /// 503: storage recovery is still running (`/readyz`).
+    NotReady,
+    /// 503: the webhook (or the store) cannot be made durable.
+    StorageUnavailable,
+    /// 503: an admin command is queued but not applied in time.
+    CommandPending,
+}
+
+impl Code {
+    /// Every code, in the order of the enum.
+    pub const ALL: [Code; 29] = [
+        Code::BadRequest,
+        Code::InvalidJson,
+        Code::InvalidQuery,
+        Code::InvalidCursor,
+        Code::InvalidPayload,
+        Code::Unauthorized,
+        Code::InvalidToken,
+        Code::NotFound,
+        Code::OrgNotFound,
+        Code::SessionNotFound,
+        Code::NotConnected,
+        Code::MethodNotAllowed,
+        Code::IntegrationDisconnected,
+        Code::IntegrationGone,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::InvalidRequest,
+        Code::InvalidSettings,
+        Code::InvalidDomain,
+        Code::InvalidCredentials,
+        Code::NotAdmin,
+        Code::GroupNotFound,
+        Code::AgentNotFound,
+        Code::MarkerFieldNotFound,
+        Code::InternalError,
+        Code::FreshdeskUnreachable,
+        Code::NotReady,
+        Code::StorageUnavailable,
+        Code::CommandPending,
+    ];
+
+    /// The snake_case name the API answers.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::InvalidJson => "invalid_json",
+            Code::InvalidQuery => "invalid_query",
+            Code::InvalidCursor => "invalid_cursor",
+            Code::InvalidPayload => "invalid_payload",
+            Code::Unauthorized => "unauthorized",
+            Code::InvalidToken => "invalid_token",
+            Code::NotFound => "not_found",
+            Code::OrgNotFound => "org_not_found",
+            Code::SessionNotFound => "session_not_found",
+            Code::NotConnected => "not_connected",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::IntegrationDisconnected | Code::IntegrationGone => "integration_disconnected",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::InvalidRequest => "invalid_request",
+            Code::InvalidSettings => "invalid_settings",
+            Code::InvalidDomain => "invalid_domain",
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::NotAdmin => "not_admin",
+            Code::GroupNotFound => "group_not_found",
+            Code::AgentNotFound => "agent_not_found",
+            Code::MarkerFieldNotFound => "marker_field_not_found",
+            Code::InternalError => "internal_error",
+            Code::FreshdeskUnreachable => "freshdesk_unreachable",
+            Code::NotReady => "not_ready",
+            Code::StorageUnavailable => "storage_unavailable",
+            Code::CommandPending => "command_pending",
+        }
+    }
+
+    /// The HTTP status the code answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::BadRequest
+            | Code::InvalidJson
+            | Code::InvalidQuery
+            | Code::InvalidCursor
+            | Code::InvalidPayload => StatusCode::BAD_REQUEST,
+            Code::Unauthorized | Code::InvalidToken => StatusCode::UNAUTHORIZED,
+            Code::NotFound | Code::OrgNotFound | Code::SessionNotFound | Code::NotConnected => {
+                StatusCode::NOT_FOUND
+            }
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::IntegrationDisconnected => StatusCode::CONFLICT,
+            Code::IntegrationGone => StatusCode::GONE,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::InvalidRequest
+            | Code::InvalidSettings
+            | Code::InvalidDomain
+            | Code::InvalidCredentials
+            | Code::NotAdmin
+            | Code::GroupNotFound
+            | Code::AgentNotFound
+            | Code::MarkerFieldNotFound => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::FreshdeskUnreachable => StatusCode::BAD_GATEWAY,
+            Code::NotReady | Code::StorageUnavailable | Code::CommandPending => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An error as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ApiError {
-    /// An error with a status, a snake_case code and a human sentence.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with its code (which gives the status) and a human sentence.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
         }
-    }
-
-    /// 400 with a code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 404 with a code.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    /// 422 with a code.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
     /// 500 `internal_error`. The cause is logged here, once; the response says nothing of it.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error_chain(cause), "request failed");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            Code::InternalError,
             "Something went wrong on our side; the request was not applied.",
         )
     }
@@ -75,7 +233,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status)
-            .json(json!({"error": {"code": self.code, "message": self.message}}))
+            .json(json!({"error": {"code": self.code.name(), "message": self.message}}))
     }
 }
 
@@ -88,15 +246,15 @@ pub fn json_error_handler(
     let api = match &err {
         E::OverflowKnownLength { .. } | E::Overflow { .. } => payload_too_large(),
         E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "Send the body as JSON with Content-Type: application/json.",
         ),
-        E::Deserialize(e) => {
-            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
-        }
-        other => ApiError::bad_request(
-            "invalid_json",
+        E::Deserialize(e) => ApiError::new(
+            Code::InvalidJson,
+            format!("The body is not valid JSON: {e}."),
+        ),
+        other => ApiError::new(
+            Code::InvalidJson,
             format!("The body could not be read: {other}."),
         ),
     };
@@ -105,11 +263,7 @@ pub fn json_error_handler(
 
 /// 413 `payload_too_large`.
 pub fn payload_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The request body is too large.",
-    )
+    ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
 }
 
 /// Path segments that do not parse (e.g. an org id that is not a UUID).
@@ -117,7 +271,7 @@ pub fn path_error_handler(
     err: actix_web::error::PathError,
     _req: &HttpRequest,
 ) -> actix_web::Error {
-    ApiError::not_found("not_found", format!("No such resource: {err}.")).into()
+    ApiError::new(Code::NotFound, format!("No such resource: {err}.")).into()
 }
 
 /// Query strings that do not parse.
@@ -125,8 +279,8 @@ pub fn query_error_handler(
     err: actix_web::error::QueryPayloadError,
     _req: &HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request(
-        "invalid_query",
+    ApiError::new(
+        Code::InvalidQuery,
         format!("The query string is invalid: {err}."),
     )
     .into()
@@ -134,8 +288,8 @@ pub fn query_error_handler(
 
 /// Unknown routes and methods.
 pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(
-        "not_found",
+    Err(ApiError::new(
+        Code::NotFound,
         format!("There is no endpoint {} {}.", req.method(), req.path()),
     ))
 }
@@ -145,23 +299,20 @@ impl From<crate::connect::ConnectError> for ApiError {
     fn from(err: crate::connect::ConnectError) -> Self {
         use crate::connect::ConnectError as E;
         let message = err.to_string();
-        match err {
-            E::InvalidDomain(_) => Self::unprocessable("invalid_domain", message),
-            E::InvalidCredentials | E::MissingApiKey => {
-                Self::unprocessable("invalid_credentials", message)
-            }
-            E::NotAdmin => Self::unprocessable("not_admin", message),
-            E::Unreachable { .. } => {
-                Self::new(StatusCode::BAD_GATEWAY, "freshdesk_unreachable", message)
-            }
-            E::InvalidSettings(_) => Self::unprocessable("invalid_settings", message),
-            E::GroupNotFound(_) => Self::unprocessable("group_not_found", message),
-            E::AgentNotFound(_) => Self::unprocessable("agent_not_found", message),
-            E::MarkerFieldNotFound(_) => Self::unprocessable("marker_field_not_found", message),
-            E::OrgNotFound => Self::not_found("org_not_found", message),
-            E::NotConnected => Self::not_found("not_connected", message),
-            E::Store(e) => Self::internal(&e),
-        }
+        let code = match err {
+            E::InvalidDomain(_) => Code::InvalidDomain,
+            E::InvalidCredentials | E::MissingApiKey => Code::InvalidCredentials,
+            E::NotAdmin => Code::NotAdmin,
+            E::Unreachable { .. } => Code::FreshdeskUnreachable,
+            E::InvalidSettings(_) => Code::InvalidSettings,
+            E::GroupNotFound(_) => Code::GroupNotFound,
+            E::AgentNotFound(_) => Code::AgentNotFound,
+            E::MarkerFieldNotFound(_) => Code::MarkerFieldNotFound,
+            E::OrgNotFound => Code::OrgNotFound,
+            E::NotConnected => Code::NotConnected,
+            E::Store(e) => return Self::internal(&e),
+        };
+        Self::new(code, message)
     }
 }
 
@@ -189,22 +340,100 @@ pub async fn ensure_error_shape(
         return Ok(res.map_into_boxed_body());
     }
     let (code, message) = match status.as_u16() {
-        400 => ("bad_request", "The request is malformed."),
-        401 => ("unauthorized", "Authentication is required."),
-        404 => ("not_found", "There is no such resource."),
-        405 => ("method_not_allowed", "This method is not allowed here."),
-        413 => ("payload_too_large", "The request body is too large."),
+        400 => (Code::BadRequest, "The request is malformed."),
+        401 => (Code::Unauthorized, "Authentication is required."),
+        404 => (Code::NotFound, "There is no such resource."),
+        405 => (Code::MethodNotAllowed, "This method is not allowed here."),
+        413 => (Code::PayloadTooLarge, "The request body is too large."),
         415 => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "Send the body as JSON with Content-Type: application/json.",
         ),
         s if s >= 500 => (
-            "internal_error",
+            Code::InternalError,
             "Something went wrong on our side; the request was not applied.",
         ),
-        _ => ("bad_request", "The request could not be processed."),
+        _ => (Code::BadRequest, "The request could not be processed."),
     };
     let (req, _) = res.into_parts();
-    let body = ApiError::new(status, code, message).error_response();
+    // The status stays actix's own (e.g. a 403 or a 502); only the body is rewritten.
+    let body = ApiError {
+        status,
+        ..ApiError::new(code, message)
+    }
+    .error_response();
     Ok(actix_web::dev::ServiceResponse::new(req, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DECISIONS: &str = include_str!("../../docs/decisions.md");
+    const CONTRACT: &str = include_str!("../../docs/contract.md");
+
+    /// The backticked snake_case names of the "Error codes beyond SPEC" bullet.
+    fn codes_beyond_spec() -> Vec<&'static str> {
+        let start = DECISIONS
+            .find("- **Error codes beyond SPEC:**")
+            .expect("docs/decisions.md has the error-code bullet");
+        let rest = &DECISIONS[start + 2..];
+        let bullet = &rest[..rest.find("\n- ").unwrap_or(rest.len())];
+        bullet
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        for code in Code::ALL {
+            let quoted = format!("`{}`", code.name());
+            assert!(
+                DECISIONS.contains(&quoted) || CONTRACT.contains(&quoted),
+                "{quoted} is in neither docs/contract.md nor docs/decisions.md"
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_code_is_a_variant() {
+        let listed = codes_beyond_spec();
+        assert!(listed.len() >= 10, "the bullet was not parsed: {listed:?}");
+        for name in listed {
+            assert!(
+                Code::ALL.iter().any(|c| c.name() == name),
+                "`{name}` is listed in docs/decisions.md but is no Code"
+            );
+        }
+    }
+
+    #[test]
+    fn the_table_lists_each_variant_once_with_an_error_status() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert!(!Code::ALL[..i].contains(code), "{code:?} twice");
+            assert!(
+                code.status().is_client_error() || code.status().is_server_error(),
+                "{code:?}"
+            );
+        }
+        // The one name with two statuses: the webhook URL is gone, an admin command conflicts.
+        assert_eq!(Code::IntegrationGone.status(), StatusCode::GONE);
+        assert_eq!(Code::IntegrationDisconnected.status(), StatusCode::CONFLICT);
+    }
+
+    #[actix_web::test]
+    async fn the_error_shape_is_unchanged() {
+        let res = ApiError::new(Code::OrgNotFound, "No organization has this id.").error_response();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(
+            &body[..],
+            br#"{"error":{"code":"org_not_found","message":"No organization has this id."}}"#
+        );
+    }
 }

@@ -1,9 +1,9 @@
 //! `/api/v1/orgs/{org_id}/freshdesk`: verify credentials, save, show and disconnect the
 //! org's Freshdesk connection. The decisions live in `crate::connect`.
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::connect::SaveRequest;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,14 +46,13 @@ async fn save(
     // match the settings shape is 422 `invalid_settings`.
     let value = body.into_inner();
     if !value.is_object() {
-        return Err(ApiError::unprocessable(
-            "invalid_settings",
+        return Err(ApiError::new(
+            Code::InvalidSettings,
             "The settings must be a JSON object.",
         ));
     }
-    let request: SaveRequest = serde_json::from_value(value).map_err(|e| {
-        ApiError::unprocessable("invalid_settings", format!("Invalid settings: {e}."))
-    })?;
+    let request: SaveRequest = serde_json::from_value(value)
+        .map_err(|e| ApiError::new(Code::InvalidSettings, format!("Invalid settings: {e}.")))?;
     let (view, first_connect) = state.connect.save(*org_id, request).await?;
     state
         .engine

@@ -1,9 +1,8 @@
 //! `/healthz` (the process answers) and `/readyz` (storage open, recovery done, and webhooks
 //! can be made durable: no flush stuck, the last one succeeded).
 
-use super::error::ApiError;
-use crate::startup::{AppState, Readiness};
-use actix_web::http::StatusCode;
+use super::error::{ApiError, Code};
+use crate::http::state::{AppState, Readiness};
 use actix_web::ResponseError;
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
@@ -16,17 +15,14 @@ async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 async fn readyz(readiness: web::Data<Readiness>, state: web::Data<AppState>) -> HttpResponse {
     if !readiness.is_ready() {
-        return HttpResponse::ServiceUnavailable().json(json!({"error": {
-            "code": "not_ready",
-            "message": "Storage recovery is still running."
-        }}));
+        return ApiError::new(Code::NotReady, "Storage recovery is still running.")
+            .error_response();
     }
     match state.store.durability() {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
         // A load balancer must stop sending webhooks that could only be refused or hang.
         Err(why) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
+            Code::StorageUnavailable,
             format!("Webhooks cannot be stored durably: {why}."),
         )
         .error_response(),

@@ -1,8 +1,8 @@
 //! Inspection of the embedded state (`/api/v1/inspect`, per-ticket inspect) and `/metrics`.
 
 use super::error::ApiError;
+use crate::http::state::AppState;
 use crate::metrics::{render, StorageGauges};
-use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 use std::sync::atomic::Ordering;

@@ -7,6 +7,7 @@ mod health;
 mod inspect;
 mod orgs;
 mod sessions;
+pub mod state;
 pub mod webhook;
 
 use actix_web::middleware::from_fn;

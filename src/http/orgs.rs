@@ -1,7 +1,7 @@
 //! `/api/v1/orgs`: create, list and read organizations.
 
-use super::error::ApiError;
-use crate::startup::AppState;
+use super::error::{ApiError, Code};
+use crate::http::state::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -25,8 +25,8 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::unprocessable(
-            "invalid_request",
+        return Err(ApiError::new(
+            Code::InvalidRequest,
             format!("name must be 1 to {MAX_NAME_CHARS} characters."),
         ));
     }
@@ -57,7 +57,7 @@ async fn show(
 
 /// 404 `org_not_found`.
 pub fn org_not_found() -> ApiError {
-    ApiError::not_found("org_not_found", "No organization has this id.")
+    ApiError::new(Code::OrgNotFound, "No organization has this id.")
 }
 
 /// Register the org routes (inside the admin scope).

@@ -1,9 +1,8 @@
 //! The inbox: `/api/v1/orgs/{org_id}/sessions…` and `…/tickets/{ticket_id}/session`, plus the
 //! admin handoff and resume commands, which go through the ticket's queue like any event.
 
-use super::error::ApiError;
-use crate::startup::AppState;
-use actix_web::http::StatusCode;
+use super::error::{ApiError, Code};
+use crate::http::state::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -34,8 +33,8 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
     allowed: &str,
 ) -> Result<T, ApiError> {
     serde_json::from_value(json!(value)).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_query",
+        ApiError::new(
+            Code::InvalidQuery,
             format!("{name} must be one of {allowed}, got \"{value}\"."),
         )
     })
@@ -69,8 +68,8 @@ async fn list(
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
+                ApiError::new(
+                    Code::InvalidQuery,
                     format!("limit must be a whole number from 1 to {MAX_LIMIT}."),
                 )
             })?,
@@ -80,8 +79,8 @@ async fn list(
         .as_deref()
         .map(|c| {
             crate::store::SessionCursor::decode(c, org).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_cursor",
+                ApiError::new(
+                    Code::InvalidCursor,
                     "cursor is not one this endpoint returned.",
                 )
             })
@@ -108,8 +107,8 @@ fn session_of(record: Option<TicketRecord>, org: OrgId) -> Result<TicketRecord, 
     record
         .filter(|r| r.org_id == org && r.session.is_some())
         .ok_or_else(|| {
-            ApiError::not_found(
-                "session_not_found",
+            ApiError::new(
+                Code::SessionNotFound,
                 "No session with this id in this organization.",
             )
         })
@@ -143,7 +142,7 @@ async fn by_ticket(
         .store
         .ticket_record(org, TicketId(ticket))?
         .filter(|r| r.session.is_some())
-        .ok_or_else(|| ApiError::not_found("session_not_found", "This ticket is not tracked."))?;
+        .ok_or_else(|| ApiError::new(Code::SessionNotFound, "This ticket is not tracked."))?;
     Ok(HttpResponse::Ok().json(record.session))
 }
 
@@ -167,8 +166,7 @@ async fn command(
     let record = session_of(state.store.ticket_by_session(session)?, org)?;
     if !state.store.connection(org)?.is_some_and(|c| c.connected) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "integration_disconnected",
+            Code::IntegrationDisconnected,
             "The organization is disconnected; reconnect it to hand off or resume tickets.",
         ));
     }
@@ -178,7 +176,7 @@ async fn command(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if !applied {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "command_pending", "The command is queued but the ticket has not applied it yet; check the session again shortly."));
+        return Err(ApiError::new(Code::CommandPending, "The command is queued but the ticket has not applied it yet; check the session again shortly."));
     }
     let record = session_of(state.store.ticket_record(org, record.ticket_id)?, org)?;
     Ok(HttpResponse::Ok().json(record.session))
@@ -196,8 +194,8 @@ async fn handoff(
         HandoffBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
+            ApiError::new(
+                Code::InvalidJson,
                 format!("The body must be {{\"reason\": \"…\"}}: {e}."),
             )
         })?

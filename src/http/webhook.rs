@@ -2,9 +2,8 @@
 //! only after the event is in the sled inbox and a (group-committed) flush covers it, and the
 //! ticket's actor is woken. A refused request stores nothing.
 
-use super::error::{payload_too_large, ApiError};
-use crate::startup::AppState;
-use actix_web::http::StatusCode;
+use super::error::{payload_too_large, ApiError, Code};
+use crate::http::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -105,26 +104,22 @@ async fn receive(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let reject = |code: &'static str, error: ApiError| {
-        state.metrics.webhook_rejected(code);
+    let reject = |error: ApiError| {
+        state.metrics.webhook_rejected(error.code.name());
         error
     };
     let Some(org) = state.tokens.verify(&token) else {
-        return Err(reject(
-            "invalid_token",
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "This webhook URL is not valid. Copy it again from the Freshdesk connection settings."),
-        ));
+        return Err(reject(ApiError::new(
+            Code::InvalidToken,
+            "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
+        )));
     };
     let connected = state.store.connection(org)?.is_some_and(|c| c.connected);
     if !connected {
-        return Err(reject(
-            "integration_disconnected",
-            ApiError::new(
-                StatusCode::GONE,
-                "integration_disconnected",
-                "This organization's Freshdesk integration is disconnected.",
-            ),
-        ));
+        return Err(reject(ApiError::new(
+            Code::IntegrationGone,
+            "This organization's Freshdesk integration is disconnected.",
+        )));
     }
     let declared = req
         .headers()
@@ -132,27 +127,23 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_WEBHOOK_BODY) {
-        return Err(reject("payload_too_large", payload_too_large()));
+        return Err(reject(payload_too_large()));
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "invalid_payload",
+            ApiError::new(
+                Code::InvalidPayload,
                 format!("The body could not be read: {e}."),
             )
         })?;
         if body.len() + chunk.len() > MAX_WEBHOOK_BODY {
-            return Err(reject("payload_too_large", payload_too_large()));
+            return Err(reject(payload_too_large()));
         }
         body.extend_from_slice(&chunk);
     }
-    let hint = WebhookHint::try_from(&body[..]).map_err(|m| {
-        reject(
-            "invalid_payload",
-            ApiError::bad_request("invalid_payload", m),
-        )
-    })?;
+    let hint = WebhookHint::try_from(&body[..])
+        .map_err(|m| reject(ApiError::new(Code::InvalidPayload, m)))?;
 
     let now = chrono::Utc::now();
     let event = state
@@ -192,8 +183,7 @@ async fn receive(
 fn not_durable(e: &dyn std::error::Error) -> ApiError {
     tracing::error!(error = %super::error::error_chain(e), "webhook could not be made durable");
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
+        Code::StorageUnavailable,
         "The event could not be stored durably; retry later.",
     )
 }
@@ -201,8 +191,7 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
 /// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     let mut res = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("The webhook URL accepts only POST, not {}.", req.method()),
     )
     .error_response();

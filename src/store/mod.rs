@@ -5,13 +5,13 @@
 //! scans per org are cheap. Writes that must survive a crash are followed by a (group-committed)
 //! flush before they are acknowledged.
 
-mod engine;
 mod group_commit;
 mod orgs;
+mod tickets;
 
-pub use engine::{SessionCursor, SessionSummaryRow};
 pub use group_commit::FlushFaults;
 pub use orgs::ConnectionRecord;
+pub use tickets::{SessionCursor, SessionSummaryRow};
 
 use rand::RngCore;
 use std::path::Path;
@@ -36,10 +36,11 @@ pub struct SledStore {
     meta: sled::Tree,
     orgs: sled::Tree,
     connections: sled::Tree,
-    /// Inbox, ticket records and their indexes: one tree, so a step's writes are one atomic batch.
+    /// Inbox, ticket records and their indexes (`tickets.rs`): one tree, so a step's writes are one
+    /// atomic batch. On disk the tree keeps its name, `engine`.
     engine: sled::Tree,
     /// Counts inspection reads instead of scanning the engine tree.
-    gauges: std::sync::Arc<engine::Gauges>,
+    gauges: std::sync::Arc<tickets::Gauges>,
     commits: std::sync::Arc<group_commit::GroupCommit>,
     /// The second each org's last-webhook time was last written in.
     webhook_seconds: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<OrgId, i64>>>,
@@ -84,7 +85,7 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
-            gauges: std::sync::Arc::new(engine::Gauges::count(&engine)?),
+            gauges: std::sync::Arc::new(tickets::Gauges::count(&engine)?),
             engine,
             commits: std::sync::Arc::new(group_commit::GroupCommit::start(db.clone())?),
             webhook_seconds: Default::default(),

@@ -1,0 +1,57 @@
+//! What every request handler shares: the application state and the readiness flag. Startup
+//! builds them; the routes only read them, so routes never import startup.
+
+use crate::connect::{ConnectService, ConnectionView};
+use crate::metrics::ServiceMetrics;
+use crate::secrets::WebhookTokens;
+use crate::store::SledStore;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use ticketsync_actors::engine::Engine;
+
+/// Whether storage is open and recovery is done (`/readyz`).
+#[derive(Default)]
+pub struct Readiness(AtomicBool);
+
+impl Readiness {
+    /// Mark the service ready.
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the service is ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    pub store: SledStore,
+    pub connect: ConnectService,
+    pub engine: Engine,
+    pub tokens: Arc<WebhookTokens>,
+    pub metrics: Arc<ServiceMetrics>,
+}
+
+impl AppState {
+    /// Add what only the running service knows (last webhook) to a connection view.
+    pub fn with_runtime(
+        &self,
+        org: ticketsync_actors::OrgId,
+        mut view: ConnectionView,
+    ) -> ConnectionView {
+        view.last_webhook_at = self.store.last_webhook_at(org);
+        view.backfill = self.backfill_view(org);
+        view.error = self.engine.org_pause(org);
+        view
+    }
+
+    /// The org's backfill progress as the API shows it.
+    pub fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
+        self.engine
+            .backfill(org)
+            .map(|b| serde_json::to_value(b).expect("progress serialises"))
+            .unwrap_or_else(|| serde_json::json!({"state": "not_started"}))
+    }
+}
