@@ -10,22 +10,22 @@ use freshdesk_sim::{SimClient, SimConfig, SimHandle};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::{json_response, ServiceProcess};
+
+// Each bench compiles this module on its own and uses only some of it.
+#[allow(unused_imports)]
+pub use testkit::{
+    free_port, last_request_seq,
+    sim::{AI_AGENT_ID, AI_KEY, FAQ_QUESTION},
+};
 
 /// The admin token every benchmarked service is started with.
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
-/// The simulator's admin AI agent key.
-pub const AI_KEY: &str = freshdesk_sim::ADMIN_KEY;
-/// The simulator's AI agent.
-pub const AI_AGENT_ID: u64 = freshdesk_sim::AI_AGENT_ID;
-/// A question the builtin FAQ answers.
-pub const FAQ_QUESTION: &str = "How do I reset my password?";
 /// The release binary cargo built for this bench (`target/release/ticketsync`).
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ticketsync");
 /// The repository's configuration (the service's embedded defaults).
@@ -103,14 +103,6 @@ pub fn print_machine(bench: &str, command: &str) {
     }
     println!("loadavg:   {}", sh("cat /proc/loadavg"));
     println!();
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released: fine on loopback for a bench).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// The simulator on its own thread, with `rate_limit_per_min` credits per minute.
@@ -271,121 +263,31 @@ impl PerfRecord {
 
 /// `ticketsync serve` as a child process: its root directory holds `config.toml`, the data
 /// directory `data/` and `stderr.log` (logs at the default level, `info`, unless `RUST_LOG`
-/// is set for the bench).
-pub struct Service {
-    root: PathBuf,
-    pub port: u16,
-    sim_host: String,
-    extra_env: Vec<(String, String)>,
-    child: Option<Child>,
-}
+/// is set for the bench); its resident memory and CPU time read from `/proc`.
+pub struct Service(ServiceProcess);
 
 impl Service {
     /// A service rooted at `root` (created if needed) that may call the simulator at
     /// `sim_host`; not started yet.
     pub fn new(root: &Path, sim_host: &str, extra_env: &[(&str, String)]) -> Self {
-        std::fs::create_dir_all(root).expect("service root");
-        std::fs::write(root.join("config.toml"), CONFIG_TOML).expect("config written");
-        Self {
-            root: root.to_path_buf(),
-            port: free_port(),
-            sim_host: sim_host.to_string(),
-            extra_env: extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            child: None,
+        let mut process = ServiceProcess::new(BINARY, root, CONFIG_TOML)
+            .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
+            .env(
+                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+                format!("[\"{sim_host}\"]"),
+            );
+        for (k, v) in extra_env {
+            process = process.env(k, v.clone());
         }
-    }
-
-    /// The data directory (`<root>/data`).
-    pub fn data_dir(&self) -> PathBuf {
-        self.root.join("data")
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The child's pid (panics when not running).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("service running").id()
+        Self(process)
     }
 
     /// Point the service at another simulator (applies at the next `spawn`).
     pub fn set_sim_host(&mut self, sim_host: &str) {
-        self.sim_host = sim_host.to_string();
-    }
-
-    /// Spawn `ticketsync serve --config <root>/config.toml` without waiting for readiness.
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("stderr.log"))
-            .expect("log file");
-        let mut command = Command::new(BINARY);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(self.root.join("config.toml"))
-            .current_dir(&self.root);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TICKETSYNC") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env(
-                "TICKETSYNC__SERVER__LISTEN",
-                format!("127.0.0.1:{}", self.port),
-            )
-            .env("TICKETSYNC__SERVER__PUBLIC_URL", self.base())
-            .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
-            .env(
-                "TICKETSYNC__STORAGE__PATH",
-                format!("{:?}", self.data_dir().display().to_string()),
-            )
-            .env(
-                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
-                format!("[\"{}\"]", self.sim_host),
-            );
-        for (k, v) in &self.extra_env {
-            command.env(k, v);
-        }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        self.child = Some(command.spawn().expect("the ticketsync binary starts"));
-    }
-
-    /// Poll `/readyz` every 5 ms until 200; returns how long it took from now.
-    pub async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> Duration {
-        let started = Instant::now();
-        let url = format!("{}/readyz", self.base());
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "ticketsync exited with {status} before it was ready; see {}",
-                        self.root.join("stderr.log").display()
-                    );
-                }
-            }
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status() == StatusCode::OK {
-                    return started.elapsed();
-                }
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "ticketsync not ready after {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.0.set_env(
+            "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+            format!("[\"{sim_host}\"]"),
+        );
     }
 
     /// Resident memory of the child, KiB.
@@ -407,33 +309,18 @@ impl Service {
     pub fn cpu_secs(&self) -> f64 {
         proc_cpu_secs(self.pid())
     }
+}
 
-    /// Stop gracefully (SIGINT, as Ctrl-C), killing after `grace`.
-    pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+impl std::ops::Deref for Service {
+    type Target = ServiceProcess;
+    fn deref(&self) -> &ServiceProcess {
+        &self.0
     }
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl std::ops::DerefMut for Service {
+    fn deref_mut(&mut self) -> &mut ServiceProcess {
+        &mut self.0
     }
 }
 
@@ -469,13 +356,7 @@ impl Admin {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let res = req.send().await.expect("admin request sent");
-        let status = res.status();
-        let bytes = res.bytes().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        json_response(req.send().await.expect("admin request sent")).await
     }
 
     /// `POST /api/v1/orgs` → the org id.
@@ -751,14 +632,4 @@ pub async fn connected_bench(prefix: &str, rate_limit: u32, settle: Duration) ->
         org,
         _root: root,
     }
-}
-
-/// The sequence number of the simulator's last recorded API request (0 when none).
-pub async fn last_seq(simc: &SimClient) -> u64 {
-    simc.requests()
-        .await
-        .expect("request log")
-        .last()
-        .map(|r| r.seq)
-        .unwrap_or(0)
 }
