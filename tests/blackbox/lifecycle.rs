@@ -558,15 +558,26 @@ async fn the_engine_stays_inside_its_share_of_a_small_rate_limit() {
     let _ = org;
 }
 
+/// How much closer two arrival stamps of the simulator's request log may seem than the
+/// service's pause between them: the stamps are wall-clock, the pause is monotonic (and starts
+/// when the service reads the 429, after the simulator stamped it).
+const CLOCK_GRANULARITY: Duration = Duration::from_millis(20);
+
 #[tokio::test]
 async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
+    const RETRY_AFTER_SECS: u64 = 1;
     let t = TestApp::spawn().await;
-    t.connected_with_webhook(json!({})).await;
+    let org = t.connected_with_webhook(json!({})).await;
+    // Only the ticket's own calls meet the 429s (not the backfill's list, which would pause
+    // that endpoint only).
+    wait_backfill_done(&t, &org).await;
+    t.settle().await;
+    let before = t.last_sim_seq().await;
     t.simc
         .set_faults(&FaultsConfig {
             force_429: Some(freshdesk_sim::Force429 {
                 count: 3,
-                retry_after_secs: 1,
+                retry_after_secs: RETRY_AFTER_SECS,
             }),
             ..Default::default()
         })
@@ -576,6 +587,38 @@ async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
     t.wait_ai_posts(id, 1).await;
     t.settle().await;
     assert_eq!(t.ai_posts(id).await.len(), 1);
+
+    // The simulator's log: the three 429s were answered, and after each the next call to
+    // Freshdesk came no earlier than Retry-After.
+    let mut calls = t.sim_requests_after(before).await;
+    calls.sort_by_key(|r| r.seq);
+    let log: Vec<String> = calls
+        .iter()
+        .map(|r| {
+            format!(
+                "#{} {} {} {} at {}",
+                r.seq, r.status, r.method, r.path, r.at
+            )
+        })
+        .collect();
+    let limited: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].status == 429)
+        .collect();
+    assert_eq!(limited.len(), 3, "three 429s answered: {log:#?}");
+    let retry_after = Duration::from_secs(RETRY_AFTER_SECS);
+    for i in limited {
+        let next = calls
+            .get(i + 1)
+            .unwrap_or_else(|| panic!("a call after the 429 #{}: {log:#?}", calls[i].seq));
+        let gap = (next.at - calls[i].at).to_std().unwrap_or_default();
+        assert!(
+            gap + CLOCK_GRANULARITY >= retry_after,
+            "#{} came {gap:?} after the 429 #{}, before its Retry-After of {retry_after:?}: \
+             {log:#?}",
+            next.seq,
+            calls[i].seq
+        );
+    }
 }
 
 #[tokio::test]
