@@ -37,6 +37,24 @@ pub fn proc_cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clk_tck()
 }
 
+/// `perf <args> -o <out> -p <pid>` with its output silenced, given a moment to attach to
+/// every thread of `pid`; `None` when perf cannot be started.
+fn perf_attach(args: &[&str], out: &Path, pid: u32) -> Option<Child> {
+    let child = Command::new("perf")
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg("-p")
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok();
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
 /// Counts the durability system calls of a process (all threads, including ones it starts
 /// later) with `perf stat`, when perf and its syscall tracepoints are available. sled 0.34
 /// makes its log durable with `sync_file_range` on Linux (`fsync` only when a segment or
@@ -56,25 +74,17 @@ impl FsyncCounter {
                 out: out.to_path_buf(),
             };
         }
-        let child = Command::new("perf")
-            .args([
+        let child = perf_attach(
+            &[
                 "stat",
                 "-x",
                 ",",
                 "-e",
                 "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_sync_file_range",
-                "-o",
-            ])
-            .arg(out)
-            .arg("-p")
-            .arg(pid.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok();
-        // perf needs a moment to attach to every thread.
-        std::thread::sleep(Duration::from_millis(300));
+            ],
+            out,
+            pid,
+        );
         Self {
             child,
             out: out.to_path_buf(),
@@ -120,18 +130,7 @@ impl PerfRecord {
     /// Sample `pid` at 999 Hz into `out`, with call graphs (frame pointers are absent in
     /// release builds, so mostly leaf functions are meaningful).
     pub fn start(pid: u32, out: &Path) -> Self {
-        let child = Command::new("perf")
-            .args(["record", "-F", "999", "-g", "-o"])
-            .arg(out)
-            .arg("-p")
-            .arg(pid.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok();
-        std::thread::sleep(Duration::from_millis(300));
-        Self(child)
+        Self(perf_attach(&["record", "-F", "999", "-g"], out, pid))
     }
 
     /// Stop sampling and wait for perf to write its file.

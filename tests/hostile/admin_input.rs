@@ -447,6 +447,13 @@ fn hostile_org_bodies_are_refused_and_create_nothing() {
     });
 }
 
+/// An org connected with [`settings`] whose backfill is done, and one never connected.
+async fn connected_and_fresh(t: &TestApp) -> (String, String) {
+    let (connected, _) = t.connected_org(settings(t)).await;
+    wait_backfill_done(t, &connected).await;
+    (connected, t.create_org("Fresh").await)
+}
+
 /// Snapshot of both orgs' connections (a connected one and a never-connected one).
 async fn connections(t: &TestApp, connected: &str, fresh: &str) -> Value {
     let (s1, b1) = connection_snapshot(t, connected).await;
@@ -458,11 +465,7 @@ async fn connections(t: &TestApp, connected: &str, fresh: &str) -> Value {
 fn hostile_verify_bodies_get_clean_answers_and_store_nothing() {
     let rt = runtime();
     let t = rt.block_on(TestApp::spawn());
-    let (connected, fresh) = rt.block_on(async {
-        let (connected, _) = t.connected_org(settings(&t)).await;
-        wait_backfill_done(&t, &connected).await;
-        (connected, t.create_org("Fresh").await)
-    });
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
     for org in [&connected, &fresh] {
         let target = Target {
             method: Method::POST,
@@ -485,11 +488,7 @@ fn hostile_verify_bodies_get_clean_answers_and_store_nothing() {
 fn hostile_settings_bodies_get_clean_answers_and_a_refused_save_changes_nothing() {
     let rt = runtime();
     let t = rt.block_on(TestApp::spawn());
-    let (connected, fresh) = rt.block_on(async {
-        let (connected, _) = t.connected_org(settings(&t)).await;
-        wait_backfill_done(&t, &connected).await;
-        (connected, t.create_org("Fresh").await)
-    });
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
     for org in [&connected, &fresh] {
         let target = Target {
             method: Method::PUT,
@@ -525,11 +524,7 @@ fn settings_refusal(body: &[u8]) -> Option<(u16, &'static str)> {
 fn mutated_settings_bodies_are_refused_by_kind_and_store_nothing() {
     let rt = runtime();
     let t = rt.block_on(TestApp::spawn());
-    let (connected, fresh) = rt.block_on(async {
-        let (connected, _) = t.connected_org(settings(&t)).await;
-        wait_backfill_done(&t, &connected).await;
-        (connected, t.create_org("Fresh").await)
-    });
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
     let valid = serde_json::to_vec(&settings(&t)).unwrap();
     let sim_host = t.sim_domain();
     // How many bodies got each refusal, so the run cannot pass without exercising both.
