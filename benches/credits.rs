@@ -139,7 +139,7 @@ async fn run() {
     } = bench;
 
     // Phase boundaries in the request log and the delivery log.
-    let mut bounds = vec![last_seq(&simc).await];
+    let mut bounds = vec![last_request_seq(&simc).await];
     let mut delivery_bounds = vec![simc.deliveries().await.expect("deliveries").len()];
 
     // Phase 1: every ticket is opened.
@@ -172,7 +172,7 @@ async fn run() {
         all
     };
     settle_or_warn(&admin, &simc, timeout, 1).await;
-    bounds.push(last_seq(&simc).await);
+    bounds.push(last_request_seq(&simc).await);
     delivery_bounds.push(simc.deliveries().await.expect("deliveries").len());
 
     // Phases 2 and 3: follow-ups.
@@ -198,7 +198,7 @@ async fn run() {
             t.await.expect("follow-up");
         }
         settle_or_warn(&admin, &simc, timeout, phase).await;
-        bounds.push(last_seq(&simc).await);
+        bounds.push(last_request_seq(&simc).await);
         delivery_bounds.push(simc.deliveries().await.expect("deliveries").len());
     }
 

@@ -199,7 +199,7 @@ async fn burst(
     creators: usize,
     timeout: Duration,
 ) -> Run {
-    let seq0 = last_seq(simc).await;
+    let seq0 = last_request_seq(simc).await;
     let cpu0 = service.cpu_secs();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -248,7 +248,7 @@ async fn serial_run(
     n: usize,
     timeout: Duration,
 ) -> Run {
-    let seq0 = last_seq(simc).await;
+    let seq0 = last_request_seq(simc).await;
     let cpu0 = service.cpu_secs();
     let mut ids = HashSet::new();
     let mut since = seq0;

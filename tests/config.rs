@@ -2,87 +2,26 @@
 //! partial `config.toml` must serve with the defaults of every key it omits, and a wrong value
 //! must stop it with a non-zero exit and a message naming the key's dotted name and the file.
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use testkit::process::toml_string;
+use testkit::{free_port, ServiceProcess};
 
 /// Starting takes well under a second once built; this only guards against a hang.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
 /// `ticketsync serve --config <dir>/config.toml` with `config` as the file, run in `dir`
-/// without any `TICKETSYNC__*` override of the environment; killed on drop.
-struct Serve {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &Path, config: &str) -> Self {
-        let file = dir.join("config.toml");
-        std::fs::write(&file, config).expect("config written");
-        let stderr = dir.join("stderr.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ticketsync"));
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&file)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr).expect("stderr file"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TICKETSYNC__") {
-                command.env_remove(name);
-            }
-        }
-        let child = command.spawn().expect("the ticketsync binary starts");
-        Self { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// The exit status, or `None` while it still runs.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("poll the service process")
-    }
-
-    /// Wait until the process exits; panics after [`TIMEOUT`].
-    fn wait_for_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the service was expected to exit but still runs\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// without any `TICKETSYNC*` variable of the environment; killed on drop.
+fn start_serve(dir: &Path, config: &str) -> ServiceProcess {
+    let mut serve =
+        ServiceProcess::new(env!("CARGO_BIN_EXE_ticketsync"), dir, config).config_only();
+    serve.spawn();
+    serve
 }
 
 /// A TOML string literal of `path`.
 fn toml_path(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
+    toml_string(&path.display().to_string())
 }
 
 #[tokio::test]
@@ -94,7 +33,7 @@ async fn a_file_with_only_a_server_and_a_storage_section_serves() {
          [storage]\npath = {}\n",
         toml_path(&dir.path().join("data"))
     );
-    let mut serve = Serve::start(dir.path(), &config);
+    let mut serve = start_serve(dir.path(), &config);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -103,7 +42,7 @@ async fn a_file_with_only_a_server_and_a_storage_section_serves() {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         if let Some(status) = serve.exited() {
-            panic!("the service exited ({status})\n{}", serve.stderr());
+            panic!("the service exited ({status})\n{}", serve.log());
         }
         if let Ok(response) = http.get(&url).send().await {
             assert_eq!(response.status(), reqwest::StatusCode::OK);
@@ -112,7 +51,7 @@ async fn a_file_with_only_a_server_and_a_storage_section_serves() {
         assert!(
             Instant::now() < deadline,
             "no /healthz answer within {TIMEOUT:?}\n{}",
-            serve.stderr()
+            serve.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -128,9 +67,9 @@ fn a_wrong_value_exits_non_zero_naming_the_dotted_key_and_the_file() {
         free_port(),
         toml_path(&dir.path().join("data"))
     );
-    let mut serve = Serve::start(dir.path(), &config);
-    let status = serve.wait_for_exit();
-    let stderr = serve.stderr();
+    let mut serve = start_serve(dir.path(), &config);
+    let status = serve.wait_for_exit(TIMEOUT);
+    let stderr = serve.log();
     assert!(!status.success(), "exit status {status}\n{stderr}");
     assert!(
         stderr.contains("engine.max_ai_replies_per_ticket"),

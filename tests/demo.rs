@@ -2,19 +2,13 @@
 //! exit 0 and print the three outcomes (FAQ answer, customer_requested, missing_knowledge).
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use testkit::free_port;
 
 /// The demo takes well under a second once built; this only guards against a hang.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
 
 /// Read a child's pipe to the end on a thread.
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {

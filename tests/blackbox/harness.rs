@@ -6,23 +6,18 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use testkit::json_response;
+use testkit::process::toml_string;
 use ticketsync::config::Settings;
 use ticketsync::startup::BackgroundService;
 
+pub use testkit::eventually;
+pub use testkit::sim::{
+    AI_AGENT_ID, AI_KEY, ALICE_ID, BILLING_GROUP, MARKER_FIELD, PLAIN_AGENT_KEY, SUPPORT_GROUP,
+};
+
 /// The admin token every test app is configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
-/// The simulator's admin AI agent and its API key.
-pub const AI_AGENT_ID: u64 = 42;
-pub const AI_KEY: &str = "sim-admin-key";
-/// A non-admin agent's key.
-pub const PLAIN_AGENT_KEY: &str = "sim-agent-key";
-/// A human agent.
-pub const ALICE_ID: u64 = 44;
-/// The simulator's groups.
-pub const SUPPORT_GROUP: u64 = 7;
-pub const BILLING_GROUP: u64 = 8;
-/// The simulator's suffixed checkbox field.
-pub const MARKER_FIELD: &str = "cf_opencx_handed_off_1234";
 
 /// A running service in its own thread (own actix system), so it can be stopped and started
 /// again on the same data directory inside one test.
@@ -39,7 +34,7 @@ impl RunningApp {
             ("TICKETSYNC__SERVER__ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
             (
                 "TICKETSYNC__STORAGE__PATH".into(),
-                format!("{:?}", data_dir.display().to_string()),
+                toml_string(&data_dir.display().to_string()),
             ),
             (
                 "TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS".into(),
@@ -302,12 +297,22 @@ impl TestApp {
     pub async fn sim_requests(&self) -> Vec<freshdesk_sim::RecordedRequest> {
         self.simc.requests().await.expect("simulator requests")
     }
+
+    /// The sequence number of the simulator's last recorded request (0 when none).
+    pub async fn last_sim_seq(&self) -> u64 {
+        testkit::last_request_seq(&self.simc).await
+    }
+
+    /// Simulator requests recorded after the one numbered `seq`.
+    pub async fn sim_requests_after(&self, seq: u64) -> Vec<freshdesk_sim::RecordedRequest> {
+        let mut requests = self.sim_requests().await;
+        requests.retain(|r| r.seq > seq);
+        requests
+    }
 }
 
 async fn read(res: reqwest::Response) -> Resp {
-    let status = res.status();
-    let bytes = res.bytes().await.unwrap_or_default();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (status, body) = json_response(res).await;
     Resp { status, body }
 }
 
@@ -317,24 +322,6 @@ pub fn merge(base: &mut Value, extra: Value) {
         for (k, v) in e {
             b.insert(k, v);
         }
-    }
-}
-
-/// Poll `check` until it returns Some or the deadline passes.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -382,19 +369,7 @@ impl TestApp {
 
     /// Conversations the AI agent posted on a ticket: (private, body_text).
     pub async fn ai_posts(&self, id: u64) -> Vec<(bool, String)> {
-        let t = self.sim_ticket(id).await;
-        t["conversations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["user_id"] == AI_AGENT_ID)
-            .map(|c| {
-                (
-                    c["private"].as_bool().unwrap(),
-                    c["body_text"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
+        testkit::ai_posts(&self.simc, id).await
     }
 
     /// Wait until the ticket has `n` AI posts.

@@ -7,6 +7,7 @@ use freshdesk_sim::{BulkTickets, ConfigUpdate, DeliveryKnobs, FaultsConfig, Forc
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
+use testkit::assert_quiet_for;
 
 const HUMAN_PLEASE: &str = "Can I talk to a human?";
 
@@ -400,16 +401,24 @@ async fn a_disconnect_cancels_queued_work_and_nothing_is_posted_afterwards() {
     })
     .await;
     assert_eq!(t.disconnect(&org).await.status, 200);
-    let marker = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
+    let marker = t.last_sim_seq().await;
     t.simc.clear_faults().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes_after = || async {
+        let mut writes = t.sim_requests_after(marker).await;
+        writes.retain(|r| r.method != "GET");
+        writes
+    };
+    assert_quiet_for(
+        Duration::from_secs(3),
+        "nothing posted after the disconnect",
+        || async {
+            let writes = writes_after().await;
+            writes.is_empty().then_some(()).ok_or(format!("{writes:?}"))
+        },
+    )
+    .await;
     t.settle().await;
-    let writes_after: Vec<_> = t
-        .sim_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.seq > marker && r.method != "GET")
-        .collect();
+    let writes_after = writes_after().await;
     assert!(
         writes_after.is_empty(),
         "nothing posted after the disconnect: {writes_after:?}"
@@ -437,7 +446,7 @@ async fn small_rate_limit_world(tickets: usize) -> (TestApp, String, u64) {
         .await
         .unwrap();
     let org = t.connected_with_webhook(json!({})).await;
-    let marker = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
+    let marker = t.last_sim_seq().await;
     for i in 0..tickets {
         t.new_ticket(&format!("P{i}"), "How do I reset my password?")
             .await;
@@ -460,19 +469,22 @@ async fn a_disconnect_stops_reads_waiting_for_the_rate_budget() {
     )
     .await;
     assert_eq!(t.disconnect(&org).await.status, 200);
-    let at_disconnect = t.sim_requests().await.last().map(|r| r.seq).unwrap_or(0);
+    let at_disconnect = t.last_sim_seq().await;
     assert!(
         at_disconnect > marker,
         "the engine was calling Freshdesk before the disconnect"
     );
     t.settle().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after: Vec<_> = t
-        .sim_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.seq > at_disconnect)
-        .collect();
+    assert_quiet_for(
+        Duration::from_secs(2),
+        "no call after the disconnect but one in flight",
+        || async {
+            let after = t.sim_requests_after(at_disconnect).await;
+            (after.len() <= 1).then_some(()).ok_or(format!("{after:?}"))
+        },
+    )
+    .await;
+    let after = t.sim_requests_after(at_disconnect).await;
     assert!(
         after.len() <= 1,
         "no call after the disconnect but one in flight: {after:?}"
@@ -516,20 +528,22 @@ async fn the_sweep_recovers_dropped_webhooks() {
 #[tokio::test]
 async fn the_engine_stays_inside_its_share_of_a_small_rate_limit() {
     let (t, org, marker) = small_rate_limit_world(8).await;
-    let engine_calls = || async {
-        t.sim_requests()
-            .await
-            .into_iter()
-            .filter(|r| r.seq > marker)
-            .collect::<Vec<_>>()
-    };
+    let engine_calls = || t.sim_requests_after(marker);
     eventually(
         "the budget to be used up",
         Duration::from_secs(20),
         || async { (engine_calls().await.len() >= 8).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_quiet_for(
+        Duration::from_secs(4),
+        "at most 50% of 20 per minute, never rate limited",
+        || async {
+            let calls = engine_calls().await;
+            calls.len() <= 10 && calls.iter().all(|r| r.status != 429)
+        },
+    )
+    .await;
     let calls = engine_calls().await;
     assert!(
         calls.len() <= 10,
@@ -544,15 +558,26 @@ async fn the_engine_stays_inside_its_share_of_a_small_rate_limit() {
     let _ = org;
 }
 
+/// How much closer two arrival stamps of the simulator's request log may seem than the
+/// service's pause between them: the stamps are wall-clock, the pause is monotonic (and starts
+/// when the service reads the 429, after the simulator stamped it).
+const CLOCK_GRANULARITY: Duration = Duration::from_millis(20);
+
 #[tokio::test]
 async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
+    const RETRY_AFTER_SECS: u64 = 1;
     let t = TestApp::spawn().await;
-    t.connected_with_webhook(json!({})).await;
+    let org = t.connected_with_webhook(json!({})).await;
+    // Only the ticket's own calls meet the 429s (not the backfill's list, which would pause
+    // that endpoint only).
+    wait_backfill_done(&t, &org).await;
+    t.settle().await;
+    let before = t.last_sim_seq().await;
     t.simc
         .set_faults(&FaultsConfig {
             force_429: Some(freshdesk_sim::Force429 {
                 count: 3,
-                retry_after_secs: 1,
+                retry_after_secs: RETRY_AFTER_SECS,
             }),
             ..Default::default()
         })
@@ -562,6 +587,38 @@ async fn a_429_pauses_the_org_and_the_work_completes_after_retry_after() {
     t.wait_ai_posts(id, 1).await;
     t.settle().await;
     assert_eq!(t.ai_posts(id).await.len(), 1);
+
+    // The simulator's log: the three 429s were answered, and after each the next call to
+    // Freshdesk came no earlier than Retry-After.
+    let mut calls = t.sim_requests_after(before).await;
+    calls.sort_by_key(|r| r.seq);
+    let log: Vec<String> = calls
+        .iter()
+        .map(|r| {
+            format!(
+                "#{} {} {} {} at {}",
+                r.seq, r.status, r.method, r.path, r.at
+            )
+        })
+        .collect();
+    let limited: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].status == 429)
+        .collect();
+    assert_eq!(limited.len(), 3, "three 429s answered: {log:#?}");
+    let retry_after = Duration::from_secs(RETRY_AFTER_SECS);
+    for i in limited {
+        let next = calls
+            .get(i + 1)
+            .unwrap_or_else(|| panic!("a call after the 429 #{}: {log:#?}", calls[i].seq));
+        let gap = (next.at - calls[i].at).to_std().unwrap_or_default();
+        assert!(
+            gap + CLOCK_GRANULARITY >= retry_after,
+            "#{} came {gap:?} after the 429 #{}, before its Retry-After of {retry_after:?}: \
+             {log:#?}",
+            next.seq,
+            calls[i].seq
+        );
+    }
 }
 
 #[tokio::test]

@@ -10,41 +10,28 @@ use freshdesk_sim::{
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
-use std::future::Future;
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::{json_response, ServiceProcess};
+
+pub use testkit::eventually;
+pub use testkit::sim::{AI_KEY, FAQ_ANSWER, FAQ_QUESTION};
 
 /// The admin token every service of these tests is started with.
 pub const ADMIN_TOKEN: &str = "crash-admin-token-7c1f9e";
-/// The simulator's admin AI agent and its API key.
-pub const AI_AGENT_ID: u64 = 42;
-pub const AI_KEY: &str = "sim-admin-key";
-/// A question the builtin FAQ answers, and the start of its answer.
-pub const FAQ_QUESTION: &str = "How do I reset my password?";
-pub const FAQ_ANSWER: &str = "You can reset your password from the sign-in page";
 /// Freshdesk retries failed webhooks; the simulator does it faster.
 pub const RETRY_DELAYS_MS: [u64; 4] = [500, 1000, 2000, 4000];
 /// The service's timeout of one Freshdesk request.
 pub const REQUEST_TIMEOUT_MS: u64 = 2000;
-
-/// The repository's configuration, written into each test's directory.
-const CONFIG_TOML: &str = include_str!("../../config.toml");
-const BINARY: &str = env!("CARGO_BIN_EXE_ticketsync");
+/// How long a start may take before the test fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `ticketsync serve` child process of one test: its directory (config, data, logs) and
 /// port outlive the process, so it can be killed and started again. Dropping it kills the
 /// child; a panicking test (or any, with `CRASH_KEEP_DIR` set) keeps the directory, and a
 /// panicking one prints the end of the log.
 pub struct Service {
+    process: ServiceProcess,
     dir: Option<tempfile::TempDir>,
-    port: u16,
-    freshdesk_host: String,
-    child: Option<Child>,
-    starts: u32,
 }
 
 impl Service {
@@ -54,151 +41,46 @@ impl Service {
             .prefix("ticketsync-crash-")
             .tempdir()
             .expect("temp dir");
-        std::fs::write(dir.path().join("config.toml"), CONFIG_TOML).expect("config written");
-        Self {
-            dir: Some(dir),
-            port: free_port(),
-            freshdesk_host,
-            child: None,
-            starts: 0,
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("directory kept until drop").path()
-    }
-
-    /// `http://127.0.0.1:PORT`, the same across restarts.
-    pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The child's stderr (every start appends to it).
-    pub fn log_path(&self) -> PathBuf {
-        self.dir().join("stderr.log")
-    }
-
-    /// How many times the binary was started.
-    pub fn starts(&self) -> u32 {
-        self.starts
-    }
-
-    /// Spawn `ticketsync serve --config <dir>/config.toml` (not waiting for readiness).
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "the service is already running");
-        self.starts += 1;
-        let open = |name: &str| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir().join(name))
-                .expect("log file")
-        };
-        let mut stderr = open("stderr.log");
-        let _ = writeln!(stderr, "===== start {} =====", self.starts);
-        let mut command = Command::new(BINARY);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(self.dir().join("config.toml"))
-            .current_dir(self.dir());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TICKETSYNC") {
-                command.env_remove(name);
-            }
-        }
-        let data = self.dir().join("data").display().to_string();
-        command
-            .env(
-                "TICKETSYNC__SERVER__LISTEN",
-                format!("127.0.0.1:{}", self.port),
-            )
-            .env("TICKETSYNC__SERVER__PUBLIC_URL", self.base())
-            .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("TICKETSYNC__STORAGE__PATH", format!("{data:?}"))
-            .env(
-                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
-                format!("[\"{}\"]", self.freshdesk_host),
-            )
-            .env(
-                "TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS",
-                REQUEST_TIMEOUT_MS.to_string(),
-            )
-            .stdin(Stdio::null())
-            .stdout(open("stdout.log"))
-            .stderr(stderr);
-        self.child = Some(command.spawn().expect("the ticketsync binary starts"));
-    }
-
-    /// Poll `/readyz` until 200; fails fast if the process exits.
-    pub async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = format!("{}/readyz", self.base());
-        loop {
-            self.assert_alive();
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the service was not ready within 30 s\n{}",
-                self.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Panic (with the log's tail) if the child exited on its own.
-    pub fn assert_alive(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                panic!(
-                    "the service exited on its own ({status})\n{}",
-                    self.log_tail(60)
-                );
-            }
-        }
-    }
-
-    /// SIGKILL the child (what `Child::kill` sends on Unix) and reap it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Whether the child is running.
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
-
-    /// The whole stderr log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// The last `n` lines of the stderr log.
-    pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-        format!(
-            "--- last {n} lines of {} ---\n{tail}",
-            self.log_path().display()
+        let process = ServiceProcess::new(
+            env!("CARGO_BIN_EXE_ticketsync"),
+            dir.path(),
+            include_str!("../../config.toml"),
         )
+        .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
+        .env(
+            "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+            format!("[\"{freshdesk_host}\"]"),
+        )
+        .env(
+            "TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS",
+            REQUEST_TIMEOUT_MS.to_string(),
+        );
+        Self {
+            process,
+            dir: Some(dir),
+        }
+    }
+}
+
+impl std::ops::Deref for Service {
+    type Target = ServiceProcess;
+    fn deref(&self) -> &ServiceProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Service {
+    fn deref_mut(&mut self) -> &mut ServiceProcess {
+        &mut self.process
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
         let panicking = std::thread::panicking();
         if panicking {
-            eprintln!("{}", self.log_tail(80));
+            eprintln!("{}", self.process.log_tail(80));
         }
         if panicking || std::env::var_os("CRASH_KEEP_DIR").is_some() {
             if let Some(dir) = self.dir.take() {
@@ -206,13 +88,6 @@ impl Drop for Service {
             }
         }
     }
-}
-
-/// A port that was free a moment ago (bound on port 0, then released), reused for every start
-/// so the simulator's webhook URL stays valid.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
 }
 
 /// The service child process, the simulator and one connected org whose webhook the
@@ -258,7 +133,7 @@ impl World {
             .expect("http client");
         let mut svc = Service::new(freshdesk_host.clone());
         svc.spawn();
-        svc.wait_ready(&http).await;
+        svc.wait_ready(&http, READY_TIMEOUT).await;
         let mut world = Self {
             svc,
             _sim: sim,
@@ -319,7 +194,7 @@ impl World {
     /// Start the service (after a kill) and wait until it is ready.
     pub async fn start_service(&mut self) {
         self.svc.spawn();
-        self.svc.wait_ready(&self.http).await;
+        self.svc.wait_ready(&self.http, READY_TIMEOUT).await;
     }
 
     /// SIGKILL the service, start it again on the same data directory and port, wait ready.
@@ -342,13 +217,7 @@ impl World {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let res = req.send().await.expect("the service answers");
-        let status = res.status();
-        let bytes = res.bytes().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        json_response(req.send().await.expect("the service answers")).await
     }
 
     /// `GET /api/v1/inspect`.
@@ -388,23 +257,7 @@ impl World {
 
     /// Conversations the AI agent posted on a ticket: (private, body_text).
     pub async fn ai_posts(&self, ticket: u64) -> Vec<(bool, String)> {
-        let t = self
-            .simc
-            .get_ticket(ticket)
-            .await
-            .expect("simulator ticket");
-        t["conversations"]
-            .as_array()
-            .expect("conversations")
-            .iter()
-            .filter(|c| c["user_id"] == AI_AGENT_ID)
-            .map(|c| {
-                (
-                    c["private"].as_bool().unwrap_or(true),
-                    c["body_text"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
+        testkit::ai_posts(&self.simc, ticket).await
     }
 
     /// AI posts per ticket.
@@ -556,26 +409,6 @@ pub fn reply_ticket(path: &str) -> Option<u64> {
         .strip_suffix("/reply")?
         .parse()
         .ok()
-}
-
-/// Poll `check` (50 ms apart) until it returns Ok or `timeout` passes; the panic carries the
-/// last Err's description.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) => assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}: {last}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A test's RNG seed: `CRASH_SEED` when set, else the test's fixed default.

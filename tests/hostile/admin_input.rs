@@ -14,6 +14,7 @@ use proptest::test_runner::TestRunner;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
+use ticketsync::connect::SaveRequest;
 use ticketsync::freshdesk::DomainPolicy;
 
 /// A JSON document kept as raw text per leaf, so a leaf can become anything, even bytes that
@@ -446,6 +447,13 @@ fn hostile_org_bodies_are_refused_and_create_nothing() {
     });
 }
 
+/// An org connected with [`settings`] whose backfill is done, and one never connected.
+async fn connected_and_fresh(t: &TestApp) -> (String, String) {
+    let (connected, _) = t.connected_org(settings(t)).await;
+    wait_backfill_done(t, &connected).await;
+    (connected, t.create_org("Fresh").await)
+}
+
 /// Snapshot of both orgs' connections (a connected one and a never-connected one).
 async fn connections(t: &TestApp, connected: &str, fresh: &str) -> Value {
     let (s1, b1) = connection_snapshot(t, connected).await;
@@ -457,11 +465,7 @@ async fn connections(t: &TestApp, connected: &str, fresh: &str) -> Value {
 fn hostile_verify_bodies_get_clean_answers_and_store_nothing() {
     let rt = runtime();
     let t = rt.block_on(TestApp::spawn());
-    let (connected, fresh) = rt.block_on(async {
-        let (connected, _) = t.connected_org(settings(&t)).await;
-        wait_backfill_done(&t, &connected).await;
-        (connected, t.create_org("Fresh").await)
-    });
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
     for org in [&connected, &fresh] {
         let target = Target {
             method: Method::POST,
@@ -484,11 +488,7 @@ fn hostile_verify_bodies_get_clean_answers_and_store_nothing() {
 fn hostile_settings_bodies_get_clean_answers_and_a_refused_save_changes_nothing() {
     let rt = runtime();
     let t = rt.block_on(TestApp::spawn());
-    let (connected, fresh) = rt.block_on(async {
-        let (connected, _) = t.connected_org(settings(&t)).await;
-        wait_backfill_done(&t, &connected).await;
-        (connected, t.create_org("Fresh").await)
-    });
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
     for org in [&connected, &fresh] {
         let target = Target {
             method: Method::PUT,
@@ -501,6 +501,85 @@ fn hostile_settings_bodies_get_clean_answers_and_a_refused_save_changes_nothing(
             connections(&t, &connected, &fresh)
         });
     }
+}
+
+/// The refusal `PUT …/freshdesk` owes a body: 400 `invalid_json` when it is not JSON, 422
+/// `invalid_settings` when it is JSON but not the settings shape; `None` for valid settings
+/// (which may still be refused for what they say, e.g. a domain or a group).
+fn settings_refusal(body: &[u8]) -> Option<(u16, &'static str)> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Some((400, "invalid_json"));
+    };
+    match serde_json::from_value::<SaveRequest>(value) {
+        Ok(_) => None,
+        Err(_) => Some((422, "invalid_settings")),
+    }
+}
+
+/// Byte-level mutations (bytes replaced or inserted) of a valid settings body, sent to both
+/// orgs: what is not JSON is 400 `invalid_json`, JSON that is not the settings shape is 422
+/// `invalid_settings`, each in the one error shape and storing nothing; what still is
+/// settings gets a clean answer, and a refusal stores nothing either.
+#[test]
+fn mutated_settings_bodies_are_refused_by_kind_and_store_nothing() {
+    let rt = runtime();
+    let t = rt.block_on(TestApp::spawn());
+    let (connected, fresh) = rt.block_on(connected_and_fresh(&t));
+    let valid = serde_json::to_vec(&settings(&t)).unwrap();
+    let sim_host = t.sim_domain();
+    // How many bodies got each refusal, so the run cannot pass without exercising both.
+    let seen = std::cell::Cell::new((0u32, 0u32));
+    let edits = prop::collection::vec((0..valid.len(), any::<u8>(), any::<bool>()), 1..6);
+    let mut runner = TestRunner::new(config(200));
+    let result = runner.run(&edits, |edits| {
+        let mut body = valid.clone();
+        for (at, byte, insert) in edits {
+            let at = at.min(body.len() - 1);
+            if insert {
+                body.insert(at, byte)
+            } else {
+                body[at] = byte
+            }
+        }
+        never_calls_out(&sim_host, &body);
+        let refusal = settings_refusal(&body);
+        let (json, shape) = seen.get();
+        match refusal {
+            Some((400, _)) => seen.set((json + 1, shape)),
+            Some(_) => seen.set((json, shape + 1)),
+            None => {}
+        }
+        rt.block_on(async {
+            for org in [&connected, &fresh] {
+                let req = Req::new(Method::PUT, format!("/api/v1/orgs/{org}/freshdesk"))
+                    .raw(Some("application/json"), body.clone())
+                    .bearer(ADMIN_TOKEN);
+                let context = req.describe();
+                let before = connections(&t, &connected, &fresh).await;
+                let answer = call(&t, &req).await;
+                let refused = match refusal {
+                    Some((status, code)) => {
+                        assert_refused(&context, &answer, status, code);
+                        true
+                    }
+                    None => assert_clean(&context, &answer).is_some(),
+                };
+                if refused {
+                    let after = connections(&t, &connected, &fresh).await;
+                    assert_eq!(before, after, "{context}: a refused save changed state");
+                }
+            }
+        });
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let (json, shape) = seen.get();
+    assert!(
+        json > 0 && shape > 0,
+        "the run sent {json} bodies that are not JSON and {shape} that are not settings"
+    );
 }
 
 async fn session_state(t: &TestApp, org: &str, ticket: u64) -> Value {

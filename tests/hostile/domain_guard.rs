@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::assert_quiet_for;
 use ticketsync::freshdesk::DomainPolicy;
 
 /// A TCP listener that counts every connection it receives, until dropped.
@@ -166,7 +167,12 @@ async fn verify_and_save_refuse_hostile_domains_before_calling_anything() {
         .await
         .assert_error(404, "not_connected");
     // Give a stray connection attempt time to land before counting.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_quiet_for(
+        Duration::from_millis(200),
+        "the trap listener is never called",
+        || async { trap.connections() == 0 },
+    )
+    .await;
     assert_eq!(trap.connections(), 0, "the trap listener was called");
     let requests = t.sim_requests().await;
     assert!(
@@ -203,7 +209,12 @@ async fn a_connected_org_never_sends_its_stored_key_to_a_hostile_domain() {
             .await
             .assert_error(422, "invalid_domain");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_quiet_for(
+        Duration::from_millis(200),
+        "the trap listener is never called",
+        || async { trap.connections() == 0 },
+    )
+    .await;
     assert_eq!(trap.connections(), 0, "the trap listener was called");
     let connect_calls: Vec<String> = t.sim_requests().await[seen..]
         .iter()

@@ -2,11 +2,12 @@
 //! configured for a bounded number of cases and no regression files, and the "nothing was
 //! stored" checks.
 
-use crate::harness::{eventually, TestApp};
+use crate::harness::TestApp;
 use proptest::test_runner::Config;
 use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
+use testkit::eventually;
 
 /// A runtime that drives one service through a whole property run.
 pub fn runtime() -> tokio::runtime::Runtime {

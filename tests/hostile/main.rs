@@ -3,7 +3,7 @@
 //! responses, storage and logs. Each HTTP property run shares one service and simulator
 //! across its cases; the parsers are exercised directly with many more cases.
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../blackbox/harness.rs"]
 mod harness;
 

@@ -4,19 +4,16 @@
 //! webhook token. A generated admin token is printed once, on the start that made it, and
 //! never logged.
 
-use crate::harness::{eventually, TestApp};
+use crate::harness::TestApp;
 use crate::wire::{send, Answer, Req};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use freshdesk_sim::{NewAgent, NewTicket, SimClient, WebhookConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::fs::File;
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::{eventually, ServiceProcess};
 
 /// Distinctive API keys of two admin agents the tests add to the simulator, and a wrong one.
 const KEY_ONE: &str = "fdkey-ONE-7c1e5b2a9d";
@@ -375,139 +372,36 @@ async fn api_keys_never_appear_in_any_admin_response_or_in_the_data_directory() 
     }
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+/// The real `ticketsync serve` rooted at `dir` (data in `<dir>/data`) on a free port, with
+/// `env` on top of the listen address, public URL and storage path, and its stdout/stderr
+/// appended to `stdout`/`stderr` (the same file is fine); returned once it is ready.
+async fn start_binary(
+    dir: &Path,
+    env: &[(&str, String)],
+    stdout: &Path,
+    stderr: &Path,
+) -> ServiceProcess {
+    let mut binary = ServiceProcess::new(
+        env!("CARGO_BIN_EXE_ticketsync"),
+        dir,
+        include_str!("../../config.toml"),
+    )
+    .output_to(stdout, stderr);
+    for (key, value) in env {
+        binary = binary.env(key, value.clone());
+    }
+    binary.spawn();
+    binary
+        .wait_ready(&reqwest::Client::new(), Duration::from_secs(60))
+        .await;
+    binary
 }
 
-/// The real `ticketsync serve`, its output going to files.
-struct Binary {
-    child: Child,
-    base: String,
-    outputs: Vec<PathBuf>,
-}
-
-impl Binary {
-    /// Start `ticketsync serve` on a free port with `env` (on top of the listen address,
-    /// public URL and storage path) and stdout/stderr to `stdout`/`stderr` (the same file is
-    /// fine), then wait until it is healthy.
-    fn start(
-        dir: &Path,
-        data: &Path,
-        env: &[(&str, String)],
-        stdout: &Path,
-        stderr: &Path,
-    ) -> Self {
-        let config = dir.join("config.toml");
-        std::fs::write(&config, include_str!("../../config.toml")).unwrap();
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(stdout)
-            .unwrap();
-        let err = if stderr == stdout {
-            out.try_clone().unwrap()
-        } else {
-            File::options()
-                .create(true)
-                .append(true)
-                .open(stderr)
-                .unwrap()
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ticketsync"));
-        command
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_remove("TICKETSYNC_LOG_FORMAT")
-            .env_remove("RUST_LOG")
-            .env("TICKETSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("TICKETSYNC__SERVER__PUBLIC_URL", &base)
-            .env(
-                "TICKETSYNC__STORAGE__PATH",
-                format!("{:?}", data.display().to_string()),
-            )
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = command.spawn().expect("start the ticketsync binary");
-        let mut binary = Self {
-            child,
-            base,
-            outputs: vec![stdout.to_path_buf(), stderr.to_path_buf()],
-        };
-        binary.wait_healthy();
-        binary
-    }
-
-    fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the binary exited with {status}: {}", self.output());
-            }
-            let healthy = std::net::TcpStream::connect(self.base.trim_start_matches("http://"))
-                .ok()
-                .and_then(|mut s| {
-                    use std::io::Write;
-                    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        .ok()?;
-                    let mut answer = String::new();
-                    s.read_to_string(&mut answer).ok()?;
-                    Some(answer.starts_with("HTTP/1.1 200"))
-                })
-                .unwrap_or(false);
-            if healthy {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the binary never became ready: {}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn output(&self) -> String {
-        let mut text = String::new();
-        for path in &self.outputs {
-            text.push_str(&String::from_utf8_lossy(
-                &std::fs::read(path).unwrap_or_default(),
-            ));
-        }
-        text
-    }
-
-    /// Ctrl-C (SIGINT) and wait for a clean exit; kill it if it does not stop in time.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Ctrl-C (SIGINT) and wait for a clean exit; kill it if it does not stop in time.
+async fn stop_binary(mut binary: ServiceProcess) {
+    tokio::task::spawn_blocking(move || binary.stop(Duration::from_secs(20)))
+        .await
+        .unwrap();
 }
 
 /// Run the binary with `RUST_LOG=level` (and JSON logs when asked), drive an org's whole
@@ -518,35 +412,28 @@ async fn binary_keeps_secrets_out_of_its_output(level: &str, json_logs: bool) {
     add_admin(&simc, "One", KEY_ONE).await;
     add_admin(&simc, "Two", KEY_TWO).await;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let log = dir.path().join("output.log");
-    let binary = {
-        let (dir, data, log) = (dir.path().to_path_buf(), data.clone(), log.clone());
-        let insecure = format!("[\"{}\"]", sim.host());
-        let level = level.to_string();
-        tokio::task::spawn_blocking(move || {
-            Binary::start(
-                &dir,
-                &data,
-                &[
-                    ("TICKETSYNC__SERVER__ADMIN_TOKEN", BINARY_ADMIN_TOKEN.into()),
-                    ("TICKETSYNC__FRESHDESK__INSECURE_HOSTS", insecure),
-                    ("TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS", "3000".into()),
-                    ("RUST_LOG", level),
-                    (
-                        "TICKETSYNC_LOG_FORMAT",
-                        if json_logs { "json" } else { "text" }.into(),
-                    ),
-                ],
-                &log,
-                &log,
-            )
-        })
-        .await
-        .unwrap()
-    };
-    let mut r = Recorder::new(&binary.base, BINARY_ADMIN_TOKEN);
-    let base = binary.base.clone();
+    let binary = start_binary(
+        dir.path(),
+        &[
+            ("TICKETSYNC__SERVER__ADMIN_TOKEN", BINARY_ADMIN_TOKEN.into()),
+            (
+                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+                format!("[\"{}\"]", sim.host()),
+            ),
+            ("TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS", "3000".into()),
+            ("RUST_LOG", level.to_string()),
+            (
+                "TICKETSYNC_LOG_FORMAT",
+                if json_logs { "json" } else { "text" }.into(),
+            ),
+        ],
+        &log,
+        &log,
+    )
+    .await;
+    let base = binary.base();
+    let mut r = Recorder::new(&base, BINARY_ADMIN_TOKEN);
     let webhook_token = drive(&mut r, &simc, &sim.host(), &base).await;
     // A few refused admin calls too.
     let upper = BINARY_ADMIN_TOKEN.to_uppercase();
@@ -554,9 +441,7 @@ async fn binary_keeps_secrets_out_of_its_output(level: &str, json_logs: bool) {
         let req = Req::new(Method::GET, "/api/v1/orgs").bearer(token);
         assert_eq!(send(&r.http, &r.base, &req).await.status, 401);
     }
-    tokio::task::spawn_blocking(move || binary.stop())
-        .await
-        .unwrap();
+    stop_binary(binary).await;
 
     let output = std::fs::read(&log).unwrap();
     let text = String::from_utf8_lossy(&output);
@@ -603,25 +488,20 @@ async fn a_generated_admin_token_is_printed_once_and_never_logged_at_any_level()
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = |n: u32| {
-        let (dir, data) = (dir.path().to_path_buf(), data.clone());
+        let dir = dir.path().to_path_buf();
         let stdout = dir.join(format!("stdout-{n}.txt"));
         let stderr = dir.join(format!("stderr-{n}.txt"));
-        let (out, err) = (stdout.clone(), stderr.clone());
         async move {
-            let binary = tokio::task::spawn_blocking(move || {
-                Binary::start(
-                    &dir,
-                    &data,
-                    &[
-                        ("TICKETSYNC__SERVER__ADMIN_TOKEN", String::new()),
-                        ("RUST_LOG", "trace".into()),
-                    ],
-                    &out,
-                    &err,
-                )
-            })
-            .await
-            .unwrap();
+            let binary = start_binary(
+                &dir,
+                &[
+                    ("TICKETSYNC__SERVER__ADMIN_TOKEN", String::new()),
+                    ("RUST_LOG", "trace".into()),
+                ],
+                &stdout,
+                &stderr,
+            )
+            .await;
             (binary, stdout, stderr)
         }
     };
@@ -665,16 +545,12 @@ async fn a_generated_admin_token_is_printed_once_and_never_logged_at_any_level()
             assert_eq!(res.status(), 201);
         }
     };
-    exercise(first.base.clone()).await;
-    tokio::task::spawn_blocking(move || first.stop())
-        .await
-        .unwrap();
+    exercise(first.base()).await;
+    stop_binary(first).await;
 
     let (second, stdout2, stderr2) = run(2).await;
-    exercise(second.base.clone()).await;
-    tokio::task::spawn_blocking(move || second.stop())
-        .await
-        .unwrap();
+    exercise(second.base()).await;
+    stop_binary(second).await;
 
     let secret = needles(&[&token]);
     let logs1 = std::fs::read(&stderr1).unwrap();
