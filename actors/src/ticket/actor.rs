@@ -9,12 +9,12 @@
 //! parked for `park_for`, visible in inspection, and other tickets are unaffected.
 //! Idle actors ask their shard to passivate them (see `router`).
 
-use super::process::{run_pass, PassOutcome};
+use super::pass::{run_pass, PassOutcome};
 use super::state::TicketRecord;
+use crate::engine::router::{Passivate, Quiet, Shard, Stopped};
 use crate::engine::EngineDeps;
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::router::{Passivate, Quiet, Shard, Stopped};
 use actix::prelude::*;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;

@@ -3,5 +3,5 @@
 
 pub mod actor;
 pub mod machine;
-pub mod process;
+pub mod pass;
 pub mod state;

@@ -6,12 +6,12 @@ use super::machine::{
     self, Decision, Observation, ObservedConversation, ObservedTicket, OrgView, Posted,
 };
 use super::state::*;
-use crate::budget::{BudgetedApi, Priority};
 use crate::engine::{EngineDeps, PassPools};
 use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::org_actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
+use crate::org::actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
+use crate::org::budget::{BudgetedApi, Priority};
 use crate::ports::{background_only, EventKind, QueuedEvent, StoreFailure};
 use crate::session::{Author, HandoffReason};
 use chrono::SubsecRound;

@@ -20,11 +20,11 @@
 //! permission or key can be restored, and the listing call itself is one Freshdesk always
 //! serves to an admin agent. A re-save of the connection (`Ensure`) retries at once.
 
-use crate::budget::Priority;
 use crate::engine::Engine;
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket, TicketListQuery};
 use crate::ids::{OrgId, TicketId};
-use crate::org_actor::{GetSnapshot, OrgSnapshot};
+use crate::org::actor::{GetSnapshot, OrgSnapshot};
+use crate::org::budget::Priority;
 use crate::ports::EventKind;
 use crate::ticket::state::GateOutcome;
 use actix::prelude::*;

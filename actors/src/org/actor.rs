@@ -8,10 +8,10 @@
 //! `AtomicResponse`s, so one org never refreshes its directory twice at once. Whether the org
 //! is connected or paused lives in its `OrgGate`, outside this mailbox.
 
-use crate::budget::{BudgetedApi, Priority, RateBudget};
 use crate::freshdesk::{FreshdeskApi, FreshdeskError};
 use crate::ids::{AgentId, OrgId};
-use crate::org_gate::OrgGate;
+use crate::org::budget::{BudgetedApi, Priority, RateBudget};
+use crate::org::gate::OrgGate;
 use crate::ports::{ConnectionFailure, OrgConnection, OrgProvider};
 use crate::session::{builtin_status_name, Author};
 use actix::prelude::*;

@@ -1,5 +1,10 @@
 //! Organizations and their Freshdesk connection settings, as the engine sees them.
 
+pub mod actor;
+pub mod budget;
+pub mod gate;
+pub mod jobs;
+
 use crate::ids::{AgentId, GroupId, OrgId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

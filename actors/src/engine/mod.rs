@@ -3,19 +3,21 @@
 //! ticket, submit an admin command and wait for it, inspect, recover after a restart), so
 //! HTTP routes never touch mailboxes.
 
-use crate::budget::{BudgetView, RateBudget};
+pub mod router;
+
+use crate::engine::router::{Inspect, Route, Shard};
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::org_actor::{OrgActor, Reload};
-use crate::org_gate::{OrgGate, OrgPause, PauseReason};
-use crate::org_jobs::{
+use crate::org::actor::{OrgActor, Reload};
+use crate::org::budget::{BudgetView, RateBudget};
+use crate::org::gate::{OrgGate, OrgPause, PauseReason};
+use crate::org::jobs::{
     BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
 };
 use crate::ports::{
     background_only, Clock, ConnectionFailure, EngineStore, EventKind, OrgProvider, QueuedEvent,
     Responder, StoreFailure,
 };
-use crate::router::{Inspect, Route, Shard};
 use crate::ticket::actor::ActorStatus;
 use crate::ticket::state::ErrorNote;
 use crate::ticket::state::TicketRecord;
