@@ -13,4 +13,6 @@ pub mod ports;
 pub mod session;
 pub mod ticket;
 
+pub use engine::{Engine, EngineConfig, EngineParts};
 pub use ids::*;
+pub use org::gate::OrgPause;

@@ -11,8 +11,8 @@
 
 use super::pass::{run_pass, PassOutcome};
 use super::state::TicketRecord;
+use crate::engine::deps::EngineDeps;
 use crate::engine::router::{Passivate, Quiet, Shard, Stopped};
-use crate::engine::EngineDeps;
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use actix::prelude::*;

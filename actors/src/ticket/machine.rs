@@ -2,8 +2,9 @@
 //! was observed in Freshdesk, the responder's decision, an effect's outcome, an admin
 //! command) to the next record, with the writes to perform appended to its outbox.
 //!
-//! Nothing here does I/O or reads the clock: the caller passes `now`. The ticket actor only
-//! sequences these calls, persists the record and executes the outbox.
+//! Nothing here does I/O or reads the clock: the caller passes `now`. A pass (`pass.rs`, with
+//! `read.rs` and `outbox.rs`) only sequences these calls, persists the record and executes
+//! the outbox; the actor (`actor.rs`) runs one pass at a time.
 
 use super::state::*;
 use crate::ids::{AgentId, ConversationId, EffectId};

@@ -2,19 +2,17 @@
 //! events, re-read the ticket from Freshdesk, run the state machine, persist, execute the
 //! outbox. The actor runs one pass at a time per ticket; nothing here touches actor state.
 
-use super::machine::{
-    self, Decision, Observation, ObservedConversation, ObservedTicket, OrgView, Posted,
-};
+use super::machine::{self, OrgView};
+use super::outbox::OutboxStop;
 use super::state::*;
-use crate::engine::{EngineDeps, PassPools};
-use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
+use crate::engine::deps::{EngineDeps, PassPools};
+use crate::freshdesk::FreshdeskError;
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::org::actor::{GetSnapshot, OrgError, OrgSnapshot, ResolveAuthors};
+use crate::org::actor::{GetSnapshot, OrgSnapshot};
 use crate::org::budget::{BudgetedApi, Priority};
 use crate::ports::{background_only, EventKind, QueuedEvent, StoreFailure};
-use crate::session::{Author, HandoffReason};
-use chrono::SubsecRound;
+use crate::session::HandoffReason;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, SemaphorePermit};
@@ -56,23 +54,7 @@ fn backoff(retries: u32, hint: Option<Duration>) -> Duration {
 }
 
 /// A transient Freshdesk failure stops the pass; it is retried later.
-struct Transient(FreshdeskError);
-
-/// Why the outbox stopped before it was empty.
-enum OutboxStop {
-    /// Freshdesk failed transiently.
-    Transient(FreshdeskError),
-    /// An earlier attempt of the next post may still land in Freshdesk: look again after this.
-    Settle(Duration),
-    /// The attempt could not be recorded durably.
-    Store(StoreFailure),
-}
-
-impl From<Transient> for OutboxStop {
-    fn from(t: Transient) -> Self {
-        Self::Transient(t.0)
-    }
-}
+pub(super) struct Transient(pub(super) FreshdeskError);
 
 /// Run one pass for the ticket. `woken` is notified when more work arrives for the ticket
 /// while the pass runs.
@@ -247,16 +229,6 @@ async fn pass_permit<'a>(
         .expect("pass pools are never closed"))
 }
 
-/// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
-/// left `body_text` empty.
-fn text_of(c: &Conversation) -> String {
-    if c.body_text.is_empty() {
-        machine::html_to_text(&c.body)
-    } else {
-        c.body_text.clone()
-    }
-}
-
 /// Consecutive events of one class coalesce into one segment (one re-read for many hints,
 /// one import for repeated listings); each admin command is its own segment.
 fn segments(events: &[QueuedEvent]) -> Vec<&[QueuedEvent]> {
@@ -285,19 +257,19 @@ fn segments(events: &[QueuedEvent]) -> Vec<&[QueuedEvent]> {
     out
 }
 
-struct Pass<'a> {
-    deps: &'a EngineDeps,
-    snapshot: &'a OrgSnapshot,
-    org_id: OrgId,
-    ticket_id: TicketId,
+pub(super) struct Pass<'a> {
+    pub(super) deps: &'a EngineDeps,
+    pub(super) snapshot: &'a OrgSnapshot,
+    pub(super) org_id: OrgId,
+    pub(super) ticket_id: TicketId,
     /// Re-reads after a webhook are status sync; after a sweep or import, background work.
-    read_priority: Priority,
+    pub(super) read_priority: Priority,
     /// Something was written to Freshdesk in this pass.
-    wrote: std::cell::Cell<bool>,
+    pub(super) wrote: std::cell::Cell<bool>,
 }
 
 impl Pass<'_> {
-    fn view(&self) -> OrgView<'_> {
+    pub(super) fn view(&self) -> OrgView<'_> {
         OrgView {
             settings: &self.snapshot.connection.settings,
             ai_agent: self.snapshot.connection.agent.id,
@@ -307,12 +279,12 @@ impl Pass<'_> {
     }
 
     /// Freshdesk for reads of the current segment.
-    fn reader(&self) -> BudgetedApi<'_> {
+    pub(super) fn reader(&self) -> BudgetedApi<'_> {
         self.snapshot.api(self.read_priority)
     }
 
     /// Freshdesk for writes (and the reads that decide whether a write happened): live.
-    fn writer(&self) -> BudgetedApi<'_> {
+    pub(super) fn writer(&self) -> BudgetedApi<'_> {
         self.snapshot.api(Priority::Live)
     }
 
@@ -373,128 +345,6 @@ impl Pass<'_> {
         })
     }
 
-    /// Re-read the ticket; gate it if new; mirror; ask the responder when the AI answers.
-    async fn reread(&mut self, record: &mut Option<TicketRecord>) -> Result<(), Transient> {
-        if record
-            .as_ref()
-            .is_some_and(|r| r.gate.decision == GateOutcome::Ignored)
-        {
-            return Ok(());
-        }
-        let ticket = match self.reader().ticket(self.ticket_id).await {
-            Ok(t) => t.value,
-            Err(FreshdeskError::NotFound) => {
-                if let Some(r) = record.as_mut() {
-                    r.last_error = Some(ErrorNote {
-                        at: self.deps.clock.now(),
-                        message: "the ticket no longer exists in Freshdesk".into(),
-                    });
-                }
-                return Ok(());
-            }
-            Err(e) if e.is_transient() => return Err(Transient(e)),
-            Err(e) => {
-                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
-                if let Some(r) = record.as_mut() {
-                    r.last_error = Some(ErrorNote {
-                        at: self.deps.clock.now(),
-                        message: e.to_string(),
-                    });
-                }
-                return Ok(());
-            }
-        };
-        let observed_ticket = self.observed_ticket(&ticket);
-        let now = self.deps.clock.now();
-        let r = match record {
-            Some(r) => r,
-            None => {
-                let decision = machine::gate(&observed_ticket, &self.view(), now);
-                let mut fresh = TicketRecord::new(self.org_id, self.ticket_id, decision);
-                if fresh.gate.decision == GateOutcome::Ignored {
-                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket not tracked");
-                    *record = Some(fresh);
-                    return Ok(());
-                }
-                machine::start_session(&mut fresh, &observed_ticket, false, now);
-                tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket tracked");
-                record.insert(fresh)
-            }
-        };
-        let (conversations, total) = self.new_conversations(r, &ticket).await?;
-        let observation = Observation {
-            ticket: observed_ticket,
-            conversations,
-            conversations_total: total,
-        };
-        let step = machine::observe(r, &observation, &self.view(), now);
-        if let Some(request) = step.ask {
-            EngineMetrics::inc(&self.deps.metrics.responder_calls);
-            let decision = match self.deps.responder.decide(&request).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "responder failed; handing off");
-                    Decision::Handoff {
-                        reason: HandoffReason::Other,
-                        summary: format!(
-                            "{} The AI could not answer ({e}).",
-                            machine::summarize(&request.transcript)
-                        ),
-                    }
-                }
-            };
-            machine::respond(r, decision, &self.view(), self.deps.clock.now());
-        }
-        r.retries = 0;
-        Ok(())
-    }
-
-    /// Import a backfilled ticket as history, unless ticketsync already knows it (live traffic
-    /// got there first) or it is no longer open or pending. The gate's assignment rule applies:
-    /// with `auto_handle_all` off only the AI agent's and the default group's tickets are
-    /// imported.
-    async fn import(&mut self, record: &mut Option<TicketRecord>) -> Result<(), Transient> {
-        let predates = |r: &TicketRecord| {
-            r.gate.decision == GateOutcome::Ignored
-                && r.gate.reason.contains(machine::PREDATES_CONNECTION)
-        };
-        if record.as_ref().is_some_and(|r| !predates(r)) {
-            return Ok(());
-        }
-        let ticket = match self.reader().ticket(self.ticket_id).await {
-            Ok(t) => t.value,
-            Err(e) if e.is_transient() => return Err(Transient(e)),
-            Err(_) => return Ok(()),
-        };
-        if ticket.created_at >= self.snapshot.connection.first_connected_at.trunc_subsecs(0) {
-            // Created after the connection: live traffic, gated like any new ticket.
-            self.read_priority = Priority::Sync;
-            return self.reread(record).await;
-        }
-        if !matches!(ticket.status, 2 | 3) {
-            return Ok(());
-        }
-        let observed = self.observed_ticket(&ticket);
-        let now = self.deps.clock.now();
-        let mut fresh = TicketRecord::new(
-            self.org_id,
-            self.ticket_id,
-            machine::import_gate(&observed, &self.view(), now),
-        );
-        if fresh.gate.decision == GateOutcome::Tracked {
-            machine::start_session(&mut fresh, &observed, true, now);
-            let (conversations, total) = self.new_conversations(&fresh, &ticket).await?;
-            let observation = Observation {
-                ticket: observed,
-                conversations,
-                conversations_total: total,
-            };
-            machine::import_history(&mut fresh, &observation, now);
-        }
-        *record = Some(fresh);
-        Ok(())
-    }
-
     fn admin_handoff(&self, record: &mut Option<TicketRecord>, detail: Option<String>) {
         let Some(r) = record.as_mut() else { return };
         let Some(session) = r.session.as_ref() else {
@@ -509,277 +359,5 @@ impl Pass<'_> {
             &self.view(),
             self.deps.clock.now(),
         );
-    }
-
-    fn observed_ticket(&self, ticket: &Ticket) -> ObservedTicket {
-        ObservedTicket {
-            subject: ticket.subject.clone(),
-            description_text: if ticket.description_text.is_empty() {
-                machine::html_to_text(&ticket.description)
-            } else {
-                ticket.description_text.clone()
-            },
-            status: ticket.status,
-            status_name: self.snapshot.status_name(ticket.status),
-            source: ticket.source,
-            tags: ticket.tags.clone(),
-            responder_id: ticket.responder_id,
-            group_id: ticket.group_id,
-            created_at: ticket.created_at,
-            updated_at: ticket.updated_at,
-        }
-    }
-
-    /// Conversations not yet mirrored, authors resolved; and how many Freshdesk holds.
-    async fn new_conversations(
-        &self,
-        record: &TicketRecord,
-        ticket: &Ticket,
-    ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
-        const PER_PAGE: u32 = 100;
-        // Always listed, also on the first read of a ticket whose `updated_at` equals its
-        // `created_at`: with one-second timestamps a reply written in the creation second
-        // leaves both equal, and the AI must decide on the whole thread (SPEC §4.4).
-        let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
-        let mut page = first_page;
-        let mut fetched = Vec::new();
-        loop {
-            let result = match self.reader().conversations(self.ticket_id, page).await {
-                Ok(p) => p.value,
-                Err(FreshdeskError::NotFound) => break,
-                Err(e) if e.is_transient() => return Err(Transient(e)),
-                Err(e) => {
-                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
-                    break;
-                }
-            };
-            let last = !result.has_next;
-            fetched.extend(result.items);
-            if last {
-                break;
-            }
-            page += 1;
-        }
-        let total = (first_page - 1) * PER_PAGE + fetched.len() as u32;
-        let known = |id| {
-            record
-                .session
-                .as_ref()
-                .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
-        };
-        let fresh: Vec<_> = fetched.into_iter().filter(|c| !known(c.id)).collect();
-        if fresh.is_empty() {
-            return Ok((Vec::new(), total));
-        }
-        let authors = self
-            .deps
-            .orgs
-            .get(self.org_id)
-            .send(ResolveAuthors {
-                user_ids: fresh.iter().map(|c| c.user_id).collect(),
-                requester: ticket.requester_id,
-            })
-            .await
-            .map_err(|e| Transient(FreshdeskError::Unreachable(e.to_string())))?
-            .map_err(|e| match e {
-                OrgError::Freshdesk(f) => Transient(f),
-                OrgError::Connection(c) => Transient(FreshdeskError::Unreachable(c.to_string())),
-            })?;
-        let observed = fresh
-            .into_iter()
-            .map(|c| ObservedConversation {
-                author: authors.get(&c.user_id).copied().unwrap_or(Author::Contact),
-                id: c.id,
-                private: c.private,
-                note: c.source == 2,
-                body_text: text_of(&c),
-                created_at: c.created_at,
-            })
-            .collect();
-        Ok((observed, total))
-    }
-
-    /// Send the outbox in order. Posts that may already have reached Freshdesk (after a
-    /// crash, a timeout or a 5xx) are first looked for in the ticket's conversations.
-    async fn execute_outbox(
-        &self,
-        record: &mut TicketRecord,
-        reconcile: bool,
-    ) -> Result<(), OutboxStop> {
-        let mut reconcile = reconcile;
-        while let Some(effect) = record.pending_effects.first().cloned() {
-            if !self.snapshot.is_connected() {
-                record.pending_effects.clear();
-                record.last_error = Some(ErrorNote {
-                    at: self.deps.clock.now(),
-                    message: "pending writes cancelled: the organization is disconnected".into(),
-                });
-                self.commit(record);
-                return Ok(());
-            }
-            if effect.kind.is_post() && (reconcile || effect.attempts > 0) {
-                if let Some(found) = self.find_sent(record, &effect).await? {
-                    EngineMetrics::inc(&self.deps.metrics.effects_reconciled);
-                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, "effect was already sent; not sending it again");
-                    machine::effect_sent(record, effect.id, Some(found));
-                    self.commit(record);
-                    continue;
-                }
-                // Not there (yet). An attempt still in flight, or held by Freshdesk past our
-                // timeout, may land later: only once it cannot is the post sent again.
-                if let Some(started) = effect.last_attempt_at {
-                    let settled_at = started
-                        + chrono::Duration::from_std(self.deps.config.write_settle)
-                            .unwrap_or_default();
-                    let now = self.deps.clock.now();
-                    if now < settled_at {
-                        let wait = (settled_at - now).to_std().unwrap_or_default();
-                        tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, wait_ms = wait.as_millis() as u64, "an earlier attempt may still land; checking again before resending");
-                        return Err(OutboxStop::Settle(wait + Duration::from_millis(50)));
-                    }
-                }
-            }
-            reconcile = false;
-            if let Some(e) = record.pending_effects.first_mut() {
-                e.attempts += 1;
-                if e.kind.is_post() {
-                    // Durable before the request leaves: after a crash, the next incarnation
-                    // knows an attempt may be in flight.
-                    e.last_attempt_at = Some(self.deps.clock.now());
-                    self.commit(record);
-                    self.deps.store.flush().await.map_err(OutboxStop::Store)?;
-                }
-            }
-            match self.send(&effect.kind).await {
-                Ok(posted) => {
-                    self.wrote.set(true);
-                    self.deps.metrics.effect_sent(effect.kind.name());
-                    machine::effect_sent(record, effect.id, posted);
-                }
-                Err(e)
-                    if e.is_invalid_value_on("responder_id")
-                        || e.is_invalid_value_on("group_id") =>
-                {
-                    if matches!(
-                        &effect.kind,
-                        EffectKind::UpdateTicket {
-                            purpose: UpdatePurpose::Route { fallback: Some(_) },
-                            ..
-                        }
-                    ) {
-                        machine::route_rejected(
-                            record,
-                            effect.id,
-                            &e.to_string(),
-                            self.deps.clock.now(),
-                        );
-                    } else {
-                        machine::effect_abandoned(
-                            record,
-                            effect.id,
-                            &e.to_string(),
-                            self.deps.clock.now(),
-                        );
-                    }
-                }
-                Err(e) if e.is_transient() => {
-                    self.commit(record);
-                    return Err(OutboxStop::Transient(e));
-                }
-                Err(e) => {
-                    tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = effect.kind.name(), error = %e, "write refused by Freshdesk; dropped");
-                    machine::effect_abandoned(
-                        record,
-                        effect.id,
-                        &e.to_string(),
-                        self.deps.clock.now(),
-                    );
-                }
-            }
-            self.commit(record);
-        }
-        Ok(())
-    }
-
-    fn commit(&self, record: &TicketRecord) {
-        if let Err(e) = self.deps.store.commit(record, &[]) {
-            // The effect's outcome is lost only from memory of the store; reconciliation
-            // finds posts again, updates are idempotent.
-            tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "cannot store effect progress");
-        }
-    }
-
-    /// Send one write; returns the post it created, if any. (Its `updated_at` change is not
-    /// taken as read: a customer message in the same second must still look new to a sweep.)
-    async fn send(&self, kind: &EffectKind) -> Result<Option<Posted>, FreshdeskError> {
-        // Held until the write is answered: a disconnect waits for it, and none starts after.
-        let Some(_write) = self.snapshot.gate.begin_write().await else {
-            return Err(FreshdeskError::Cancelled);
-        };
-        let posted = |c: Conversation| {
-            Some(Posted {
-                id: c.id,
-                body_text: text_of(&c),
-                created_at: c.created_at,
-            })
-        };
-        match kind {
-            EffectKind::PostReply { body_html, .. } => Ok(posted(
-                self.writer().reply(self.ticket_id, body_html).await?.value,
-            )),
-            EffectKind::PostNote { body_html, .. } => Ok(posted(
-                self.writer()
-                    .note(self.ticket_id, body_html, true)
-                    .await?
-                    .value,
-            )),
-            EffectKind::UpdateTicket { update, .. } => {
-                self.writer().update_ticket(self.ticket_id, update).await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Look for a post of this effect among the ticket's AI conversations.
-    async fn find_sent(
-        &self,
-        record: &TicketRecord,
-        effect: &PendingEffect,
-    ) -> Result<Option<Posted>, Transient> {
-        let ai = self.snapshot.connection.agent.id.0;
-        let mut page = 1;
-        let mut candidates = Vec::new();
-        loop {
-            let result = match self.writer().conversations(self.ticket_id, page).await {
-                Ok(p) => p.value,
-                Err(FreshdeskError::NotFound) => return Ok(None),
-                Err(e) => return Err(Transient(e)),
-            };
-            candidates.extend(
-                result
-                    .items
-                    .into_iter()
-                    .filter(|c| c.user_id == ai)
-                    .map(|c| ObservedConversation {
-                        id: c.id,
-                        author: Author::Ai,
-                        private: c.private,
-                        note: c.source == 2,
-                        body_text: text_of(&c),
-                        created_at: c.created_at,
-                    }),
-            );
-            if !result.has_next {
-                break;
-            }
-            page += 1;
-        }
-        Ok(
-            machine::find_sent_post(record, effect, &candidates).map(|c| Posted {
-                id: c.id,
-                body_text: c.body_text.clone(),
-                created_at: c.created_at,
-            }),
-        )
     }
 }
