@@ -4,20 +4,22 @@
 //! HTTP routes never touch mailboxes.
 
 pub mod deps;
+pub mod inbox;
 pub mod router;
 
 pub use deps::EngineConfig;
 
 use deps::{EngineDeps, FailureLog, OrgRegistry, Waiters};
+use inbox::Inbox;
 
-use crate::engine::router::{Inspect, Route, Shard};
+use crate::engine::router::{Inspect, Shard};
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::org::actor::{OrgActor, Reload};
 use crate::org::budget::BudgetView;
 use crate::org::gate::OrgPause;
 use crate::org::jobs::{
-    BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
+    self, BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
 };
 use crate::ports::{
     background_only, Clock, EngineStore, EventKind, OrgProvider, Responder, StoreFailure,
@@ -29,7 +31,6 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl Drop for Registered<'_> {
 #[derive(Clone)]
 pub struct Engine {
     deps: Arc<EngineDeps>,
-    shards: Arc<Vec<Addr<Shard>>>,
+    inbox: Inbox,
     arbiters: Arc<Mutex<Vec<Arbiter>>>,
     jobs: Arc<Mutex<HashMap<OrgId, Addr<OrgJobs>>>>,
 }
@@ -84,7 +85,7 @@ impl Engine {
             config: parts.config,
         });
         let mut arbiters = vec![org_arbiter];
-        let shards = (0..deps.config.shards.max(1))
+        let shards: Vec<_> = (0..deps.config.shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
                 let deps = deps.clone();
@@ -94,8 +95,8 @@ impl Engine {
             })
             .collect();
         Self {
+            inbox: Inbox::new(deps.clone(), Arc::new(shards)),
             deps,
-            shards: Arc::new(shards),
             arbiters: Arc::new(Mutex::new(arbiters)),
             jobs: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -114,24 +115,14 @@ impl Engine {
         .await;
     }
 
-    fn shard(&self, org: OrgId, ticket: TicketId) -> &Addr<Shard> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (org, ticket).hash(&mut hasher);
-        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
-    }
-
     /// The ticket has queued live work.
     pub fn wake(&self, org_id: OrgId, ticket_id: TicketId) {
-        self.route(org_id, ticket_id, false);
+        self.inbox.wake(org_id, ticket_id);
     }
 
-    /// The ticket has queued work, `background` only or not.
-    fn route(&self, org_id: OrgId, ticket_id: TicketId, background: bool) {
-        self.shard(org_id, ticket_id).do_send(Route {
-            org_id,
-            ticket_id,
-            background,
-        });
+    /// The inbox: append events, make them durable, wake their tickets.
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 
     /// Wake every ticket with queued events or pending writes (after a restart); tickets
@@ -140,19 +131,9 @@ impl Engine {
         let tickets = self.deps.store.tickets_with_work()?;
         for (org, ticket) in &tickets {
             let events = self.deps.store.queued_events(*org, *ticket)?;
-            self.route(*org, *ticket, background_only(&events));
+            self.inbox.route(*org, *ticket, background_only(&events));
         }
         Ok(tickets.len())
-    }
-
-    /// Whether the ticket still has an import queued.
-    pub fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
-        Ok(self
-            .deps
-            .store
-            .queued_events(org, ticket)?
-            .iter()
-            .any(|e| e.kind == EventKind::Import))
     }
 
     /// Queue an admin command durably, then wait (up to `wait`) until the ticket applied it.
@@ -164,10 +145,7 @@ impl Engine {
         kind: EventKind,
         wait: Duration,
     ) -> Result<bool, StoreFailure> {
-        let event = self
-            .deps
-            .store
-            .append_event(org_id, ticket_id, kind, self.deps.clock.now())?;
+        let event = self.inbox.append(org_id, ticket_id, kind)?;
         let done = self.deps.waiters.register(event.id);
         // Forgets the waiter on every way out: a failed flush, a timeout, the caller going
         // away mid-wait. (Once applied, `notify` has removed it already.)
@@ -175,7 +153,7 @@ impl Engine {
             waiters: &self.deps.waiters,
             id: event.id,
         };
-        self.deps.store.flush().await?;
+        self.inbox.flush().await?;
         self.wake(org_id, ticket_id);
         Ok(tokio::time::timeout(wait, done).await.is_ok())
     }
@@ -241,9 +219,9 @@ impl Engine {
             let mut jobs = self.jobs.lock();
             jobs.entry(org)
                 .or_insert_with(|| {
-                    let engine = self.clone();
+                    let (deps, inbox) = (self.deps.clone(), self.inbox.clone());
                     OrgJobs::start_in_arbiter(&self.deps.orgs.arbiter, move |_| {
-                        OrgJobs::new(org, engine)
+                        OrgJobs::new(org, deps, inbox)
                     })
                 })
                 .clone()
@@ -259,58 +237,27 @@ impl Engine {
         tickets: &[TicketId],
         kind: EventKind,
     ) -> Result<(), StoreFailure> {
-        if tickets.is_empty() {
-            return Ok(());
-        }
-        let now = self.now();
-        for ticket in tickets {
-            self.deps
-                .store
-                .append_event(org, *ticket, kind.clone(), now)?;
-        }
-        self.deps.store.flush().await?;
-        for ticket in tickets {
-            self.route(org, *ticket, kind.is_background());
-        }
-        Ok(())
+        self.inbox.enqueue(org, tickets, kind).await
     }
 
     /// The org's backfill progress, if it ever had one.
     pub fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
-        self.deps
-            .store
-            .load_job(org, "backfill")
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_value(v).ok())
+        jobs::load_backfill(&self.deps, org)
     }
 
     /// Store backfill progress (a failure is logged; the job redoes the page).
     pub fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
-        self.save_job(org, "backfill", progress);
+        jobs::save_backfill(&self.deps, org, progress);
     }
 
     /// The org's sweep state.
     pub fn sweep(&self, org: OrgId) -> SweepProgress {
-        self.deps
-            .store
-            .load_job(org, "sweep")
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
+        jobs::load_sweep(&self.deps, org)
     }
 
     /// Store sweep state.
     pub fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
-        self.save_job(org, "sweep", progress);
-    }
-
-    fn save_job(&self, org: OrgId, job: &str, state: &impl serde::Serialize) {
-        let value = serde_json::to_value(state).expect("job state serialises");
-        if let Err(e) = self.deps.store.save_job(org, job, &value) {
-            tracing::error!(org_id = %org, job, error = %e, "cannot store job progress");
-        }
+        jobs::save_sweep(&self.deps, org, progress);
     }
 
     /// A ticket's stored record.
@@ -334,7 +281,8 @@ impl Engine {
 
     /// The live actor of a ticket, if any.
     pub async fn actor_status(&self, org_id: OrgId, ticket_id: TicketId) -> Option<ActorStatus> {
-        self.shard(org_id, ticket_id)
+        self.inbox
+            .shard(org_id, ticket_id)
             .send(Inspect { org_id, ticket_id })
             .await
             .ok()
