@@ -27,6 +27,7 @@ use crate::ids::{OrgId, TicketId};
 use crate::org::actor::{GetSnapshot, OrgSnapshot};
 use crate::org::budget::Priority;
 use crate::ports::{EventKind, StoreFailure};
+use crate::ticket::machine;
 use crate::ticket::state::{GateOutcome, TicketRecord};
 use actix::prelude::*;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -368,14 +369,17 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
                 failures = 0;
                 progress.pages_fetched += 1;
                 progress.tickets_seen += tickets.len() as u64;
-                // Tickets created after the connection are live traffic, not history.
-                let connected_at = snapshot.connection.first_connected_at.trunc_subsecs(0);
+                let connected_at = snapshot.connection.first_connected_at;
                 let wanted: Vec<_> = tickets
                     .iter()
                     .filter(|t| {
-                        matches!(t.status, 2 | 3)
-                            && t.updated_at >= progress.window_start
-                            && t.created_at < connected_at
+                        machine::backfill_wants(
+                            t.status,
+                            t.created_at,
+                            t.updated_at,
+                            progress.window_start,
+                            connected_at,
+                        )
                     })
                     .map(|t| t.id)
                     .collect();
@@ -474,7 +478,7 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
         let mut stale = Vec::new();
         for t in &tickets {
             let needs = match jobs.ticket_record(org, t.id) {
-                Ok(None) => t.created_at >= first_connected,
+                Ok(None) => !machine::predates_connection(t.created_at, first_connected),
                 Ok(Some(r)) => {
                     r.gate.decision == GateOutcome::Tracked
                         && r.watermark.may_be_stale(t.updated_at)

@@ -38,11 +38,7 @@ impl Pass<'_> {
         let mut reconcile = reconcile;
         while let Some(effect) = record.pending_effects.first().cloned() {
             if !self.snapshot.is_connected() {
-                record.pending_effects.clear();
-                record.last_error = Some(ErrorNote {
-                    at: self.deps.clock.now(),
-                    message: "pending writes cancelled: the organization is disconnected".into(),
-                });
+                machine::cancel_outbox_on_disconnect(record, self.deps.clock.now());
                 self.commit(record);
                 return Ok(());
             }
@@ -89,27 +85,12 @@ impl Pass<'_> {
                     if e.is_invalid_value_on("responder_id")
                         || e.is_invalid_value_on("group_id") =>
                 {
-                    if matches!(
-                        &effect.kind,
-                        EffectKind::UpdateTicket {
-                            purpose: UpdatePurpose::Route { fallback: Some(_) },
-                            ..
-                        }
-                    ) {
-                        machine::route_rejected(
-                            record,
-                            effect.id,
-                            &e.to_string(),
-                            self.deps.clock.now(),
-                        );
-                    } else {
-                        machine::effect_abandoned(
-                            record,
-                            effect.id,
-                            &e.to_string(),
-                            self.deps.clock.now(),
-                        );
-                    }
+                    machine::assignee_rejected(
+                        record,
+                        &effect,
+                        &e.to_string(),
+                        self.deps.clock.now(),
+                    );
                 }
                 Err(e) if e.is_transient() => {
                     self.commit(record);

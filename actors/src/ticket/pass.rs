@@ -115,13 +115,10 @@ pub async fn run_pass(
         }
         // Disconnected: queued work is dropped and nothing is posted.
         deps.store.discard_events(&events)?;
-        if let Some(r) = record.as_mut().filter(|r| !r.pending_effects.is_empty()) {
-            r.pending_effects.clear();
-            r.last_error = Some(ErrorNote {
-                at: deps.clock.now(),
-                message: "pending writes cancelled: the organization is disconnected".into(),
-            });
-            deps.store.commit(r, &[])?;
+        if let Some(r) = record.as_mut() {
+            if machine::cancel_outbox_on_disconnect(r, deps.clock.now()) {
+                deps.store.commit(r, &[])?;
+            }
         }
         return Ok(PassOutcome {
             record,

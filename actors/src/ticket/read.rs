@@ -1,15 +1,14 @@
 //! The Freshdesk reads of a pass: re-read a ticket (gate it if new, mirror it, ask the
 //! responder), import a backfilled ticket, and list the conversations not yet mirrored.
 
-use super::machine::{self, Decision, Observation, ObservedConversation, ObservedTicket};
+use super::machine::{self, Observation, ObservedConversation, ObservedTicket};
 use super::pass::{Pass, Transient};
 use super::state::*;
 use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
 use crate::metrics::EngineMetrics;
 use crate::org::actor::{OrgError, ResolveAuthors};
 use crate::org::budget::Priority;
-use crate::session::{Author, HandoffReason};
-use chrono::SubsecRound;
+use crate::session::Author;
 
 /// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
 /// left `body_text` empty.
@@ -86,13 +85,7 @@ impl Pass<'_> {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "responder failed; handing off");
-                    Decision::Handoff {
-                        reason: HandoffReason::Other,
-                        summary: format!(
-                            "{} The AI could not answer ({e}).",
-                            machine::summarize(&request.transcript)
-                        ),
-                    }
+                    machine::responder_failed(&request, &e.to_string())
                 }
             };
             machine::respond(r, decision, &self.view(), self.deps.clock.now());
@@ -109,11 +102,7 @@ impl Pass<'_> {
         &mut self,
         record: &mut Option<TicketRecord>,
     ) -> Result<(), Transient> {
-        let predates = |r: &TicketRecord| {
-            r.gate.decision == GateOutcome::Ignored
-                && r.gate.reason.contains(machine::PREDATES_CONNECTION)
-        };
-        if record.as_ref().is_some_and(|r| !predates(r)) {
+        if !machine::import_eligible(record.as_ref()) {
             return Ok(());
         }
         let ticket = match self.reader().ticket(self.ticket_id).await {
@@ -121,12 +110,15 @@ impl Pass<'_> {
             Err(e) if e.is_transient() => return Err(Transient(e)),
             Err(_) => return Ok(()),
         };
-        if ticket.created_at >= self.snapshot.connection.first_connected_at.trunc_subsecs(0) {
+        if !machine::predates_connection(
+            ticket.created_at,
+            self.snapshot.connection.first_connected_at,
+        ) {
             // Created after the connection: live traffic, gated like any new ticket.
             self.read_priority = Priority::Sync;
             return self.reread(record).await;
         }
-        if !matches!(ticket.status, 2 | 3) {
+        if !machine::open_or_pending(ticket.status) {
             return Ok(());
         }
         let observed = self.observed_ticket(&ticket);
