@@ -652,6 +652,19 @@ pub fn assignee_rejected(
     }
 }
 
+/// How long to wait before a post not found in Freshdesk may be sent again: an earlier
+/// attempt started less than `settle` ago (request timeout plus a margin) may still land.
+/// None: it may be sent now.
+pub fn resend_wait(
+    effect: &PendingEffect,
+    settle: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Option<std::time::Duration> {
+    let started = effect.last_attempt_at?;
+    let settled_at = started + chrono::Duration::from_std(settle).unwrap_or_default();
+    (now < settled_at).then(|| (settled_at - now).to_std().unwrap_or_default())
+}
+
 /// The org is disconnected: nothing more is posted. Drops the whole outbox and records why;
 /// returns whether there was anything to cancel (the record changed).
 pub fn cancel_outbox_on_disconnect(record: &mut TicketRecord, now: DateTime<Utc>) -> bool {

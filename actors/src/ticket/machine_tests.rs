@@ -2784,3 +2784,36 @@ fn a_disconnect_with_an_empty_outbox_changes_nothing() {
     assert!(!cancel_outbox_on_disconnect(&mut record, at(10, 6, 0)));
     assert_eq!(record, before);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resend window
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_post_never_attempted_may_be_sent_at_once() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let record = hand_off_with(&settings);
+    let effect = record.pending_effects[0].clone();
+    assert_eq!(effect.last_attempt_at, None);
+    assert_eq!(
+        resend_wait(&effect, std::time::Duration::from_secs(40), at(10, 6, 0)),
+        None
+    );
+}
+
+#[test]
+fn a_post_attempted_within_the_settle_time_waits_for_the_rest_of_it() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let record = hand_off_with(&settings);
+    let effect = PendingEffect {
+        last_attempt_at: Some(at(10, 6, 0)),
+        ..record.pending_effects[0].clone()
+    };
+    let settle = std::time::Duration::from_secs(40);
+    assert_eq!(
+        resend_wait(&effect, settle, at(10, 6, 30)),
+        Some(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(resend_wait(&effect, settle, at(10, 6, 40)), None);
+    assert_eq!(resend_wait(&effect, settle, at(10, 7, 0)), None);
+}

@@ -52,16 +52,13 @@ impl Pass<'_> {
                 }
                 // Not there (yet). An attempt still in flight, or held by Freshdesk past our
                 // timeout, may land later: only once it cannot is the post sent again.
-                if let Some(started) = effect.last_attempt_at {
-                    let settled_at = started
-                        + chrono::Duration::from_std(self.deps.config.write_settle)
-                            .unwrap_or_default();
-                    let now = self.deps.clock.now();
-                    if now < settled_at {
-                        let wait = (settled_at - now).to_std().unwrap_or_default();
-                        tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, wait_ms = wait.as_millis() as u64, "an earlier attempt may still land; checking again before resending");
-                        return Err(OutboxStop::Settle(wait + Duration::from_millis(50)));
-                    }
+                if let Some(wait) = machine::resend_wait(
+                    &effect,
+                    self.deps.config.write_settle,
+                    self.deps.clock.now(),
+                ) {
+                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, wait_ms = wait.as_millis() as u64, "an earlier attempt may still land; checking again before resending");
+                    return Err(OutboxStop::Settle(wait + Duration::from_millis(50)));
                 }
             }
             reconcile = false;
