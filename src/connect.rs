@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Role};
-use ticketsync_actors::org::gate::OrgPause;
 use ticketsync_actors::org::{AiAgent, ChannelModes, HandoffSettings, OrgSettings, Routing};
+use ticketsync_actors::OrgPause;
 use ticketsync_actors::{AgentId, GroupId, OrgId};
 
 /// Payload of Freshdesk rule 1 (ticket created).

@@ -15,4 +15,4 @@ pub mod ticket;
 
 pub use engine::{Engine, EngineConfig, EngineParts};
 pub use ids::*;
-pub use org::gate::OrgPause;
+pub use org::OrgPause;

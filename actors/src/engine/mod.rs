@@ -3,19 +3,19 @@
 //! ticket, submit an admin command and wait for it, inspect, recover after a restart), so
 //! HTTP routes never touch mailboxes.
 
-pub mod deps;
-pub mod inbox;
-pub mod router;
+pub(crate) mod deps;
+pub(crate) mod inbox;
+pub(crate) mod router;
 
 pub use deps::EngineConfig;
+pub use inbox::Inbox;
 
 use deps::{EngineDeps, FailureLog, OrgRegistry, Waiters};
-use inbox::Inbox;
 
 use crate::engine::router::{Inspect, Shard};
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::org::actor::{OrgActor, Reload};
+use crate::org::actor::Reload;
 use crate::org::budget::BudgetView;
 use crate::org::gate::OrgPause;
 use crate::org::jobs::{
@@ -26,7 +26,6 @@ use crate::ports::{
 };
 use crate::ticket::actor::ActorStatus;
 use crate::ticket::state::ErrorNote;
-use crate::ticket::state::TicketRecord;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -246,37 +245,13 @@ impl Engine {
     }
 
     /// Store backfill progress (a failure is logged; the job redoes the page).
-    pub fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
+    pub(crate) fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
         jobs::save_backfill(&self.deps, org, progress);
     }
 
     /// The org's sweep state.
     pub fn sweep(&self, org: OrgId) -> SweepProgress {
         jobs::load_sweep(&self.deps, org)
-    }
-
-    /// Store sweep state.
-    pub fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
-        jobs::save_sweep(&self.deps, org, progress);
-    }
-
-    /// A ticket's stored record.
-    pub fn ticket_record(
-        &self,
-        org: OrgId,
-        ticket: TicketId,
-    ) -> Result<Option<TicketRecord>, StoreFailure> {
-        self.deps.store.load_ticket(org, ticket)
-    }
-
-    /// The org's actor.
-    pub fn org_actor(&self, org: OrgId) -> Addr<OrgActor> {
-        self.deps.orgs.get(org)
-    }
-
-    /// The engine's configuration.
-    pub fn config(&self) -> &EngineConfig {
-        &self.deps.config
     }
 
     /// The live actor of a ticket, if any.
@@ -305,7 +280,7 @@ impl Engine {
     }
 
     /// The engine's clock.
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.deps.clock.now()
     }
 }

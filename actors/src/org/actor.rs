@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 /// An immutable view of the org's connection, shared with its ticket actors.
 pub struct OrgSnapshot {
-    pub org_id: OrgId,
     /// The org's rate budget (the same one across reloads).
     pub budget: Arc<RateBudget>,
     pub connection: OrgConnection,
@@ -144,7 +143,6 @@ impl Handler<GetSnapshot> for OrgActor {
                 HashMap::new()
             };
             Ok(Some(Arc::new(OrgSnapshot {
-                org_id,
                 budget,
                 gate,
                 connection,

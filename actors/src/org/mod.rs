@@ -1,9 +1,13 @@
 //! Organizations and their Freshdesk connection settings, as the engine sees them.
 
-pub mod actor;
-pub mod budget;
-pub mod gate;
-pub mod jobs;
+pub(crate) mod actor;
+pub(crate) mod budget;
+pub(crate) mod gate;
+pub(crate) mod jobs;
+
+pub use budget::BudgetView;
+pub use gate::OrgPause;
+pub use jobs::{BackfillProgress, BackfillState, ListCursor, SweepProgress};
 
 use crate::ids::{AgentId, GroupId, OrgId};
 use chrono::{DateTime, Utc};

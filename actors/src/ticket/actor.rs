@@ -28,17 +28,17 @@ const ECHO_COALESCE: Duration = Duration::from_millis(750);
 /// There is work for the ticket in the store.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Wake;
+pub(crate) struct Wake;
 
 /// Stop now (sent by the shard once it stopped routing to this actor).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Stop;
+pub(crate) struct Stop;
 
 /// What the actor can tell about itself.
 #[derive(Message)]
 #[rtype(result = "ActorStatus")]
-pub struct Status;
+pub(crate) struct Status;
 
 /// The live actor's view of itself, for inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ enum Phase {
 }
 
 /// One tracked ticket.
-pub struct TicketActor {
+pub(crate) struct TicketActor {
     org_id: OrgId,
     ticket_id: TicketId,
     deps: Arc<EngineDeps>,
@@ -94,7 +94,7 @@ pub struct TicketActor {
 
 impl TicketActor {
     /// A new incarnation; it loads its record on the first pass.
-    pub fn new(
+    pub(crate) fn new(
         org_id: OrgId,
         ticket_id: TicketId,
         deps: Arc<EngineDeps>,

@@ -6,6 +6,6 @@
 pub mod actor;
 pub mod machine;
 mod outbox;
-pub mod pass;
+pub(crate) mod pass;
 mod read;
 pub mod state;
