@@ -13,8 +13,8 @@ use std::time::Duration;
 
 /// Why the outbox stopped before it was empty.
 pub(super) enum OutboxStop {
-    /// Freshdesk failed transiently.
-    Transient(FreshdeskError),
+    /// Freshdesk (or the org actor) failed transiently.
+    Transient(Transient),
     /// An earlier attempt of the next post may still land in Freshdesk: look again after this.
     Settle(Duration),
     /// The attempt could not be recorded durably.
@@ -23,7 +23,7 @@ pub(super) enum OutboxStop {
 
 impl From<Transient> for OutboxStop {
     fn from(t: Transient) -> Self {
-        Self::Transient(t.0)
+        Self::Transient(t)
     }
 }
 
@@ -91,7 +91,7 @@ impl Pass<'_> {
                 }
                 Err(e) if e.is_transient() => {
                     self.commit(record);
-                    return Err(OutboxStop::Transient(e));
+                    return Err(OutboxStop::Transient(Transient::Freshdesk(e)));
                 }
                 Err(e) => {
                     tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = effect.kind.name(), error = %e, "write refused by Freshdesk; dropped");
@@ -160,7 +160,7 @@ impl Pass<'_> {
             let result = match self.writer().conversations(self.ticket_id, page).await {
                 Ok(p) => p.value,
                 Err(FreshdeskError::NotFound) => return Ok(None),
-                Err(e) => return Err(Transient(e)),
+                Err(e) => return Err(Transient::Freshdesk(e)),
             };
             candidates.extend(
                 result

@@ -53,8 +53,17 @@ fn backoff(retries: u32, hint: Option<Duration>) -> Duration {
     hint.unwrap_or(exp).min(MAX_BACKOFF)
 }
 
-/// A transient Freshdesk failure stops the pass; it is retried later.
-pub(super) struct Transient(pub(super) FreshdeskError);
+/// A transient failure stops the pass; it is retried later.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Transient {
+    /// Freshdesk failed transiently.
+    #[error(transparent)]
+    Freshdesk(#[from] FreshdeskError),
+    /// The org actor could not answer (its mailbox is closed, or it could not read the org's
+    /// connection from the store): not Freshdesk's failure, retried the same way.
+    #[error("the org actor could not answer: {0}")]
+    Org(String),
+}
 
 /// Run one pass for the ticket. `woken` is notified when more work arrives for the ticket
 /// while the pass runs.
@@ -168,7 +177,7 @@ pub async fn run_pass(
                 Ok(())
             }
         };
-        if let Err(Transient(e)) = result {
+        if let Err(e) = result {
             return pass.retry_later(record, e, applied);
         }
         match record.as_ref() {
@@ -308,12 +317,12 @@ impl Pass<'_> {
     fn retry_later(
         &self,
         mut record: Option<TicketRecord>,
-        error: FreshdeskError,
+        error: Transient,
         applied: Vec<QueuedEvent>,
     ) -> Result<PassOutcome, PassError> {
         EngineMetrics::inc(&self.deps.metrics.events_failed);
         let retry_after = match &error {
-            FreshdeskError::RateLimited { retry_after } => Some(*retry_after),
+            Transient::Freshdesk(FreshdeskError::RateLimited { retry_after }) => Some(*retry_after),
             _ => None,
         };
         let retries = match record.as_mut() {

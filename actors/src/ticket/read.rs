@@ -43,7 +43,7 @@ impl Pass<'_> {
                 }
                 return Ok(());
             }
-            Err(e) if e.is_transient() => return Err(Transient(e)),
+            Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
             Err(e) => {
                 tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
                 if let Some(r) = record.as_mut() {
@@ -107,7 +107,7 @@ impl Pass<'_> {
         }
         let ticket = match self.reader().ticket(self.ticket_id).await {
             Ok(t) => t.value,
-            Err(e) if e.is_transient() => return Err(Transient(e)),
+            Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
             Err(_) => return Ok(()),
         };
         if !machine::predates_connection(
@@ -178,7 +178,7 @@ impl Pass<'_> {
             let result = match self.reader().conversations(self.ticket_id, page).await {
                 Ok(p) => p.value,
                 Err(FreshdeskError::NotFound) => break,
-                Err(e) if e.is_transient() => return Err(Transient(e)),
+                Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
                 Err(e) => {
                     tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
                     break;
@@ -211,10 +211,10 @@ impl Pass<'_> {
                 requester: ticket.requester_id,
             })
             .await
-            .map_err(|e| Transient(FreshdeskError::Unreachable(e.to_string())))?
+            .map_err(|e| Transient::Org(e.to_string()))?
             .map_err(|e| match e {
-                OrgError::Freshdesk(f) => Transient(f),
-                OrgError::Connection(c) => Transient(FreshdeskError::Unreachable(c.to_string())),
+                OrgError::Freshdesk(f) => Transient::Freshdesk(f),
+                OrgError::Connection(c) => Transient::Org(c.to_string()),
             })?;
         let observed = fresh
             .into_iter()
