@@ -7,6 +7,7 @@
 //! the outbox; the actor (`actor.rs`) runs one pass at a time.
 
 use super::state::*;
+use crate::freshdesk::TicketStatus;
 use crate::ids::{AgentId, ConversationId, EffectId};
 use crate::org::{Channel, ChannelMode, OrgSettings, Routing};
 use crate::session::*;
@@ -105,7 +106,7 @@ pub fn predates_connection(created_at: DateTime<Utc>, first_connected_at: DateTi
 
 /// Whether a ticket in this Freshdesk status is open or pending (what the backfill imports).
 pub fn open_or_pending(status: u8) -> bool {
-    matches!(status, 2 | 3)
+    TicketStatus::is_open_or_pending(status)
 }
 
 /// Whether the backfill queues an import for a listed ticket: open or pending, updated
@@ -415,7 +416,7 @@ pub fn respond(
             push_effect(
                 record,
                 EffectKind::UpdateTicket {
-                    update: json!({ "status": 4 }),
+                    update: json!({ "status": TicketStatus::Resolved }),
                     purpose: UpdatePurpose::Resolve,
                 },
                 now,
@@ -463,22 +464,27 @@ pub fn handoff(
         update
     };
     let (update, target) = match plan.routing {
-        Routing::Unassign => (json!({"responder_id": null, "status": 2}), None),
+        Routing::Unassign => (
+            json!({"responder_id": null, "status": TicketStatus::Open}),
+            None,
+        ),
         Routing::Automation => (
-            with_marker(json!({"responder_id": null, "status": 2})),
+            with_marker(json!({"responder_id": null, "status": TicketStatus::Open})),
             None,
         ),
         Routing::Agent => (
-            with_marker(json!({"responder_id": plan.agent_id, "status": 2})),
+            with_marker(json!({"responder_id": plan.agent_id, "status": TicketStatus::Open})),
             plan.agent_id.map(|a| a.0),
         ),
         Routing::Group => (
-            with_marker(json!({"group_id": plan.group_id, "responder_id": null, "status": 2})),
+            with_marker(
+                json!({"group_id": plan.group_id, "responder_id": null, "status": TicketStatus::Open}),
+            ),
             plan.group_id.map(|g| g.0),
         ),
     };
     let fallback = matches!(plan.routing, Routing::Agent | Routing::Group)
-        .then(|| with_marker(json!({"responder_id": null, "status": 2})));
+        .then(|| with_marker(json!({"responder_id": null, "status": TicketStatus::Open})));
     session.state = SessionState::HandedOff;
     session.updated_at = now;
     session.handoff = Some(HandoffRecord {

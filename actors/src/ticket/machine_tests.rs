@@ -2817,3 +2817,28 @@ fn a_post_attempted_within_the_settle_time_waits_for_the_rest_of_it() {
     assert_eq!(resend_wait(&effect, settle, at(10, 6, 40)), None);
     assert_eq!(resend_wait(&effect, settle, at(10, 7, 0)), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ticket statuses
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn built_in_statuses_keep_their_freshdesk_ids_and_names() {
+    use crate::freshdesk::TicketStatus;
+    for (status, id, name) in [
+        (TicketStatus::Open, 2, "Open"),
+        (TicketStatus::Pending, 3, "Pending"),
+        (TicketStatus::Resolved, 4, "Resolved"),
+        (TicketStatus::Closed, 5, "Closed"),
+    ] {
+        assert_eq!(status.id(), id);
+        assert_eq!(TicketStatus::from_id(id), Some(status));
+        assert_eq!(status.builtin_name(), name);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(id));
+    }
+    assert_eq!(TicketStatus::from_id(6), None);
+    assert!(open_or_pending(2) && open_or_pending(3));
+    assert!(!open_or_pending(4) && !open_or_pending(5) && !open_or_pending(6));
+    assert!(is_resolved_or_closed(4) && is_resolved_or_closed(5));
+    assert!(!is_resolved_or_closed(2) && !is_resolved_or_closed(7));
+}
