@@ -193,7 +193,7 @@ impl Engine {
     /// The org is connected (saved now, or found connected at startup): make sure its
     /// background jobs run. On its first connect, the backfill is scheduled first.
     pub fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
-        if first_connect && self.backfill(org).is_none() {
+        if first_connect && jobs::load_backfill(&self.deps, org)?.is_none() {
             let window_start =
                 self.now() - chrono::Duration::days(i64::from(self.deps.config.backfill_days));
             self.save_backfill(
@@ -239,9 +239,10 @@ impl Engine {
         self.inbox.enqueue(org, tickets, kind).await
     }
 
-    /// The org's backfill progress, if it ever had one.
+    /// The org's backfill progress, if it ever had one (as the API shows it: a store failure
+    /// is logged and shown as none).
     pub fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
-        jobs::load_backfill(&self.deps, org)
+        jobs::backfill_or_none(&self.deps, org)
     }
 
     /// Store backfill progress (a failure is logged; the job redoes the page).
@@ -249,9 +250,9 @@ impl Engine {
         jobs::save_backfill(&self.deps, org, progress);
     }
 
-    /// The org's sweep state.
+    /// The org's sweep state (a store failure is logged and shown as the default state).
     pub fn sweep(&self, org: OrgId) -> SweepProgress {
-        jobs::load_sweep(&self.deps, org)
+        jobs::sweep_or_default(&self.deps, org)
     }
 
     /// The live actor of a ticket, if any.

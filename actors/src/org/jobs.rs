@@ -165,7 +165,7 @@ struct JobDeps {
 
 impl JobDeps {
     fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
-        load_backfill(&self.deps, org)
+        backfill_or_none(&self.deps, org)
     }
 
     fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
@@ -173,7 +173,7 @@ impl JobDeps {
     }
 
     fn sweep(&self, org: OrgId) -> SweepProgress {
-        load_sweep(&self.deps, org)
+        sweep_or_default(&self.deps, org)
     }
 
     fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
@@ -217,12 +217,39 @@ impl JobDeps {
 }
 
 /// The org's backfill progress, if it ever had one.
-pub(crate) fn load_backfill(deps: &EngineDeps, org: OrgId) -> Option<BackfillProgress> {
-    deps.store
-        .load_job(org, "backfill")
-        .ok()
-        .flatten()
-        .and_then(|v| serde_json::from_value(v).ok())
+pub(crate) fn load_backfill(
+    deps: &EngineDeps,
+    org: OrgId,
+) -> Result<Option<BackfillProgress>, StoreFailure> {
+    load_job(deps, org, "backfill")
+}
+
+/// A job's stored state. A store failure is returned; a state this version cannot read is
+/// logged and taken as none (the job starts afresh, as it always did).
+fn load_job<T: serde::de::DeserializeOwned>(
+    deps: &EngineDeps,
+    org: OrgId,
+    job: &str,
+) -> Result<Option<T>, StoreFailure> {
+    let Some(value) = deps.store.load_job(org, job)? else {
+        return Ok(None);
+    };
+    match serde_json::from_value(value) {
+        Ok(state) => Ok(Some(state)),
+        Err(e) => {
+            tracing::error!(org_id = %org, job, error = %e, "stored job state unreadable; starting afresh");
+            Ok(None)
+        }
+    }
+}
+
+/// The backfill's progress; a store failure is logged and taken as none (the backfill does
+/// not run now: the next `Ensure` or restart looks again; the API shows none).
+pub(crate) fn backfill_or_none(deps: &EngineDeps, org: OrgId) -> Option<BackfillProgress> {
+    load_backfill(deps, org).unwrap_or_else(|e| {
+        tracing::error!(org_id = %org, error = %e, "cannot read the backfill's progress");
+        None
+    })
 }
 
 /// Store backfill progress (a failure is logged; the job redoes the page).
@@ -230,14 +257,18 @@ pub(crate) fn save_backfill(deps: &EngineDeps, org: OrgId, progress: &BackfillPr
     save_job(deps, org, "backfill", progress);
 }
 
-/// The org's sweep state.
-pub(crate) fn load_sweep(deps: &EngineDeps, org: OrgId) -> SweepProgress {
-    deps.store
-        .load_job(org, "sweep")
-        .ok()
-        .flatten()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
+/// The org's sweep state (the default before its first run).
+pub(crate) fn load_sweep(deps: &EngineDeps, org: OrgId) -> Result<SweepProgress, StoreFailure> {
+    Ok(load_job(deps, org, "sweep")?.unwrap_or_default())
+}
+
+/// The sweep's state; a store failure is logged and taken as the default (the sweep then
+/// runs from the connection, and inspection shows the default, as they always did).
+pub(crate) fn sweep_or_default(deps: &EngineDeps, org: OrgId) -> SweepProgress {
+    load_sweep(deps, org).unwrap_or_else(|e| {
+        tracing::error!(org_id = %org, error = %e, "cannot read the sweep's state");
+        SweepProgress::default()
+    })
 }
 
 /// Store sweep state.
