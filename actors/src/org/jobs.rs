@@ -180,15 +180,6 @@ impl JobDeps {
         save_sweep(&self.deps, org, progress);
     }
 
-    async fn queue(
-        &self,
-        org: OrgId,
-        tickets: &[TicketId],
-        kind: EventKind,
-    ) -> Result<(), StoreFailure> {
-        self.inbox.enqueue(org, tickets, kind).await
-    }
-
     /// Whether the ticket still has an import queued.
     fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
         Ok(self
@@ -414,7 +405,7 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
                     })
                     .map(|t| t.id)
                     .collect();
-                if let Err(e) = jobs.queue(org, &wanted, EventKind::Import).await {
+                if let Err(e) = jobs.inbox.enqueue(org, &wanted, EventKind::Import).await {
                     failures += 1;
                     progress.last_error = Some(e.to_string());
                     jobs.save_backfill(org, &progress);
@@ -520,7 +511,12 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
                 stale.push(t.id);
             }
         }
-        if jobs.queue(org, &stale, EventKind::Sweep).await.is_err() {
+        if jobs
+            .inbox
+            .enqueue(org, &stale, EventKind::Sweep)
+            .await
+            .is_err()
+        {
             return;
         }
         requeued += stale.len() as u64;
