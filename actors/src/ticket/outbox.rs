@@ -2,30 +2,13 @@
 //! may already have reached Freshdesk, look for it among the ticket's conversations.
 
 use super::machine::{self, ObservedConversation, Posted};
-use super::pass::{Pass, Transient};
+use super::pass::{OutboxStop, Pass, Transient};
 use super::read::text_of;
 use super::state::*;
 use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError};
 use crate::metrics::EngineMetrics;
-use crate::ports::StoreFailure;
 use crate::session::Author;
 use std::time::Duration;
-
-/// Why the outbox stopped before it was empty.
-pub(super) enum OutboxStop {
-    /// Freshdesk (or the org actor) failed transiently.
-    Transient(Transient),
-    /// An earlier attempt of the next post may still land in Freshdesk: look again after this.
-    Settle(Duration),
-    /// The attempt could not be recorded durably.
-    Store(StoreFailure),
-}
-
-impl From<Transient> for OutboxStop {
-    fn from(t: Transient) -> Self {
-        Self::Transient(t)
-    }
-}
 
 impl Pass<'_> {
     /// Send the outbox in order. Posts that may already have reached Freshdesk (after a

@@ -3,7 +3,6 @@
 //! outbox. The actor runs one pass at a time per ticket; nothing here touches actor state.
 
 use super::machine::{self, OrgView};
-use super::outbox::OutboxStop;
 use super::state::*;
 use crate::engine::deps::{EngineDeps, PassPools};
 use crate::freshdesk::FreshdeskError;
@@ -63,6 +62,22 @@ pub(super) enum Transient {
     /// connection from the store): not Freshdesk's failure, retried the same way.
     #[error("the org actor could not answer: {0}")]
     Org(String),
+}
+
+/// Why the outbox stopped before it was empty.
+pub(super) enum OutboxStop {
+    /// Freshdesk (or the org actor) failed transiently.
+    Transient(Transient),
+    /// An earlier attempt of the next post may still land in Freshdesk: look again after this.
+    Settle(Duration),
+    /// The attempt could not be recorded durably.
+    Store(StoreFailure),
+}
+
+impl From<Transient> for OutboxStop {
+    fn from(t: Transient) -> Self {
+        Self::Transient(t)
+    }
 }
 
 /// Run one pass for the ticket. `woken` is notified when more work arrives for the ticket
