@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Role};
 use ticketsync_actors::org::{AiAgent, ChannelModes, HandoffSettings, OrgSettings, Routing};
-use ticketsync_actors::org_gate::OrgPause;
+use ticketsync_actors::OrgPause;
 use ticketsync_actors::{AgentId, GroupId, OrgId};
 
 /// Payload of Freshdesk rule 1 (ticket created).

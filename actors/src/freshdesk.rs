@@ -97,6 +97,56 @@ impl TicketField {
     }
 }
 
+/// Freshdesk's built-in ticket statuses. Tickets carry the status id (`Ticket::status`);
+/// accounts may add custom statuses (ids 6 and up), which have no variant here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TicketStatus {
+    Open = 2,
+    Pending = 3,
+    Resolved = 4,
+    Closed = 5,
+}
+
+impl TicketStatus {
+    /// Freshdesk's id of the status.
+    pub const fn id(self) -> u8 {
+        self as u8
+    }
+
+    /// The built-in status with this id (None for custom statuses).
+    pub fn from_id(id: u8) -> Option<Self> {
+        [Self::Open, Self::Pending, Self::Resolved, Self::Closed]
+            .into_iter()
+            .find(|s| s.id() == id)
+    }
+
+    /// Its agent-facing name in an account that did not rename it.
+    pub fn builtin_name(self) -> &'static str {
+        match self {
+            Self::Open => "Open",
+            Self::Pending => "Pending",
+            Self::Resolved => "Resolved",
+            Self::Closed => "Closed",
+        }
+    }
+
+    /// Open or pending: a ticket the backfill imports.
+    pub fn is_open_or_pending(id: u8) -> bool {
+        matches!(Self::from_id(id), Some(Self::Open | Self::Pending))
+    }
+
+    /// Resolved or closed: the AI no longer answers.
+    pub fn is_resolved_or_closed(id: u8) -> bool {
+        matches!(Self::from_id(id), Some(Self::Resolved | Self::Closed))
+    }
+}
+
+impl serde::Serialize for TicketStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.id())
+    }
+}
+
 /// `GET /tickets/{id}`, `PUT /tickets/{id}`, `GET /tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {

@@ -4,18 +4,15 @@
 //! (traits) the engine needs from the outside world. It knows nothing of actix-web, reqwest or
 //! sled: the service crate implements the ports.
 
-pub mod budget;
 pub mod engine;
 pub mod freshdesk;
 pub mod ids;
 pub mod metrics;
 pub mod org;
-pub mod org_actor;
-pub mod org_gate;
-pub mod org_jobs;
 pub mod ports;
-pub mod router;
 pub mod session;
 pub mod ticket;
 
+pub use engine::{Engine, EngineConfig, EngineParts};
 pub use ids::*;
+pub use org::OrgPause;

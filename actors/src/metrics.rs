@@ -40,6 +40,26 @@ impl EngineMetrics {
         self.effects_sent.lock().clone()
     }
 
+    /// A ticket actor started (the live-actor gauge).
+    pub fn actor_started(&self) {
+        self.live_actors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A ticket actor stopped for good.
+    pub fn actor_stopped(&self) {
+        self.live_actors.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A ticket was parked after repeated failures (the parked gauge).
+    pub fn ticket_parked(&self) {
+        self.parked_tickets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A parked ticket is tried again, or its actor stopped.
+    pub fn ticket_unparked(&self) {
+        self.parked_tickets.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Add one to a counter.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The session: ticketsync's record of one tracked ticket, as the inbox API shows it.
 
+use crate::freshdesk::TicketStatus;
 use crate::ids::{ConversationId, SessionId, TicketId};
 use crate::org::{Channel, Routing};
 use chrono::{DateTime, Utc};
@@ -95,18 +96,12 @@ pub struct StatusView {
 
 /// Names of Freshdesk's built-in statuses; custom ones (6+) come from the ticket fields.
 pub fn builtin_status_name(id: u8) -> Option<&'static str> {
-    match id {
-        2 => Some("Open"),
-        3 => Some("Pending"),
-        4 => Some("Resolved"),
-        5 => Some("Closed"),
-        _ => None,
-    }
+    TicketStatus::from_id(id).map(TicketStatus::builtin_name)
 }
 
 /// Whether a status stops AI answers.
 pub fn is_resolved_or_closed(status: u8) -> bool {
-    matches!(status, 4 | 5)
+    TicketStatus::is_resolved_or_closed(status)
 }
 
 /// ticketsync's record of one tracked ticket.

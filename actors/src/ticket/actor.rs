@@ -9,16 +9,15 @@
 //! parked for `park_for`, visible in inspection, and other tickets are unaffected.
 //! Idle actors ask their shard to passivate them (see `router`).
 
-use super::process::{run_pass, PassOutcome};
+use super::pass::{run_pass, PassOutcome};
 use super::state::TicketRecord;
-use crate::engine::EngineDeps;
+use crate::engine::deps::EngineDeps;
+use crate::engine::router::{Passivate, Quiet, Shard, Stopped};
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
-use crate::router::{Passivate, Quiet, Shard, Stopped};
 use actix::prelude::*;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -29,17 +28,17 @@ const ECHO_COALESCE: Duration = Duration::from_millis(750);
 /// There is work for the ticket in the store.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Wake;
+pub(crate) struct Wake;
 
 /// Stop now (sent by the shard once it stopped routing to this actor).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Stop;
+pub(crate) struct Stop;
 
 /// What the actor can tell about itself.
 #[derive(Message)]
 #[rtype(result = "ActorStatus")]
-pub struct Status;
+pub(crate) struct Status;
 
 /// The live actor's view of itself, for inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,37 +48,53 @@ pub struct ActorStatus {
     pub busy: bool,
 }
 
+/// Where the actor is in its life. One value, so that impossible combinations (a pass
+/// running while parked, a retry scheduled while a pass runs, a zombie that processes) cannot
+/// be written. Whether work waits (`dirty`) and whether pending writes must be reconciled
+/// (`reconcile`) are facts about the ticket, valid in every phase, and stay beside it.
+enum Phase {
+    /// No pass runs and none is scheduled.
+    Idle,
+    /// A pass runs. `stop_after`: the shard asked this incarnation to stop (passivation);
+    /// the pass finishes first.
+    Running { stop_after: bool },
+    /// A pass is scheduled (retry backoff, echo coalescing); it takes new work with it.
+    Scheduled,
+    /// Failed more than `restart_budget` times in a row: waits `park_for`, counted in the
+    /// parked gauge.
+    Parked,
+    /// Asked to stop (passivation), no pass running; `stopped` follows. `scheduled`: a
+    /// scheduled pass was left behind (work for the next incarnation); `parked`: it was
+    /// parked (the parked gauge is released in `stopped`).
+    Stopping { scheduled: bool, parked: bool },
+    /// Stopped after a passivation: a supervisor restart of it never processes anything.
+    Zombie,
+}
+
 /// One tracked ticket.
-pub struct TicketActor {
+pub(crate) struct TicketActor {
     org_id: OrgId,
     ticket_id: TicketId,
     deps: Arc<EngineDeps>,
     shard: Addr<Shard>,
     record: Option<TicketRecord>,
-    busy: bool,
+    phase: Phase,
+    /// Work waits in the store (or a failed pass must run again).
     dirty: bool,
     /// Consecutive failed passes (survives supervisor restarts: same struct).
     restarts: u32,
-    parked: bool,
     /// Pending writes must be reconciled before the next send (after a load or restart).
     reconcile: bool,
     last_active: Instant,
-    retry_timer: Option<SpawnHandle>,
     /// Restarts over this actor's life, for inspection.
     total_restarts: u32,
-    /// The shard asked this incarnation to stop (passivation).
-    stopping: bool,
-    /// A supervisor restart after a passivation stop: it must never process anything.
-    zombie: bool,
-    /// Counted in the live-actor gauge.
-    counted: bool,
     /// Tells a running pass that more work arrived (it may be waiting for a pass slot).
     woken: Arc<Notify>,
 }
 
 impl TicketActor {
     /// A new incarnation; it loads its record on the first pass.
-    pub fn new(
+    pub(crate) fn new(
         org_id: OrgId,
         ticket_id: TicketId,
         deps: Arc<EngineDeps>,
@@ -91,29 +106,23 @@ impl TicketActor {
             deps,
             shard,
             record: None,
-            busy: false,
+            phase: Phase::Idle,
             dirty: true,
             restarts: 0,
-            parked: false,
             reconcile: true,
             last_active: Instant::now(),
-            retry_timer: None,
             total_restarts: 0,
-            stopping: false,
-            zombie: false,
-            counted: false,
             woken: Arc::new(Notify::new()),
         }
     }
 
-    /// Start a pass unless one is running (then the dirty flag re-runs it afterwards).
+    /// Start a pass unless one is running (then the dirty flag re-runs it afterwards), one is
+    /// scheduled (it takes the new work with it), or the actor is parked or stopping.
     fn kick(&mut self, ctx: &mut Context<Self>) {
-        // A scheduled pass (retry backoff or echo coalescing) takes the new work with it.
-        let scheduled = self.retry_timer.is_some();
-        if self.busy || self.parked || !self.dirty || self.stopping || self.zombie || scheduled {
+        if !matches!(self.phase, Phase::Idle) || !self.dirty {
             return;
         }
-        self.busy = true;
+        self.phase = Phase::Running { stop_after: false };
         self.dirty = false;
         self.last_active = Instant::now();
         let pass = run_pass(
@@ -128,49 +137,62 @@ impl TicketActor {
             tracing::info_span!("ticket", org_id = %self.org_id, ticket_id = %self.ticket_id);
         let pass = tracing::Instrument::instrument(AssertUnwindSafe(pass).catch_unwind(), span);
         ctx.spawn(pass.into_actor(self).map(|result, act, ctx| {
-            act.busy = false;
+            let stop_after = matches!(act.phase, Phase::Running { stop_after: true });
+            act.phase = Phase::Idle;
             act.last_active = Instant::now();
             match result {
-                Ok(Ok(outcome)) => act.finish(outcome, ctx),
-                Ok(Err(error)) => act.fail(&error.to_string(), ctx),
-                Err(panic) => act.fail(&panic_message(&panic), ctx),
+                Ok(Ok(outcome)) => act.finish(outcome, stop_after, ctx),
+                Ok(Err(error)) => act.fail(&error.to_string(), stop_after, ctx),
+                Err(panic) => act.fail(&panic_message(&panic), stop_after, ctx),
             }
         }));
     }
 
-    fn finish(&mut self, outcome: PassOutcome, ctx: &mut Context<Self>) {
+    /// Schedule a pass after `delay`; `dirty`: the scheduled pass runs even if no new work
+    /// arrives meanwhile.
+    fn schedule(&mut self, delay: Duration, dirty: bool, ctx: &mut Context<Self>) {
+        ctx.run_later(delay, move |act, ctx| {
+            if !matches!(act.phase, Phase::Scheduled) {
+                // Stopping meanwhile: the next incarnation runs the work.
+                return;
+            }
+            act.phase = Phase::Idle;
+            act.dirty |= dirty;
+            act.kick(ctx);
+        });
+        self.phase = Phase::Scheduled;
+    }
+
+    fn finish(&mut self, outcome: PassOutcome, stop_after: bool, ctx: &mut Context<Self>) {
         self.restarts = 0;
         self.record = outcome.record;
         self.deps.waiters.notify(&outcome.applied);
-        if self.stopping {
+        if stop_after {
             // Work left for later (a retry, a post waiting to settle) goes to the next
             // incarnation: `stopped` reports it and the shard starts one.
             self.dirty |= outcome.retry_in.is_some();
+            self.phase = Phase::Stopping {
+                scheduled: false,
+                parked: false,
+            };
             ctx.stop();
             return;
         }
         if outcome.wrote && self.dirty && outcome.retry_in.is_none() {
             // Our writes fire the automation rules back at us: wait a moment so those echoes
             // (and anything else arriving meanwhile) coalesce into one re-read.
-            self.retry_timer = Some(ctx.run_later(ECHO_COALESCE, |act, ctx| {
-                act.retry_timer = None;
-                act.kick(ctx);
-            }));
+            self.schedule(ECHO_COALESCE, false, ctx);
             return;
         }
         if let Some(delay) = outcome.retry_in {
-            self.retry_timer = Some(ctx.run_later(delay, |act, ctx| {
-                act.retry_timer = None;
-                act.dirty = true;
-                act.kick(ctx);
-            }));
+            self.schedule(delay, true, ctx);
         }
         self.kick(ctx);
         let nothing_pending = self
             .record
             .as_ref()
             .is_none_or(|r| r.pending_effects.is_empty());
-        if !self.busy && !self.dirty && self.retry_timer.is_none() && nothing_pending {
+        if matches!(self.phase, Phase::Idle) && !self.dirty && nothing_pending {
             self.shard.do_send(Quiet {
                 org_id: self.org_id,
                 ticket_id: self.ticket_id,
@@ -178,20 +200,33 @@ impl TicketActor {
         }
     }
 
-    fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
+    fn fail(&mut self, why: &str, stop_after: bool, ctx: &mut Context<Self>) {
         EngineMetrics::inc(&self.deps.metrics.events_failed);
         tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = why, restarts = self.restarts, "ticket pass failed; restarting the actor");
         self.deps.failures.record(self.org_id, self.ticket_id, why);
         // The pass's events stay queued: whoever runs next (the restarted actor, or a new
         // incarnation if the shard is passivating this one) must run it again.
         self.dirty = true;
+        if stop_after {
+            self.phase = Phase::Stopping {
+                scheduled: false,
+                parked: false,
+            };
+        }
         ctx.stop();
     }
 
     /// Queued events, a scheduled retry or pending writes: the ticket must run again.
     fn has_work(&self) -> bool {
         self.dirty
-            || self.retry_timer.is_some()
+            || matches!(
+                self.phase,
+                Phase::Scheduled
+                    | Phase::Stopping {
+                        scheduled: true,
+                        ..
+                    }
+            )
             || self
                 .record
                 .as_ref()
@@ -212,27 +247,20 @@ impl Actor for TicketActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        if self.zombie {
+        if matches!(self.phase, Phase::Zombie) {
             // Inert: it never processes and stops by itself once nothing addresses it
             // (stopping it here would only make the supervisor restart it again).
             return;
         }
-        if !self.counted {
-            self.counted = true;
-            self.deps
-                .metrics
-                .live_actors
-                .fetch_add(1, Ordering::Relaxed);
+        if self.total_restarts == 0 {
+            // The first start (a supervisor restart is the same actor, counted once).
+            self.deps.metrics.actor_started();
         }
         let idle = self.deps.config.idle_passivate;
         let every = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         ctx.run_interval(every, move |act, _| {
             let idle_enough = act.last_active.elapsed() >= idle;
-            let quiet = !act.busy
-                && !act.dirty
-                && !act.parked
-                && !act.stopping
-                && act.retry_timer.is_none();
+            let quiet = matches!(act.phase, Phase::Idle) && !act.dirty;
             let nothing_pending = act
                 .record
                 .as_ref()
@@ -246,15 +274,15 @@ impl Actor for TicketActor {
                 act.last_active = Instant::now();
             }
         });
-        if self.parked {
+        if matches!(self.phase, Phase::Parked) {
             let park_for = self.deps.config.park_for;
             ctx.run_later(park_for, |act, ctx| {
-                act.parked = false;
+                if !matches!(act.phase, Phase::Parked) {
+                    return;
+                }
+                act.phase = Phase::Idle;
                 act.restarts = 0;
-                act.deps
-                    .metrics
-                    .parked_tickets
-                    .fetch_sub(1, Ordering::Relaxed);
+                act.deps.metrics.ticket_unparked();
                 act.dirty = true;
                 act.kick(ctx);
             });
@@ -270,35 +298,30 @@ impl Actor for TicketActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if !self.stopping || self.zombie {
+        let parked = match self.phase {
+            Phase::Stopping { parked, .. } => parked,
+            Phase::Running { stop_after: true } => false,
             // A failure: the supervisor restarts this same struct (see `restarting`).
-            return;
-        }
-        self.zombie = true;
-        if std::mem::take(&mut self.counted) {
-            self.deps
-                .metrics
-                .live_actors
-                .fetch_sub(1, Ordering::Relaxed);
-        }
-        if std::mem::take(&mut self.parked) {
+            _ => return,
+        };
+        let has_work = self.has_work();
+        self.phase = Phase::Zombie;
+        self.deps.metrics.actor_stopped();
+        if parked {
             // The park timer dies with this incarnation; the next one starts afresh.
-            self.deps
-                .metrics
-                .parked_tickets
-                .fetch_sub(1, Ordering::Relaxed);
+            self.deps.metrics.ticket_unparked();
         }
         self.shard.do_send(Stopped {
             org_id: self.org_id,
             ticket_id: self.ticket_id,
-            has_work: self.has_work(),
+            has_work,
         });
     }
 }
 
 impl actix::Supervised for TicketActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        if self.zombie {
+        if matches!(self.phase, Phase::Zombie) {
             return;
         }
         EngineMetrics::inc(&self.deps.metrics.actor_restarts);
@@ -306,15 +329,15 @@ impl actix::Supervised for TicketActor {
         self.total_restarts += 1;
         self.record = None;
         self.reconcile = true;
-        self.busy = false;
         self.dirty = true;
-        self.retry_timer = None;
-        if self.restarts > self.deps.config.restart_budget && !self.parked {
-            self.parked = true;
-            self.deps
-                .metrics
-                .parked_tickets
-                .fetch_add(1, Ordering::Relaxed);
+        let was_parked = matches!(self.phase, Phase::Parked);
+        if was_parked || self.restarts > self.deps.config.restart_budget {
+            self.phase = Phase::Parked;
+        } else {
+            self.phase = Phase::Idle;
+        }
+        if !was_parked && matches!(self.phase, Phase::Parked) {
+            self.deps.metrics.ticket_parked();
             tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, "ticket keeps failing; parked");
         }
     }
@@ -325,7 +348,7 @@ impl Handler<Wake> for TicketActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
         self.dirty = true;
-        if self.busy {
+        if matches!(self.phase, Phase::Running { .. }) {
             self.woken.notify_one();
         }
         self.kick(ctx);
@@ -340,10 +363,26 @@ impl Handler<Stop> for TicketActor {
         // A scheduled retry is not waited for: `stopped` reports it as work and the next
         // incarnation runs it at once (a 429's pause is kept by the org's budget, a post of
         // unknown outcome by its stored attempt time).
-        self.stopping = true;
-        if !self.busy {
-            ctx.stop();
-        }
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Running { .. } => {
+                self.phase = Phase::Running { stop_after: true };
+                return;
+            }
+            Phase::Idle => Phase::Stopping {
+                scheduled: false,
+                parked: false,
+            },
+            Phase::Scheduled => Phase::Stopping {
+                scheduled: true,
+                parked: false,
+            },
+            Phase::Parked => Phase::Stopping {
+                scheduled: false,
+                parked: true,
+            },
+            stopping @ (Phase::Stopping { .. } | Phase::Zombie) => stopping,
+        };
+        ctx.stop();
     }
 }
 
@@ -353,8 +392,11 @@ impl Handler<Status> for TicketActor {
     fn handle(&mut self, _: Status, _: &mut Self::Context) -> Self::Result {
         MessageResult(ActorStatus {
             restarts: self.total_restarts,
-            parked: self.parked,
-            busy: self.busy,
+            parked: matches!(
+                self.phase,
+                Phase::Parked | Phase::Stopping { parked: true, .. }
+            ),
+            busy: matches!(self.phase, Phase::Running { .. }),
         })
     }
 }

@@ -2,10 +2,12 @@
 //! was observed in Freshdesk, the responder's decision, an effect's outcome, an admin
 //! command) to the next record, with the writes to perform appended to its outbox.
 //!
-//! Nothing here does I/O or reads the clock: the caller passes `now`. The ticket actor only
-//! sequences these calls, persists the record and executes the outbox.
+//! Nothing here does I/O or reads the clock: the caller passes `now`. A pass (`pass.rs`, with
+//! `read.rs` and `outbox.rs`) only sequences these calls, persists the record and executes
+//! the outbox; the actor (`actor.rs`) runs one pass at a time.
 
 use super::state::*;
+use crate::freshdesk::TicketStatus;
 use crate::ids::{AgentId, ConversationId, EffectId};
 use crate::org::{Channel, ChannelMode, OrgSettings, Routing};
 use crate::session::*;
@@ -95,48 +97,91 @@ pub struct Step {
     pub ask: Option<ResponderRequest>,
 }
 
-/// The reason recorded for tickets that predate the connection (the backfill may still
-/// import them).
-pub const PREDATES_CONNECTION: &str =
-    "created before the organization connected and not imported by the backfill";
+/// Whether a ticket created at `created_at` predates the org's first connection: such a
+/// ticket is history (only the backfill imports it), not live traffic. Freshdesk's
+/// timestamps have whole seconds, so the connection time is truncated to its second.
+pub fn predates_connection(created_at: DateTime<Utc>, first_connected_at: DateTime<Utc>) -> bool {
+    created_at < first_connected_at.trunc_subsecs(0)
+}
+
+/// Whether a ticket in this Freshdesk status is open or pending (what the backfill imports).
+pub fn open_or_pending(status: u8) -> bool {
+    TicketStatus::is_open_or_pending(status)
+}
+
+/// Whether the backfill queues an import for a listed ticket: open or pending, updated
+/// within the backfill window, and created before the connection (tickets created after it
+/// are live traffic, not history).
+pub fn backfill_wants(
+    status: u8,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+    first_connected_at: DateTime<Utc>,
+) -> bool {
+    open_or_pending(status)
+        && updated_at >= window_start
+        && predates_connection(created_at, first_connected_at)
+}
+
+/// Whether an import may (re)decide about a ticket: ticketsync never decided about it, or
+/// ignored it only because it predates the connection. A ticket live traffic already
+/// decided about is left alone.
+pub fn import_eligible(record: Option<&TicketRecord>) -> bool {
+    record.is_none_or(|r| {
+        r.gate.decision == GateOutcome::Ignored && r.gate.reason == GateReason::PredatesConnection
+    })
+}
 
 /// The intake gate for a ticket ticketsync has never decided about (SPEC §4.1).
 pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
-    if ticket.created_at < org.first_connected_at.trunc_subsecs(0) {
+    if predates_connection(ticket.created_at, org.first_connected_at) {
         return GateDecision {
             decision: GateOutcome::Ignored,
-            reason: PREDATES_CONNECTION.to_string(),
+            reason: GateReason::PredatesConnection,
             at: now,
         };
     }
-    assignment_gate(ticket, org, now)
+    let (decision, reason) = assignment_gate(ticket, org);
+    GateDecision {
+        decision,
+        reason: GateReason::Assignment(reason),
+        at: now,
+    }
 }
 
 /// The gate for a backfilled ticket: the assignment rule only (it predates the connection
 /// by nature).
 pub fn import_gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
-    let mut decision = assignment_gate(ticket, org, now);
-    decision.reason = format!("backfill: {}", decision.reason);
-    decision
-}
-
-fn assignment_gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
-    let (decision, reason) = if org.settings.auto_handle_all {
-        (GateOutcome::Tracked, "auto_handle_all is on")
-    } else if ticket.responder_id == Some(org.ai_agent) {
-        (GateOutcome::Tracked, "assigned to the AI agent")
-    } else if ticket.group_id.is_some() && ticket.group_id == org.settings.default_group_id {
-        (GateOutcome::Tracked, "in the default group")
-    } else {
-        (
-            GateOutcome::Ignored,
-            "auto_handle_all is off and the ticket is neither assigned to the AI agent nor in the default group",
-        )
-    };
+    let (decision, reason) = assignment_gate(ticket, org);
     GateDecision {
         decision,
-        reason: reason.to_string(),
+        reason: GateReason::Backfill(reason),
         at: now,
+    }
+}
+
+fn assignment_gate(ticket: &ObservedTicket, org: &OrgView<'_>) -> (GateOutcome, AssignmentReason) {
+    if org.settings.auto_handle_all {
+        (GateOutcome::Tracked, AssignmentReason::AutoHandleAll)
+    } else if ticket.responder_id == Some(org.ai_agent) {
+        (GateOutcome::Tracked, AssignmentReason::AssignedToAi)
+    } else if ticket.group_id.is_some() && ticket.group_id == org.settings.default_group_id {
+        (GateOutcome::Tracked, AssignmentReason::DefaultGroup)
+    } else {
+        (GateOutcome::Ignored, AssignmentReason::NotAssigned)
+    }
+}
+
+/// The responder failed (an error, a timeout, an unusable answer): the ticket is handed off
+/// to a human with the transcript's summary and why the AI could not answer.
+pub fn responder_failed(request: &ResponderRequest, error: &str) -> Decision {
+    Decision::Handoff {
+        reason: HandoffReason::Other,
+        summary: format!(
+            "{} The AI could not answer ({error}).",
+            summarize(&request.transcript)
+        ),
     }
 }
 
@@ -371,7 +416,7 @@ pub fn respond(
             push_effect(
                 record,
                 EffectKind::UpdateTicket {
-                    update: json!({ "status": 4 }),
+                    update: json!({ "status": TicketStatus::Resolved }),
                     purpose: UpdatePurpose::Resolve,
                 },
                 now,
@@ -419,22 +464,27 @@ pub fn handoff(
         update
     };
     let (update, target) = match plan.routing {
-        Routing::Unassign => (json!({"responder_id": null, "status": 2}), None),
+        Routing::Unassign => (
+            json!({"responder_id": null, "status": TicketStatus::Open}),
+            None,
+        ),
         Routing::Automation => (
-            with_marker(json!({"responder_id": null, "status": 2})),
+            with_marker(json!({"responder_id": null, "status": TicketStatus::Open})),
             None,
         ),
         Routing::Agent => (
-            with_marker(json!({"responder_id": plan.agent_id, "status": 2})),
+            with_marker(json!({"responder_id": plan.agent_id, "status": TicketStatus::Open})),
             plan.agent_id.map(|a| a.0),
         ),
         Routing::Group => (
-            with_marker(json!({"group_id": plan.group_id, "responder_id": null, "status": 2})),
+            with_marker(
+                json!({"group_id": plan.group_id, "responder_id": null, "status": TicketStatus::Open}),
+            ),
             plan.group_id.map(|g| g.0),
         ),
     };
     let fallback = matches!(plan.routing, Routing::Agent | Routing::Group)
-        .then(|| with_marker(json!({"responder_id": null, "status": 2})));
+        .then(|| with_marker(json!({"responder_id": null, "status": TicketStatus::Open})));
     session.state = SessionState::HandedOff;
     session.updated_at = now;
     session.handoff = Some(HandoffRecord {
@@ -584,6 +634,55 @@ pub fn route_rejected(record: &mut TicketRecord, id: EffectId, why: &str, now: D
         },
         now,
     );
+}
+
+/// Freshdesk refused the assignee of a write (400 `invalid_value` on `responder_id` or
+/// `group_id`): a handoff's routing with a fallback falls back (`route_rejected`); any other
+/// write is abandoned (`effect_abandoned`).
+pub fn assignee_rejected(
+    record: &mut TicketRecord,
+    effect: &PendingEffect,
+    why: &str,
+    now: DateTime<Utc>,
+) {
+    if matches!(
+        &effect.kind,
+        EffectKind::UpdateTicket {
+            purpose: UpdatePurpose::Route { fallback: Some(_) },
+            ..
+        }
+    ) {
+        route_rejected(record, effect.id, why, now);
+    } else {
+        effect_abandoned(record, effect.id, why, now);
+    }
+}
+
+/// How long to wait before a post not found in Freshdesk may be sent again: an earlier
+/// attempt started less than `settle` ago (request timeout plus a margin) may still land.
+/// None: it may be sent now.
+pub fn resend_wait(
+    effect: &PendingEffect,
+    settle: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Option<std::time::Duration> {
+    let started = effect.last_attempt_at?;
+    let settled_at = started + chrono::Duration::from_std(settle).unwrap_or_default();
+    (now < settled_at).then(|| (settled_at - now).to_std().unwrap_or_default())
+}
+
+/// The org is disconnected: nothing more is posted. Drops the whole outbox and records why;
+/// returns whether there was anything to cancel (the record changed).
+pub fn cancel_outbox_on_disconnect(record: &mut TicketRecord, now: DateTime<Utc>) -> bool {
+    if record.pending_effects.is_empty() {
+        return false;
+    }
+    record.pending_effects.clear();
+    record.last_error = Some(ErrorNote {
+        at: now,
+        message: "pending writes cancelled: the organization is disconnected".into(),
+    });
+    true
 }
 
 /// An effect failed for good (e.g. the ticket was deleted): drop it and remember why.

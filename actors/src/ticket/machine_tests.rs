@@ -2569,3 +2569,276 @@ fn summarize_without_customer_messages_counts_the_thread() {
     );
     assert_eq!(summarize(&[]), "0 messages in the thread.");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gate reasons, import eligibility and the "predates the connection" rule
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn gate_reasons_are_stored_as_the_same_text_as_before() {
+    let texts = [
+        (
+            GateReason::PredatesConnection,
+            "created before the organization connected and not imported by the backfill",
+        ),
+        (
+            GateReason::Assignment(AssignmentReason::AutoHandleAll),
+            "auto_handle_all is on",
+        ),
+        (
+            GateReason::Assignment(AssignmentReason::AssignedToAi),
+            "assigned to the AI agent",
+        ),
+        (
+            GateReason::Assignment(AssignmentReason::DefaultGroup),
+            "in the default group",
+        ),
+        (
+            GateReason::Assignment(AssignmentReason::NotAssigned),
+            "auto_handle_all is off and the ticket is neither assigned to the AI agent nor in the default group",
+        ),
+        (
+            GateReason::Backfill(AssignmentReason::AssignedToAi),
+            "backfill: assigned to the AI agent",
+        ),
+        (
+            GateReason::Other("written by another version".into()),
+            "written by another version",
+        ),
+    ];
+    for (reason, text) in texts {
+        assert_eq!(reason.to_string(), text);
+        assert_eq!(serde_json::to_value(&reason).unwrap(), json!(text));
+        let read: GateReason = serde_json::from_value(json!(text)).unwrap();
+        assert_eq!(read, reason, "{text}");
+    }
+}
+
+#[test]
+fn an_unknown_backfill_reason_is_kept_verbatim() {
+    let read: GateReason = serde_json::from_value(json!("backfill: something else")).unwrap();
+    assert_eq!(read, GateReason::Other("backfill: something else".into()));
+    assert_eq!(read.to_string(), "backfill: something else");
+}
+
+#[test]
+fn the_gate_and_the_import_gate_give_typed_reasons() {
+    let settings = settings();
+    let old = ObservedTicket {
+        created_at: at(8, 0, 0),
+        ..ticket()
+    };
+    assert_eq!(
+        gate(&old, &view(&settings), at(10, 0, 5)).reason,
+        GateReason::PredatesConnection
+    );
+    assert_eq!(
+        gate(&ticket(), &view(&settings), at(10, 0, 5)).reason,
+        GateReason::Assignment(AssignmentReason::AutoHandleAll)
+    );
+    assert_eq!(
+        import_gate(&old, &view(&settings), at(10, 0, 5)).reason,
+        GateReason::Backfill(AssignmentReason::AutoHandleAll)
+    );
+}
+
+#[test]
+fn predating_the_connection_compares_whole_seconds() {
+    let connected = at_ms(10, 0, 0, 700);
+    assert!(predates_connection(at(9, 59, 59), connected));
+    assert!(!predates_connection(at(10, 0, 0), connected));
+    assert!(!predates_connection(at(10, 0, 1), connected));
+}
+
+fn ignored_because(reason: GateReason) -> TicketRecord {
+    TicketRecord::new(
+        OrgId::new(),
+        TicketId(7),
+        GateDecision {
+            decision: GateOutcome::Ignored,
+            reason,
+            at: at(10, 0, 0),
+        },
+    )
+}
+
+#[test]
+fn an_unknown_ticket_or_one_ignored_for_predating_the_connection_may_be_imported() {
+    assert!(import_eligible(None));
+    let predates = ignored_because(GateReason::PredatesConnection);
+    assert!(import_eligible(Some(&predates)));
+    // A record stored by an older version (plain text) reads back as the same reason.
+    let stored = serde_json::to_value(&predates).unwrap();
+    let read: TicketRecord = serde_json::from_value(stored).unwrap();
+    assert!(import_eligible(Some(&read)));
+}
+
+#[test]
+fn a_ticket_live_traffic_decided_about_is_not_imported() {
+    assert!(!import_eligible(Some(&tracked(&ticket()))));
+    let not_assigned = ignored_because(GateReason::Assignment(AssignmentReason::NotAssigned));
+    assert!(!import_eligible(Some(&not_assigned)));
+    let backfill = ignored_because(GateReason::Backfill(AssignmentReason::NotAssigned));
+    assert!(!import_eligible(Some(&backfill)));
+}
+
+#[test]
+fn the_backfill_wants_open_or_pending_tickets_of_its_window_created_before_the_connection() {
+    let window = at(8, 0, 0);
+    let connected = at_ms(10, 0, 0, 700);
+    let wants =
+        |status, created, updated| backfill_wants(status, created, updated, window, connected);
+    assert!(wants(2, at(7, 0, 0), at(9, 0, 0)));
+    assert!(wants(3, at(7, 0, 0), at(8, 0, 0)));
+    assert!(!wants(4, at(7, 0, 0), at(9, 0, 0)), "resolved");
+    assert!(!wants(5, at(7, 0, 0), at(9, 0, 0)), "closed");
+    assert!(!wants(2, at(7, 0, 0), at(7, 59, 59)), "outside the window");
+    assert!(!wants(2, at(10, 0, 0), at(10, 0, 0)), "live traffic");
+    assert!(wants(2, at(9, 59, 59), at(10, 0, 0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responder failure, refused assignee, disconnect
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_failed_responder_hands_off_with_the_summary_and_the_error() {
+    let settings = settings();
+    let mut record = tracked(&ticket());
+    let request = observe(
+        &mut record,
+        &observation(ticket(), vec![]),
+        &view(&settings),
+        at(10, 0, 2),
+    )
+    .ask
+    .expect("the description is answered");
+    assert_eq!(
+        responder_failed(&request, "timed out"),
+        Decision::Handoff {
+            reason: HandoffReason::Other,
+            summary: format!(
+                "{} The AI could not answer (timed out).",
+                summarize(&request.transcript)
+            ),
+        }
+    );
+}
+
+#[test]
+fn a_refused_assignee_on_a_route_with_a_fallback_falls_back() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let mut record = hand_off_with(&settings);
+    let note = record.pending_effects[0].clone();
+    effect_sent(&mut record, note.id, None);
+    let route_id = route_effect_id(&record);
+    let route = record
+        .pending_effects
+        .iter()
+        .find(|e| e.id == route_id)
+        .cloned()
+        .unwrap();
+    let mut expected = record.clone();
+    route_rejected(&mut expected, route.id, "invalid", at(10, 5, 1));
+    assignee_rejected(&mut record, &route, "invalid", at(10, 5, 1));
+    // Same outcome except for the fallback's fresh effect id.
+    assert_eq!(kinds(&record), kinds(&expected));
+    assert_eq!(session(&record).handoff, session(&expected).handoff);
+    assert_eq!(record.last_error, None);
+}
+
+#[test]
+fn a_refused_assignee_on_any_other_write_abandons_it() {
+    let settings = settings_with_routing(Routing::Automation, Some(MARKER));
+    let mut record = hand_off_with(&settings);
+    let note = record.pending_effects[0].clone();
+    let mut expected = record.clone();
+    effect_abandoned(&mut expected, note.id, "invalid", at(10, 5, 1));
+    assignee_rejected(&mut record, &note, "invalid", at(10, 5, 1));
+    assert_eq!(record, expected);
+    assert!(record.pending_effects.iter().all(|e| e.id != note.id));
+    assert_eq!(record.last_error.as_ref().unwrap().message, "invalid");
+}
+
+#[test]
+fn a_disconnect_cancels_the_whole_outbox_and_says_why() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let mut record = hand_off_with(&settings);
+    assert!(!record.pending_effects.is_empty());
+    assert!(cancel_outbox_on_disconnect(&mut record, at(10, 6, 0)));
+    assert!(record.pending_effects.is_empty());
+    assert_eq!(
+        record.last_error,
+        Some(ErrorNote {
+            at: at(10, 6, 0),
+            message: "pending writes cancelled: the organization is disconnected".into(),
+        })
+    );
+}
+
+#[test]
+fn a_disconnect_with_an_empty_outbox_changes_nothing() {
+    let settings = settings();
+    let mut record = answered(&settings);
+    let before = record.clone();
+    assert!(!cancel_outbox_on_disconnect(&mut record, at(10, 6, 0)));
+    assert_eq!(record, before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resend window
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_post_never_attempted_may_be_sent_at_once() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let record = hand_off_with(&settings);
+    let effect = record.pending_effects[0].clone();
+    assert_eq!(effect.last_attempt_at, None);
+    assert_eq!(
+        resend_wait(&effect, std::time::Duration::from_secs(40), at(10, 6, 0)),
+        None
+    );
+}
+
+#[test]
+fn a_post_attempted_within_the_settle_time_waits_for_the_rest_of_it() {
+    let settings = settings_with_routing(Routing::Agent, Some(MARKER));
+    let record = hand_off_with(&settings);
+    let effect = PendingEffect {
+        last_attempt_at: Some(at(10, 6, 0)),
+        ..record.pending_effects[0].clone()
+    };
+    let settle = std::time::Duration::from_secs(40);
+    assert_eq!(
+        resend_wait(&effect, settle, at(10, 6, 30)),
+        Some(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(resend_wait(&effect, settle, at(10, 6, 40)), None);
+    assert_eq!(resend_wait(&effect, settle, at(10, 7, 0)), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ticket statuses
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn built_in_statuses_keep_their_freshdesk_ids_and_names() {
+    use crate::freshdesk::TicketStatus;
+    for (status, id, name) in [
+        (TicketStatus::Open, 2, "Open"),
+        (TicketStatus::Pending, 3, "Pending"),
+        (TicketStatus::Resolved, 4, "Resolved"),
+        (TicketStatus::Closed, 5, "Closed"),
+    ] {
+        assert_eq!(status.id(), id);
+        assert_eq!(TicketStatus::from_id(id), Some(status));
+        assert_eq!(status.builtin_name(), name);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(id));
+    }
+    assert_eq!(TicketStatus::from_id(6), None);
+    assert!(open_or_pending(2) && open_or_pending(3));
+    assert!(!open_or_pending(4) && !open_or_pending(5) && !open_or_pending(6));
+    assert!(is_resolved_or_closed(4) && is_resolved_or_closed(5));
+    assert!(!is_resolved_or_closed(2) && !is_resolved_or_closed(7));
+}

@@ -19,8 +19,114 @@ pub enum GateOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateDecision {
     pub decision: GateOutcome,
-    pub reason: String,
+    pub reason: GateReason,
     pub at: DateTime<Utc>,
+}
+
+/// Why the gate decided as it did. Stored (and shown by inspection) as its text, exactly as
+/// older versions stored the plain string; a text this version does not know is kept as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum GateReason {
+    /// Created before the organization connected (the backfill may still import it).
+    PredatesConnection,
+    /// The assignment rule, for a ticket created after the connection.
+    Assignment(AssignmentReason),
+    /// The assignment rule, for a ticket imported by the backfill.
+    Backfill(AssignmentReason),
+    /// A text this version does not produce (kept verbatim).
+    Other(String),
+}
+
+/// What the gate's assignment rule found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentReason {
+    AutoHandleAll,
+    AssignedToAi,
+    DefaultGroup,
+    NotAssigned,
+}
+
+impl AssignmentReason {
+    const ALL: [Self; 4] = [
+        Self::AutoHandleAll,
+        Self::AssignedToAi,
+        Self::DefaultGroup,
+        Self::NotAssigned,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            Self::AutoHandleAll => "auto_handle_all is on",
+            Self::AssignedToAi => "assigned to the AI agent",
+            Self::DefaultGroup => "in the default group",
+            Self::NotAssigned => "auto_handle_all is off and the ticket is neither assigned to the AI agent nor in the default group",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.text() == text)
+    }
+}
+
+impl GateReason {
+    /// Stored text of `PredatesConnection`.
+    const PREDATES_CONNECTION: &'static str =
+        "created before the organization connected and not imported by the backfill";
+    /// Prefix of `Backfill` texts.
+    const BACKFILL: &'static str = "backfill: ";
+}
+
+impl std::fmt::Display for GateReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PredatesConnection => f.write_str(Self::PREDATES_CONNECTION),
+            Self::Assignment(r) => f.write_str(r.text()),
+            Self::Backfill(r) => write!(f, "{}{}", Self::BACKFILL, r.text()),
+            Self::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<&str> for GateReason {
+    fn from(text: &str) -> Self {
+        if text == Self::PREDATES_CONNECTION {
+            return Self::PredatesConnection;
+        }
+        if let Some(r) = AssignmentReason::parse(text) {
+            return Self::Assignment(r);
+        }
+        if let Some(r) = text
+            .strip_prefix(Self::BACKFILL)
+            .and_then(AssignmentReason::parse)
+        {
+            return Self::Backfill(r);
+        }
+        Self::Other(text.to_string())
+    }
+}
+
+impl From<String> for GateReason {
+    fn from(text: String) -> Self {
+        Self::from(text.as_str())
+    }
+}
+
+impl From<GateReason> for String {
+    fn from(reason: GateReason) -> Self {
+        reason.to_string()
+    }
+}
+
+impl PartialEq<&str> for GateReason {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            Self::PredatesConnection => *other == Self::PREDATES_CONNECTION,
+            Self::Assignment(r) => *other == r.text(),
+            Self::Backfill(r) => other.strip_prefix(Self::BACKFILL) == Some(r.text()),
+            Self::Other(text) => text == other,
+        }
+    }
 }
 
 /// How far the engine has read the ticket.

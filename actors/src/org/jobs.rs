@@ -20,13 +20,15 @@
 //! permission or key can be restored, and the listing call itself is one Freshdesk always
 //! serves to an admin agent. A re-save of the connection (`Ensure`) retries at once.
 
-use crate::budget::Priority;
-use crate::engine::Engine;
+use crate::engine::deps::{EngineConfig, EngineDeps};
+use crate::engine::inbox::Inbox;
 use crate::freshdesk::{FreshdeskApi, FreshdeskError, Ticket, TicketListQuery};
 use crate::ids::{OrgId, TicketId};
-use crate::org_actor::{GetSnapshot, OrgSnapshot};
-use crate::ports::EventKind;
-use crate::ticket::state::GateOutcome;
+use crate::org::actor::{GetSnapshot, OrgSnapshot};
+use crate::org::budget::Priority;
+use crate::ports::{EventKind, StoreFailure};
+use crate::ticket::machine;
+use crate::ticket::state::{GateOutcome, TicketRecord};
 use actix::prelude::*;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -153,10 +155,129 @@ impl ListCursor {
 #[rtype(result = "()")]
 pub struct Ensure;
 
+/// What the jobs use of the engine: the shared dependencies, and the inbox to queue work.
+/// (Not the `Engine` handle: the handle holds the jobs' addresses.)
+#[derive(Clone)]
+struct JobDeps {
+    deps: Arc<EngineDeps>,
+    inbox: Inbox,
+}
+
+impl JobDeps {
+    fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
+        backfill_or_none(&self.deps, org)
+    }
+
+    fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
+        save_backfill(&self.deps, org, progress);
+    }
+
+    fn sweep(&self, org: OrgId) -> SweepProgress {
+        sweep_or_default(&self.deps, org)
+    }
+
+    fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
+        save_sweep(&self.deps, org, progress);
+    }
+
+    /// Whether the ticket still has an import queued.
+    fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
+        Ok(self
+            .deps
+            .store
+            .queued_events(org, ticket)?
+            .iter()
+            .any(|e| e.kind == EventKind::Import))
+    }
+
+    fn ticket_record(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Option<TicketRecord>, StoreFailure> {
+        self.deps.store.load_ticket(org, ticket)
+    }
+
+    fn config(&self) -> &EngineConfig {
+        &self.deps.config
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.deps.clock.now()
+    }
+}
+
+/// The org's backfill progress, if it ever had one.
+pub(crate) fn load_backfill(
+    deps: &EngineDeps,
+    org: OrgId,
+) -> Result<Option<BackfillProgress>, StoreFailure> {
+    load_job(deps, org, "backfill")
+}
+
+/// A job's stored state. A store failure is returned; a state this version cannot read is
+/// logged and taken as none (the job starts afresh, as it always did).
+fn load_job<T: serde::de::DeserializeOwned>(
+    deps: &EngineDeps,
+    org: OrgId,
+    job: &str,
+) -> Result<Option<T>, StoreFailure> {
+    let Some(value) = deps.store.load_job(org, job)? else {
+        return Ok(None);
+    };
+    match serde_json::from_value(value) {
+        Ok(state) => Ok(Some(state)),
+        Err(e) => {
+            tracing::error!(org_id = %org, job, error = %e, "stored job state unreadable; starting afresh");
+            Ok(None)
+        }
+    }
+}
+
+/// The backfill's progress; a store failure is logged and taken as none (the backfill does
+/// not run now: the next `Ensure` or restart looks again; the API shows none).
+pub(crate) fn backfill_or_none(deps: &EngineDeps, org: OrgId) -> Option<BackfillProgress> {
+    load_backfill(deps, org).unwrap_or_else(|e| {
+        tracing::error!(org_id = %org, error = %e, "cannot read the backfill's progress");
+        None
+    })
+}
+
+/// Store backfill progress (a failure is logged; the job redoes the page).
+pub(crate) fn save_backfill(deps: &EngineDeps, org: OrgId, progress: &BackfillProgress) {
+    save_job(deps, org, "backfill", progress);
+}
+
+/// The org's sweep state (the default before its first run).
+pub(crate) fn load_sweep(deps: &EngineDeps, org: OrgId) -> Result<SweepProgress, StoreFailure> {
+    Ok(load_job(deps, org, "sweep")?.unwrap_or_default())
+}
+
+/// The sweep's state; a store failure is logged and taken as the default (the sweep then
+/// runs from the connection, and inspection shows the default, as they always did).
+pub(crate) fn sweep_or_default(deps: &EngineDeps, org: OrgId) -> SweepProgress {
+    load_sweep(deps, org).unwrap_or_else(|e| {
+        tracing::error!(org_id = %org, error = %e, "cannot read the sweep's state");
+        SweepProgress::default()
+    })
+}
+
+/// Store sweep state.
+pub(crate) fn save_sweep(deps: &EngineDeps, org: OrgId, progress: &SweepProgress) {
+    save_job(deps, org, "sweep", progress);
+}
+
+fn save_job(deps: &EngineDeps, org: OrgId, job: &str, state: &impl serde::Serialize) {
+    let value = serde_json::to_value(state).expect("job state serialises");
+    if let Err(e) = deps.store.save_job(org, job, &value) {
+        tracing::error!(org_id = %org, job, error = %e, "cannot store job progress");
+    }
+}
+
 /// The org's background jobs.
 pub struct OrgJobs {
     org_id: OrgId,
-    engine: Engine,
+    jobs: JobDeps,
     backfill_running: bool,
     sweep_running: bool,
     /// Ends a failing backfill's backoff early (the connection was saved again).
@@ -165,10 +286,10 @@ pub struct OrgJobs {
 
 impl OrgJobs {
     /// Jobs of one org.
-    pub fn new(org_id: OrgId, engine: Engine) -> Self {
+    pub fn new(org_id: OrgId, deps: Arc<EngineDeps>, inbox: Inbox) -> Self {
         Self {
             org_id,
-            engine,
+            jobs: JobDeps { deps, inbox },
             backfill_running: false,
             sweep_running: false,
             retry_now: Arc::new(Notify::new()),
@@ -181,14 +302,14 @@ impl OrgJobs {
             return;
         }
         let wanted = matches!(
-            self.engine.backfill(self.org_id).map(|b| b.state),
+            self.jobs.backfill(self.org_id).map(|b| b.state),
             Some(BackfillState::Pending | BackfillState::Running | BackfillState::Stopped)
         );
         if !wanted {
             return;
         }
         self.backfill_running = true;
-        let run = run_backfill(self.engine.clone(), self.org_id, self.retry_now.clone());
+        let run = run_backfill(self.jobs.clone(), self.org_id, self.retry_now.clone());
         ctx.spawn(
             run.into_actor(self)
                 .map(|_, act, _| act.backfill_running = false),
@@ -200,7 +321,7 @@ impl OrgJobs {
             return;
         }
         self.sweep_running = true;
-        let run = run_sweep(self.engine.clone(), self.org_id);
+        let run = run_sweep(self.jobs.clone(), self.org_id);
         ctx.spawn(
             run.into_actor(self)
                 .map(|_, act, _| act.sweep_running = false),
@@ -212,7 +333,7 @@ impl Actor for OrgJobs {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let every = self.engine.config().reconcile_interval;
+        let every = self.jobs.config().reconcile_interval;
         ctx.run_interval(every, |act, ctx| act.start_sweep(ctx));
         self.start_backfill(ctx);
     }
@@ -227,9 +348,10 @@ impl Handler<Ensure> for OrgJobs {
 }
 
 /// The snapshot, if the org is connected now.
-async fn connected_snapshot(engine: &Engine, org: OrgId) -> Option<Arc<OrgSnapshot>> {
-    engine
-        .org_actor(org)
+async fn connected_snapshot(jobs: &JobDeps, org: OrgId) -> Option<Arc<OrgSnapshot>> {
+    jobs.deps
+        .orgs
+        .get(org)
         .send(GetSnapshot)
         .await
         .ok()?
@@ -241,26 +363,26 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(500u64 << failures.min(10)).min(MAX_BACKOFF)
 }
 
-async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
-    let Some(mut progress) = engine.backfill(org) else {
+async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
+    let Some(mut progress) = jobs.backfill(org) else {
         return;
     };
     let mut failures = 0;
     // The previous page's tickets whose import may still be queued.
     let mut importing = Vec::new();
     loop {
-        imports_done(&engine, org, &mut importing).await;
-        let Some(snapshot) = connected_snapshot(&engine, org).await else {
+        imports_done(&jobs, org, &mut importing).await;
+        let Some(snapshot) = connected_snapshot(&jobs, org).await else {
             if progress.state != BackfillState::Done {
                 progress.state = BackfillState::Stopped;
-                engine.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress);
             }
             return;
         };
         if progress.state != BackfillState::Running {
             progress.state = BackfillState::Running;
-            progress.started_at.get_or_insert(engine.now());
-            engine.save_backfill(org, &progress);
+            progress.started_at.get_or_insert(jobs.now());
+            jobs.save_backfill(org, &progress);
             tracing::info!(org_id = %org, "backfill started");
         }
         let api = snapshot.api(Priority::Background);
@@ -269,21 +391,24 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
                 failures = 0;
                 progress.pages_fetched += 1;
                 progress.tickets_seen += tickets.len() as u64;
-                // Tickets created after the connection are live traffic, not history.
-                let connected_at = snapshot.connection.first_connected_at.trunc_subsecs(0);
+                let connected_at = snapshot.connection.first_connected_at;
                 let wanted: Vec<_> = tickets
                     .iter()
                     .filter(|t| {
-                        matches!(t.status, 2 | 3)
-                            && t.updated_at >= progress.window_start
-                            && t.created_at < connected_at
+                        machine::backfill_wants(
+                            t.status,
+                            t.created_at,
+                            t.updated_at,
+                            progress.window_start,
+                            connected_at,
+                        )
                     })
                     .map(|t| t.id)
                     .collect();
-                if let Err(e) = engine.queue(org, &wanted, EventKind::Import).await {
+                if let Err(e) = jobs.inbox.enqueue(org, &wanted, EventKind::Import).await {
                     failures += 1;
                     progress.last_error = Some(e.to_string());
-                    engine.save_backfill(org, &progress);
+                    jobs.save_backfill(org, &progress);
                     wait_to_retry(failures, &retry_now).await;
                     continue;
                 }
@@ -292,18 +417,18 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
                 importing = wanted;
                 if progress.cursor.exhausted() {
                     progress.state = BackfillState::Done;
-                    progress.finished_at = Some(engine.now());
+                    progress.finished_at = Some(jobs.now());
                     tracing::info!(org_id = %org, pages = progress.pages_fetched, tickets = progress.tickets_queued, "backfill done");
                 }
-                engine.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress);
                 if progress.state == BackfillState::Done {
                     return;
                 }
             }
             Ok(None) => {
                 progress.state = BackfillState::Done;
-                progress.finished_at = Some(engine.now());
-                engine.save_backfill(org, &progress);
+                progress.finished_at = Some(jobs.now());
+                jobs.save_backfill(org, &progress);
                 return;
             }
             Err(e) => {
@@ -314,7 +439,7 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
                     tracing::error!(org_id = %org, error = %e, failures, "backfill listing refused; retrying");
                 }
                 progress.last_error = Some(e.to_string());
-                engine.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress);
                 wait_to_retry(failures, &retry_now).await;
             }
         }
@@ -324,10 +449,10 @@ async fn run_backfill(engine: Engine, org: OrgId, retry_now: Arc<Notify>) {
 /// Wait until the imports of the previous page are done: one page of imports is queued at a
 /// time, so the backfill goes at the pace its imports get Freshdesk calls (behind live work
 /// in the budget) and never floods the shards and the inbox with thousands of imports.
-async fn imports_done(engine: &Engine, org: OrgId, importing: &mut Vec<TicketId>) {
+async fn imports_done(jobs: &JobDeps, org: OrgId, importing: &mut Vec<TicketId>) {
     loop {
         // A store error counts as done: the pacing is only a courtesy.
-        importing.retain(|t| engine.import_queued(org, *t).unwrap_or(false));
+        importing.retain(|t| jobs.import_queued(org, *t).unwrap_or(false));
         if importing.is_empty() {
             return;
         }
@@ -340,12 +465,12 @@ async fn wait_to_retry(failures: u32, retry_now: &Notify) {
     let _ = tokio::time::timeout(backoff(failures), retry_now.notified()).await;
 }
 
-async fn run_sweep(engine: Engine, org: OrgId) {
-    let Some(snapshot) = connected_snapshot(&engine, org).await else {
+async fn run_sweep(jobs: JobDeps, org: OrgId) {
+    let Some(snapshot) = connected_snapshot(&jobs, org).await else {
         return;
     };
-    let mut progress = engine.sweep(org);
-    let started = engine.now();
+    let mut progress = jobs.sweep(org);
+    let started = jobs.now();
     let first_connected = snapshot.connection.first_connected_at.trunc_subsecs(0);
     let since = progress
         .last_started_at
@@ -368,14 +493,14 @@ async fn run_sweep(engine: Engine, org: OrgId) {
             Err(e) => {
                 tracing::warn!(org_id = %org, error = %e, "sweep stopped; next run retries");
                 progress.last_error = Some(e.to_string());
-                engine.save_sweep(org, &progress);
+                jobs.save_sweep(org, &progress);
                 return;
             }
         };
         let mut stale = Vec::new();
         for t in &tickets {
-            let needs = match engine.ticket_record(org, t.id) {
-                Ok(None) => t.created_at >= first_connected,
+            let needs = match jobs.ticket_record(org, t.id) {
+                Ok(None) => !machine::predates_connection(t.created_at, first_connected),
                 Ok(Some(r)) => {
                     r.gate.decision == GateOutcome::Tracked
                         && r.watermark.may_be_stale(t.updated_at)
@@ -386,7 +511,12 @@ async fn run_sweep(engine: Engine, org: OrgId) {
                 stale.push(t.id);
             }
         }
-        if engine.queue(org, &stale, EventKind::Sweep).await.is_err() {
+        if jobs
+            .inbox
+            .enqueue(org, &stale, EventKind::Sweep)
+            .await
+            .is_err()
+        {
             return;
         }
         requeued += stale.len() as u64;
@@ -395,14 +525,14 @@ async fn run_sweep(engine: Engine, org: OrgId) {
         }
     }
     progress.runs += 1;
-    progress.last_run_at = Some(engine.now());
+    progress.last_run_at = Some(jobs.now());
     progress.last_started_at = Some(started);
     progress.tickets_requeued += requeued;
     progress.last_error = None;
     if requeued > 0 {
         tracing::info!(org_id = %org, requeued, "sweep found tickets changed without a webhook");
     }
-    engine.save_sweep(org, &progress);
+    jobs.save_sweep(org, &progress);
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 
 use crate::freshdesk::*;
 use crate::ids::{AgentId, GroupId, TicketId};
-use crate::org_gate::{OrgGate, PauseReason};
+use crate::org::gate::{OrgGate, PauseReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -432,8 +432,8 @@ mod tests {
 
     static OPEN: AtomicBool = AtomicBool::new(true);
 
-    fn open_gate() -> crate::org_gate::OrgGate {
-        crate::org_gate::OrgGate::new(crate::ids::OrgId::new(), true, Arc::default())
+    fn open_gate() -> crate::org::gate::OrgGate {
+        crate::org::gate::OrgGate::new(crate::ids::OrgId::new(), true, Arc::default())
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@
 //! work hold at most half of the shard's slots, so a backfill never fills the shard: a live
 //! ticket of any org finds a slot as soon as a live one frees, never behind the history.
 
-use crate::engine::EngineDeps;
+use crate::engine::deps::EngineDeps;
 use crate::ids::{OrgId, TicketId};
 use crate::metrics::EngineMetrics;
 use crate::ticket::actor::{ActorStatus, Status, Stop, TicketActor, Wake};

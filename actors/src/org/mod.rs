@@ -1,5 +1,14 @@
 //! Organizations and their Freshdesk connection settings, as the engine sees them.
 
+pub(crate) mod actor;
+pub(crate) mod budget;
+pub(crate) mod gate;
+pub(crate) mod jobs;
+
+pub use budget::BudgetView;
+pub use gate::OrgPause;
+pub use jobs::{BackfillProgress, BackfillState, ListCursor, SweepProgress};
+
 use crate::ids::{AgentId, GroupId, OrgId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

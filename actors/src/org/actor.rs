@@ -8,10 +8,10 @@
 //! `AtomicResponse`s, so one org never refreshes its directory twice at once. Whether the org
 //! is connected or paused lives in its `OrgGate`, outside this mailbox.
 
-use crate::budget::{BudgetedApi, Priority, RateBudget};
 use crate::freshdesk::{FreshdeskApi, FreshdeskError};
 use crate::ids::{AgentId, OrgId};
-use crate::org_gate::OrgGate;
+use crate::org::budget::{BudgetedApi, Priority, RateBudget};
+use crate::org::gate::OrgGate;
 use crate::ports::{ConnectionFailure, OrgConnection, OrgProvider};
 use crate::session::{builtin_status_name, Author};
 use actix::prelude::*;
@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 /// An immutable view of the org's connection, shared with its ticket actors.
 pub struct OrgSnapshot {
-    pub org_id: OrgId,
     /// The org's rate budget (the same one across reloads).
     pub budget: Arc<RateBudget>,
     pub connection: OrgConnection,
@@ -144,7 +143,6 @@ impl Handler<GetSnapshot> for OrgActor {
                 HashMap::new()
             };
             Ok(Some(Arc::new(OrgSnapshot {
-                org_id,
                 budget,
                 gate,
                 connection,

@@ -1,0 +1,232 @@
+//! The Freshdesk reads of a pass: re-read a ticket (gate it if new, mirror it, ask the
+//! responder), import a backfilled ticket, and list the conversations not yet mirrored.
+
+use super::machine::{self, Observation, ObservedConversation, ObservedTicket};
+use super::pass::{Pass, Transient};
+use super::state::*;
+use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
+use crate::metrics::EngineMetrics;
+use crate::org::actor::{OrgError, ResolveAuthors};
+use crate::org::budget::Priority;
+use crate::session::Author;
+
+/// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
+/// left `body_text` empty.
+pub(super) fn text_of(c: &Conversation) -> String {
+    if c.body_text.is_empty() {
+        machine::html_to_text(&c.body)
+    } else {
+        c.body_text.clone()
+    }
+}
+
+impl Pass<'_> {
+    /// Re-read the ticket; gate it if new; mirror; ask the responder when the AI answers.
+    pub(super) async fn reread(
+        &mut self,
+        record: &mut Option<TicketRecord>,
+    ) -> Result<(), Transient> {
+        if record
+            .as_ref()
+            .is_some_and(|r| r.gate.decision == GateOutcome::Ignored)
+        {
+            return Ok(());
+        }
+        let ticket = match self.reader().ticket(self.ticket_id).await {
+            Ok(t) => t.value,
+            Err(FreshdeskError::NotFound) => {
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: "the ticket no longer exists in Freshdesk".into(),
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
+            Err(e) => {
+                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: e.to_string(),
+                    });
+                }
+                return Ok(());
+            }
+        };
+        let observed_ticket = self.observed_ticket(&ticket);
+        let now = self.deps.clock.now();
+        let r = match record {
+            Some(r) => r,
+            None => {
+                let decision = machine::gate(&observed_ticket, &self.view(), now);
+                let mut fresh = TicketRecord::new(self.org_id, self.ticket_id, decision);
+                if fresh.gate.decision == GateOutcome::Ignored {
+                    tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket not tracked");
+                    *record = Some(fresh);
+                    return Ok(());
+                }
+                machine::start_session(&mut fresh, &observed_ticket, false, now);
+                tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, reason = %fresh.gate.reason, "ticket tracked");
+                record.insert(fresh)
+            }
+        };
+        let (conversations, total) = self.new_conversations(r, &ticket).await?;
+        let observation = Observation {
+            ticket: observed_ticket,
+            conversations,
+            conversations_total: total,
+        };
+        let step = machine::observe(r, &observation, &self.view(), now);
+        if let Some(request) = step.ask {
+            EngineMetrics::inc(&self.deps.metrics.responder_calls);
+            let decision = match self.deps.responder.decide(&request).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "responder failed; handing off");
+                    machine::responder_failed(&request, &e.to_string())
+                }
+            };
+            machine::respond(r, decision, &self.view(), self.deps.clock.now());
+        }
+        r.retries = 0;
+        Ok(())
+    }
+
+    /// Import a backfilled ticket as history, unless ticketsync already knows it (live traffic
+    /// got there first) or it is no longer open or pending. The gate's assignment rule applies:
+    /// with `auto_handle_all` off only the AI agent's and the default group's tickets are
+    /// imported.
+    pub(super) async fn import(
+        &mut self,
+        record: &mut Option<TicketRecord>,
+    ) -> Result<(), Transient> {
+        if !machine::import_eligible(record.as_ref()) {
+            return Ok(());
+        }
+        let ticket = match self.reader().ticket(self.ticket_id).await {
+            Ok(t) => t.value,
+            Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
+            Err(_) => return Ok(()),
+        };
+        if !machine::predates_connection(
+            ticket.created_at,
+            self.snapshot.connection.first_connected_at,
+        ) {
+            // Created after the connection: live traffic, gated like any new ticket.
+            self.read_priority = Priority::Sync;
+            return self.reread(record).await;
+        }
+        if !machine::open_or_pending(ticket.status) {
+            return Ok(());
+        }
+        let observed = self.observed_ticket(&ticket);
+        let now = self.deps.clock.now();
+        let mut fresh = TicketRecord::new(
+            self.org_id,
+            self.ticket_id,
+            machine::import_gate(&observed, &self.view(), now),
+        );
+        if fresh.gate.decision == GateOutcome::Tracked {
+            machine::start_session(&mut fresh, &observed, true, now);
+            let (conversations, total) = self.new_conversations(&fresh, &ticket).await?;
+            let observation = Observation {
+                ticket: observed,
+                conversations,
+                conversations_total: total,
+            };
+            machine::import_history(&mut fresh, &observation, now);
+        }
+        *record = Some(fresh);
+        Ok(())
+    }
+
+    fn observed_ticket(&self, ticket: &Ticket) -> ObservedTicket {
+        ObservedTicket {
+            subject: ticket.subject.clone(),
+            description_text: if ticket.description_text.is_empty() {
+                machine::html_to_text(&ticket.description)
+            } else {
+                ticket.description_text.clone()
+            },
+            status: ticket.status,
+            status_name: self.snapshot.status_name(ticket.status),
+            source: ticket.source,
+            tags: ticket.tags.clone(),
+            responder_id: ticket.responder_id,
+            group_id: ticket.group_id,
+            created_at: ticket.created_at,
+            updated_at: ticket.updated_at,
+        }
+    }
+
+    /// Conversations not yet mirrored, authors resolved; and how many Freshdesk holds.
+    async fn new_conversations(
+        &self,
+        record: &TicketRecord,
+        ticket: &Ticket,
+    ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
+        const PER_PAGE: u32 = 100;
+        // Always listed, also on the first read of a ticket whose `updated_at` equals its
+        // `created_at`: with one-second timestamps a reply written in the creation second
+        // leaves both equal, and the AI must decide on the whole thread (SPEC §4.4).
+        let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
+        let mut page = first_page;
+        let mut fetched = Vec::new();
+        loop {
+            let result = match self.reader().conversations(self.ticket_id, page).await {
+                Ok(p) => p.value,
+                Err(FreshdeskError::NotFound) => break,
+                Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
+                Err(e) => {
+                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
+                    break;
+                }
+            };
+            let last = !result.has_next;
+            fetched.extend(result.items);
+            if last {
+                break;
+            }
+            page += 1;
+        }
+        let total = (first_page - 1) * PER_PAGE + fetched.len() as u32;
+        let known = |id| {
+            record
+                .session
+                .as_ref()
+                .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
+        };
+        let fresh: Vec<_> = fetched.into_iter().filter(|c| !known(c.id)).collect();
+        if fresh.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let authors = self
+            .deps
+            .orgs
+            .get(self.org_id)
+            .send(ResolveAuthors {
+                user_ids: fresh.iter().map(|c| c.user_id).collect(),
+                requester: ticket.requester_id,
+            })
+            .await
+            .map_err(|e| Transient::Org(e.to_string()))?
+            .map_err(|e| match e {
+                OrgError::Freshdesk(f) => Transient::Freshdesk(f),
+                OrgError::Connection(c) => Transient::Org(c.to_string()),
+            })?;
+        let observed = fresh
+            .into_iter()
+            .map(|c| ObservedConversation {
+                author: authors.get(&c.user_id).copied().unwrap_or(Author::Contact),
+                id: c.id,
+                private: c.private,
+                note: c.source == 2,
+                body_text: text_of(&c),
+                created_at: c.created_at,
+            })
+            .collect();
+        Ok((observed, total))
+    }
+}
