@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
-use ticketsync_actors::ports::{EngineStore, EventKind};
+use ticketsync_actors::ports::EventKind;
 use ticketsync_actors::TicketId;
 
 /// Largest accepted webhook body.
@@ -145,28 +145,24 @@ async fn receive(
     let hint = WebhookHint::try_from(&body[..])
         .map_err(|m| reject(ApiError::new(Code::InvalidPayload, m)))?;
 
-    let now = chrono::Utc::now();
-    let event = state
-        .store
-        .append_event(
+    let inbox = state.engine.inbox().clone();
+    let event = inbox
+        .append(
             org,
             hint.ticket_id,
             EventKind::Webhook {
                 triggered_event: hint.triggered_event.clone(),
             },
-            now,
         )
         .map_err(|e| not_durable(&e))?;
     // The event is in the inbox now: its flush and the wake run detached, so a client that
     // resets the connection (actix then drops this handler) leaves no event unwoken.
-    let durable = actix_web::rt::spawn({
-        let (store, engine, ticket) = (state.store.clone(), state.engine.clone(), hint.ticket_id);
-        async move {
-            let flushed = store.flush().await;
-            // Woken either way: a failed flush still left the event queued.
-            engine.wake(org, ticket);
-            flushed
-        }
+    let ticket = hint.ticket_id;
+    let durable = actix_web::rt::spawn(async move {
+        let flushed = inbox.flush().await;
+        // Woken either way: a failed flush still left the event queued.
+        inbox.wake(org, ticket);
+        flushed
     });
     match durable.await {
         Ok(flushed) => flushed.map_err(|e| not_durable(&e))?,
