@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// The prefix of environment overrides; sections and keys are separated by `__`.
 pub const ENV_PREFIX: &str = "TICKETSYNC__";
 
-/// The whole configuration. Every key has a default (SPEC §9): each section's `Default` impl
+/// The whole configuration. Every key has a default (contract §9): each section's `Default` impl
 /// is the one place that states it, `#[serde(default)]` fills in what a file omits, and
 /// `config.toml` documents the same values.
 #[derive(Debug, Clone, Default, Deserialize)]

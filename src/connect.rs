@@ -1,4 +1,4 @@
-//! The admin connect flow (SPEC §2): verify credentials, validate and save settings, show the
+//! The admin connect flow (contract §2): verify credentials, validate and save settings, show the
 //! connection, disconnect. This module decides; the HTTP routes only translate.
 //!
 //! Every Freshdesk call here goes through the domain guard (`DomainPolicy`), so an admin can
@@ -52,7 +52,7 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
-/// The body of `PUT …/freshdesk` (SPEC §7).
+/// The body of `PUT …/freshdesk` (contract §7).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaveRequest {
@@ -170,7 +170,7 @@ impl ConnectService {
         }
     }
 
-    /// SPEC §2.1: check the domain, the key and the admin role. Stores nothing.
+    /// contract §2.1: check the domain, the key and the admin role. Stores nothing.
     pub async fn verify(&self, domain: &str, api_key: &str) -> Result<AiAgent, ConnectError> {
         let domain = self.connector.domain(domain)?;
         if api_key.trim().is_empty() {
@@ -183,7 +183,7 @@ impl ConnectService {
         verify_agent(&client, &host).await
     }
 
-    /// SPEC §2.2: verify again, validate every referenced object, then store atomically.
+    /// contract §2.2: verify again, validate every referenced object, then store atomically.
     pub async fn save(
         &self,
         org: OrgId,
@@ -261,7 +261,7 @@ impl ConnectService {
         Ok(self.view(org, &record))
     }
 
-    /// SPEC §2.6: stop processing; keep settings and key.
+    /// contract §2.6: stop processing; keep settings and key.
     pub async fn disconnect(&self, org: OrgId) -> Result<(), ConnectError> {
         self.store.org(org)?.ok_or(ConnectError::OrgNotFound)?;
         let Some(mut record) = self.store.connection(org)? else {

@@ -1,4 +1,4 @@
-//! The configuration file, black-box (SPEC §9): the real `ticketsync serve` binary started on a
+//! The configuration file, black-box (contract §9): the real `ticketsync serve` binary started on a
 //! partial `config.toml` must serve with the defaults of every key it omits, and a wrong value
 //! must stop it with a non-zero exit and a message naming the key's dotted name and the file.
 

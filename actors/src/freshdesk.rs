@@ -37,7 +37,7 @@ pub struct Role {
     pub name: String,
 }
 
-/// Role names that make an agent an administrator (SPEC §2.1).
+/// Role names that make an agent an administrator (contract §2.1).
 pub const ADMIN_ROLE_NAMES: [&str; 2] = ["Account Administrator", "Administrator"];
 
 impl Role {

@@ -33,7 +33,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Background work (imports, sweeps), served after live work (SPEC §8).
+    /// Background work (imports, sweeps), served after live work (contract §8).
     pub fn is_background(&self) -> bool {
         matches!(self, Self::Import | Self::Sweep)
     }
@@ -128,7 +128,7 @@ pub trait OrgProvider: Send + Sync + 'static {
 #[error("responder failed: {0}")]
 pub struct ResponderFailure(pub String);
 
-/// The AI that decides what to do with a ticket (SPEC §5).
+/// The AI that decides what to do with a ticket (contract §5).
 #[async_trait]
 pub trait Responder: Send + Sync + 'static {
     /// Decide on the thread.

@@ -219,7 +219,7 @@ pub struct NewGroup {
 
 /// Body and answer of `POST /_sim/webhook` (the two automation rules). The body replaces the
 /// whole configuration: `url: null` disables the rules, omitted templates fall back to the
-/// SPEC's payloads, omitted `fire_on_api_changes` means true.
+/// the contract's payloads, omitted `fire_on_api_changes` means true.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WebhookConfig {
     pub url: Option<String>,

@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::state::Sim;
 use crate::types::{DeliveryKnobs, DeliveryRecord, WebhookConfig};
 
-/// Rule 1's default payload (SPEC §2).
+/// Rule 1's default payload (contract §2).
 pub const DEFAULT_CREATED_TEMPLATE: &str =
     r#"{ "ticketId": "{{ticket.id}}", "triggered_event": "ticket_created" }"#;
-/// Rule 2's default payload (SPEC §2).
+/// Rule 2's default payload (contract §2).
 pub const DEFAULT_UPDATED_TEMPLATE: &str =
     r#"{ "ticketId": "{{ticket.id}}", "triggered_event": "{{Triggered event}}" }"#;
 

@@ -124,7 +124,7 @@ async fn forty_thousand_tickets_are_seeded_in_bulk_and_paged_like_a_backfill() {
     );
     assert_eq!(api.get(&format!("{query}&page=301")).await.status, 400);
 
-    // Continue the way SPEC §6 says: updated_since = the last updated_at seen.
+    // Continue the way contract §6 says: updated_since = the last updated_at seen.
     let resume = last.json()[99]["updated_at"].as_str().unwrap().to_string();
     let next = api
         .get(&format!(

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::fmt;
 
 /// Every error code the API answers, each with its one HTTP status. Codes the contract
-/// defines are in `docs/contract.md`; the others in the "Error codes beyond SPEC" bullet of
+/// defines are in `docs/contract.md`; the others in the "Error codes beyond the contract" bullet of
 /// `docs/decisions.md` (a test below checks both ways).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
@@ -372,10 +372,10 @@ mod tests {
     const DECISIONS: &str = include_str!("../../docs/decisions.md");
     const CONTRACT: &str = include_str!("../../docs/contract.md");
 
-    /// The backticked snake_case names of the "Error codes beyond SPEC" bullet.
+    /// The backticked snake_case names of the "Error codes beyond the contract" bullet.
     fn codes_beyond_spec() -> Vec<&'static str> {
         let start = DECISIONS
-            .find("- **Error codes beyond SPEC:**")
+            .find("- **Error codes beyond the contract:**")
             .expect("docs/decisions.md has the error-code bullet");
         let rest = &DECISIONS[start + 2..];
         let bullet = &rest[..rest.find("\n- ").unwrap_or(rest.len())];

@@ -1,4 +1,4 @@
-//! `POST /webhooks/freshdesk/{token}`: durable intake (SPEC §3). The request is answered 202
+//! `POST /webhooks/freshdesk/{token}`: durable intake (contract §3). The request is answered 202
 //! only after the event is in the sled inbox and a (group-committed) flush covers it, and the
 //! ticket's actor is woken. A refused request stores nothing.
 

@@ -1,4 +1,4 @@
-//! The builtin responder (SPEC §5): deterministic rules over the customer's latest message.
+//! The builtin responder (contract §5): deterministic rules over the customer's latest message.
 //!
 //! Only the latest public contact message of the transcript is read; earlier messages (and
 //! anything agents or the AI wrote) never influence the decision. In order:

@@ -1,4 +1,4 @@
-//! The AI responders (SPEC §5): implementations of the engine's [`Responder`] port.
+//! The AI responders (contract §5): implementations of the engine's [`Responder`] port.
 //!
 //! A responder reads a ticket's public thread and returns one decision: `reply`, `handoff` or
 //! `resolve`. Two are provided:

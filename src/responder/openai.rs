@@ -1,4 +1,4 @@
-//! The OpenAI-compatible responder (SPEC §5): asks any chat-completions endpoint for a JSON
+//! The OpenAI-compatible responder (contract §5): asks any chat-completions endpoint for a JSON
 //! decision.
 //!
 //! One decision is one `POST {base_url}/chat/completions` with `Authorization: Bearer <key>`,

@@ -1,4 +1,4 @@
-//! SPEC §2 and §7: verifying, saving, showing and disconnecting a Freshdesk connection.
+//! contract §2 and §7: verifying, saving, showing and disconnecting a Freshdesk connection.
 
 use crate::harness::*;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! SPEC §3 and §4: webhook intake and the ticket flow, end to end against the simulator.
+//! contract §3 and §4: webhook intake and the ticket flow, end to end against the simulator.
 
 use crate::harness::*;
 use freshdesk_sim::{AgentNote, DeliveryKnobs, NewTicket};

@@ -1,4 +1,4 @@
-//! SPEC §3: the webhook's answers to good and bad requests. A refused request stores nothing.
+//! contract §3: the webhook's answers to good and bad requests. A refused request stores nothing.
 //! Clients that reset their connections mid-request never stall intake, and readiness says
 //! when webhooks cannot be made durable.
 

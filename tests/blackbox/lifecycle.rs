@@ -1,4 +1,4 @@
-//! SPEC §2.4–§2.6, §4.6, §6 and the rate budget of §8: handoff routing and fallback,
+//! contract §2.4–§2.6, §4.6, §6 and the rate budget of §8: handoff routing and fallback,
 //! backfill, disconnect, missed-webhook recovery, staying inside Freshdesk's limits.
 
 use crate::harness::*;

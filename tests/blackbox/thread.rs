@@ -1,4 +1,4 @@
-//! SPEC §4.4 and §3: the AI decides on the whole thread, once, and its posts are never
+//! contract §4.4 and §3: the AI decides on the whole thread, once, and its posts are never
 //! duplicated, whatever Freshdesk's one-second timestamps, delivery order or body rewriting.
 
 use crate::harness::*;

@@ -1,4 +1,4 @@
-//! Crash and fault tests (SPEC §3, §8): the real `ticketsync` binary as a child process,
+//! Crash and fault tests (contract §3, §8): the real `ticketsync` binary as a child process,
 //! SIGKILLed at random points and started again on the same data directory, against the
 //! in-process Freshdesk simulator with retried webhook deliveries and injected API faults.
 //!

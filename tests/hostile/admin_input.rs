@@ -1,4 +1,4 @@
-//! The admin bodies under hostile input (SPEC §2, §7): `POST /api/v1/orgs`,
+//! The admin bodies under hostile input (contract §2, §7): `POST /api/v1/orgs`,
 //! `POST …/freshdesk/verify`, `PUT …/freshdesk` and `POST …/sessions/{id}/handoff` with
 //! truncated, mistyped, deeply nested, oversized and non-UTF-8 bodies and wrong content types.
 //! Every request gets an answer, never a 5xx, every refusal is in the error shape, and a

@@ -1,4 +1,4 @@
-//! The admin token guard (SPEC §7): every route under `/api/v1` and `/metrics` refuses a
+//! The admin token guard (contract §7): every route under `/api/v1` and `/metrics` refuses a
 //! missing token, a wrong one, one in another case, Basic auth and a token in the query, with
 //! 401 `unauthorized` in the error shape, and such a request changes nothing.
 

@@ -1,4 +1,4 @@
-//! The domain guard end to end (SPEC §2.1): verify and save with loopback hosts and ports,
+//! The domain guard end to end (contract §2.1): verify and save with loopback hosts and ports,
 //! the metadata address, IPv6 loopback, look-alike and smuggled hosts, schemes and paths are
 //! refused with 422 `invalid_domain` before anything is called: a listener the test owns sees
 //! no connection and the simulator records no request.

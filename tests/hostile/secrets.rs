@@ -1,4 +1,4 @@
-//! Secrets stay secret (SPEC §2.5, §8): Freshdesk API keys never appear in a response body
+//! Secrets stay secret (contract §2.5, §8): Freshdesk API keys never appear in a response body
 //! or header of any admin endpoint, nor in plaintext in the data directory; and the real
 //! binary, logging at debug (and trace) level, never writes an API key, the admin token or a
 //! webhook token. A generated admin token is printed once, on the start that made it, and

@@ -1,4 +1,4 @@
-//! `POST /webhooks/freshdesk/{token}` under hostile input (SPEC §3): malformed, truncated and
+//! `POST /webhooks/freshdesk/{token}` under hostile input (contract §3): malformed, truncated and
 //! mistyped bodies, invalid UTF-8, NUL bytes, deep nesting, odd content types, oversized
 //! bodies and forged tokens. Every request gets an answer, never a 5xx, every refusal is in
 //! the error shape, and nothing is stored for any of them.

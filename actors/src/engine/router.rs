@@ -13,7 +13,7 @@
 //! bytes each, its events are in the store); actors that report `Quiet` (nothing queued or
 //! pending) are passivated early to make room, and every `Stopped` lets a deferred ticket in.
 //!
-//! Live work before background work (SPEC §8): a `Route` says whether the work is background
+//! Live work before background work (contract §8): a `Route` says whether the work is background
 //! (imports, sweeps) or live (webhooks, admin commands, anything after a restart). Deferred
 //! live tickets are let in before deferred background ones, and actors started for background
 //! work hold at most half of the shard's slots, so a backfill never fills the shard: a live

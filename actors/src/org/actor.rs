@@ -75,7 +75,7 @@ pub struct GetSnapshot;
 #[rtype(result = "()")]
 pub struct Reload;
 
-/// Decide the authors of conversation `user_ids` (SPEC §4.3). `requester` is the ticket's
+/// Decide the authors of conversation `user_ids` (contract §4.3). `requester` is the ticket's
 /// requester, known to be a contact without asking Freshdesk.
 #[derive(Message)]
 #[rtype(result = "Result<HashMap<u64, Author>, OrgError>")]

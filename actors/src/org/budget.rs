@@ -1,4 +1,4 @@
-//! The per-org Freshdesk rate budget (SPEC §8). Freshdesk limits each account per minute
+//! The per-org Freshdesk rate budget (contract §8). Freshdesk limits each account per minute
 //! (`X-RateLimit-Total`); ticketsync may use `rate_limit_share` of it. The budget counts this
 //! process's calls in a sliding minute, learns the account's total from response headers,
 //! pauses the org after a 429 for its `Retry-After`, and serves waiting callers by priority:
@@ -6,7 +6,7 @@
 //! three quarters of the window, so that live work arriving after a burst of background calls
 //! finds slots at once instead of waiting for the minute to slide.
 //!
-//! Endpoint sub-limits (SPEC §10: Tickets List and Ticket Update have their own per-minute
+//! Endpoint sub-limits (contract §10: Tickets List and Ticket Update have their own per-minute
 //! limits) are counted the same way, with the same share, in windows of their own. Freshdesk
 //! sends no header for them, so they follow its published plan table, picked by the learned
 //! account total (`sub_limits`). A 429 on a sub-limited call pauses that endpoint only: had

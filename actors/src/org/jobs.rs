@@ -2,7 +2,7 @@
 //! background jobs, both of which only *queue* work for ticket actors (durable inbox events)
 //! and never write to Freshdesk:
 //!
-//! - the **backfill** (SPEC §6): once, on first connect, list open and pending tickets updated
+//! - the **backfill** (contract §6): once, on first connect, list open and pending tickets updated
 //!   within `backfill_days` and queue an `Import` for each, one page at a time (the next page
 //!   is listed once the previous page's imports are done); progress is stored after every
 //!   page so a restart resumes where it stopped; Freshdesk's 300-page cap is passed by

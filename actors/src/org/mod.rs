@@ -21,7 +21,7 @@ pub struct Org {
     pub created_at: DateTime<Utc>,
 }
 
-/// Where a ticket came from (SPEC §4.2).
+/// Where a ticket came from (contract §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
@@ -106,7 +106,7 @@ impl ChannelModes {
     }
 }
 
-/// How a handed-off ticket is routed (SPEC §4.6).
+/// How a handed-off ticket is routed (contract §4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Routing {

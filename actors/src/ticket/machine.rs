@@ -75,7 +75,7 @@ pub struct ResponderRequest {
     pub transcript: Vec<Message>,
 }
 
-/// The responder's answer (SPEC §5).
+/// The responder's answer (contract §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Reply {
@@ -133,7 +133,7 @@ pub fn import_eligible(record: Option<&TicketRecord>) -> bool {
     })
 }
 
-/// The intake gate for a ticket ticketsync has never decided about (SPEC §4.1).
+/// The intake gate for a ticket ticketsync has never decided about (contract §4.1).
 pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
     if predates_connection(ticket.created_at, org.first_connected_at) {
         return GateDecision {
@@ -431,7 +431,7 @@ pub fn respond(
     }
 }
 
-/// Hand the ticket to humans: a private note, then one routing update (SPEC §4.6).
+/// Hand the ticket to humans: a private note, then one routing update (contract §4.6).
 /// Does nothing when the ticket is already handed off.
 pub fn handoff(
     record: &mut TicketRecord,

@@ -1,4 +1,4 @@
-//! Unit tests of the pure ticket state machine (SPEC §4).
+//! Unit tests of the pure ticket state machine (contract §4).
 
 use super::*;
 use crate::ids::{GroupId, OrgId, TicketId};

@@ -170,7 +170,7 @@ impl Pass<'_> {
         const PER_PAGE: u32 = 100;
         // Always listed, also on the first read of a ticket whose `updated_at` equals its
         // `created_at`: with one-second timestamps a reply written in the creation second
-        // leaves both equal, and the AI must decide on the whole thread (SPEC §4.4).
+        // leaves both equal, and the AI must decide on the whole thread (contract §4.4).
         let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
         let mut page = first_page;
         let mut fetched = Vec::new();

@@ -7,7 +7,7 @@ use crate::session::Session;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The intake gate's decision about a ticket (SPEC §4.1).
+/// The intake gate's decision about a ticket (contract §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateOutcome {
