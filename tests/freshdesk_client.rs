@@ -12,7 +12,9 @@ use std::time::Duration;
 use ticketsync::freshdesk::{
     build_http_client, CallObserver, CallOutcome, CallRecord, DomainPolicy, FreshdeskClient,
 };
-use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, RateLimit, TicketListQuery};
+use ticketsync_actors::freshdesk::{
+    FreshdeskApi, FreshdeskError, RateLimit, TicketListQuery, TicketStatus, TicketUpdate,
+};
 use ticketsync_actors::ids::{AgentId, GroupId, TicketId};
 
 const API_KEY: &str = "sk_test_do_not_leak_42";
@@ -330,8 +332,14 @@ async fn writes_send_the_documented_methods_and_bodies() {
         Some(serde_json::json!({"body": "<p>Draft</p>", "private": true}))
     );
 
-    let update =
-        serde_json::json!({"status": 4, "custom_fields": {"cf_opencx_handed_off_1234": true}});
+    let update = TicketUpdate {
+        status: Some(TicketStatus::Resolved),
+        custom_fields: Some(serde_json::Map::from_iter([(
+            "cf_opencx_handed_off_1234".to_string(),
+            serde_json::Value::Bool(true),
+        )])),
+        ..TicketUpdate::default()
+    };
     let ticket = client.update_ticket(TicketId(1), &update).await.unwrap();
     assert_eq!(ticket.value.id, TicketId(1));
     let seen = fake.journal.last();
@@ -339,7 +347,12 @@ async fn writes_send_the_documented_methods_and_bodies() {
         (seen.method.as_str(), seen.path.as_str()),
         ("PUT", "/api/v2/tickets/1")
     );
-    assert_eq!(seen.body, Some(update));
+    assert_eq!(
+        seen.body,
+        Some(
+            serde_json::json!({"status": 4, "custom_fields": {"cf_opencx_handed_off_1234": true}})
+        )
+    );
 
     let records = records.lock().unwrap().clone();
     let calls: Vec<_> = records

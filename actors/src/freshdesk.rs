@@ -147,6 +147,15 @@ impl serde::Serialize for TicketStatus {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for TicketStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = u8::deserialize(deserializer)?;
+        Self::from_id(id).ok_or_else(|| {
+            serde::de::Error::custom(format_args!("not a built-in ticket status: {id}"))
+        })
+    }
+}
+
 /// `GET /tickets/{id}`, `PUT /tickets/{id}`, `GET /tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -174,6 +183,46 @@ pub struct Ticket {
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The body of `PUT /tickets/{id}`: the fields to change; a field left `None` is not sent.
+///
+/// Its JSON keeps the keys in alphabetical order (the order the untyped update it replaces
+/// was written in), and outbox records stored with that untyped update read back as this.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketUpdate {
+    /// Custom fields to set (`{"cf_…": true}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `Some(None)` sends `"group_id": null` (clear); `None` leaves the group alone.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    pub group_id: Option<Option<GroupId>>,
+    /// `Some(None)` sends `"responder_id": null` (unassign); `None` leaves the agent alone.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    pub responder_id: Option<Option<AgentId>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TicketStatus>,
+    /// The whole tag list (Freshdesk replaces the ticket's tags with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A key that is present reads as `Some`, even when its value is `null` (`Some(None)`); an
+/// absent key falls back to the field's default (`None`).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// `GET /tickets/{id}/conversations`, and the result of a reply or note.
@@ -342,11 +391,7 @@ pub trait FreshdeskApi: Send + Sync {
     /// `GET /tickets/{id}`.
     async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket>;
     /// `PUT /tickets/{id}` with a partial ticket; returns the updated ticket.
-    async fn update_ticket(
-        &self,
-        id: TicketId,
-        update: &serde_json::Value,
-    ) -> FreshdeskResult<Ticket>;
+    async fn update_ticket(&self, id: TicketId, update: &TicketUpdate) -> FreshdeskResult<Ticket>;
     /// `GET /tickets?updated_since=…&order_by=updated_at&order_type=asc&per_page=…&page=…`.
     async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>>;
     /// `GET /tickets/{id}/conversations?per_page=100&page=N` (oldest first).

@@ -293,7 +293,7 @@ impl FreshdeskApi for MemoryFreshdesk {
             .map(|(t, _)| t.clone())
             .map_or(Err(FreshdeskError::NotFound), ok)
     }
-    async fn update_ticket(&self, id: TicketId, _: &serde_json::Value) -> FreshdeskResult<Ticket> {
+    async fn update_ticket(&self, id: TicketId, _: &TicketUpdate) -> FreshdeskResult<Ticket> {
         self.ticket(id).await
     }
     async fn tickets(&self, query: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {

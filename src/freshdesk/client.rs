@@ -22,14 +22,14 @@ use reqwest::header::{HeaderMap, ACCEPT, LINK, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ticketsync_actors::freshdesk::{
     Agent, Api, Conversation, FieldError, FreshdeskApi, FreshdeskError, FreshdeskResult, Group,
-    Page, RateLimit, Role, Ticket, TicketField, TicketListQuery,
+    Page, RateLimit, Role, Ticket, TicketField, TicketListQuery, TicketUpdate,
 };
 use ticketsync_actors::ids::{AgentId, GroupId, TicketId};
 
@@ -165,7 +165,7 @@ impl FreshdeskClient {
         endpoint: &'static str,
         path: &str,
     ) -> FreshdeskResult<T> {
-        let received = self.execute(endpoint, Verb::Get, path, None).await?;
+        let received = self.execute(endpoint, Verb::Get, path, None::<&()>).await?;
         Ok(Api {
             value: decode(&received.body)?,
             rate_limit: received.rate_limit,
@@ -178,7 +178,7 @@ impl FreshdeskClient {
         endpoint: &'static str,
         path: &str,
     ) -> FreshdeskResult<Page<T>> {
-        let received = self.execute(endpoint, Verb::Get, path, None).await?;
+        let received = self.execute(endpoint, Verb::Get, path, None::<&()>).await?;
         Ok(Api {
             value: Page {
                 items: decode(&received.body)?,
@@ -194,7 +194,7 @@ impl FreshdeskClient {
         endpoint: &'static str,
         verb: Verb,
         path: &str,
-        body: &serde_json::Value,
+        body: &(impl Serialize + Sync),
     ) -> FreshdeskResult<T> {
         let received = self.execute(endpoint, verb, path, Some(body)).await?;
         Ok(Api {
@@ -210,7 +210,7 @@ impl FreshdeskClient {
         endpoint: &'static str,
         verb: Verb,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&(impl Serialize + Sync)>,
     ) -> Result<Received, FreshdeskError> {
         let mut request = self
             .http
@@ -333,11 +333,7 @@ impl FreshdeskApi for FreshdeskClient {
         self.get("tickets.get", &format!("/tickets/{id}")).await
     }
 
-    async fn update_ticket(
-        &self,
-        id: TicketId,
-        update: &serde_json::Value,
-    ) -> FreshdeskResult<Ticket> {
+    async fn update_ticket(&self, id: TicketId, update: &TicketUpdate) -> FreshdeskResult<Ticket> {
         self.send_json(
             "tickets.update",
             Verb::Put,

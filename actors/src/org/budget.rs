@@ -395,11 +395,7 @@ impl FreshdeskApi for BudgetedApi<'_> {
     async fn ticket(&self, id: TicketId) -> FreshdeskResult<Ticket> {
         budgeted!(self, self.inner.ticket(id))
     }
-    async fn update_ticket(
-        &self,
-        id: TicketId,
-        update: &serde_json::Value,
-    ) -> FreshdeskResult<Ticket> {
+    async fn update_ticket(&self, id: TicketId, update: &TicketUpdate) -> FreshdeskResult<Ticket> {
         budgeted!(
             self,
             Some(Endpoint::TicketUpdate),
@@ -568,11 +564,7 @@ mod tests {
         async fn ticket(&self, _: TicketId) -> FreshdeskResult<Ticket> {
             Err(FreshdeskError::NotFound)
         }
-        async fn update_ticket(
-            &self,
-            _: TicketId,
-            _: &serde_json::Value,
-        ) -> FreshdeskResult<Ticket> {
+        async fn update_ticket(&self, _: TicketId, _: &TicketUpdate) -> FreshdeskResult<Ticket> {
             Err(FreshdeskError::NotFound)
         }
         async fn tickets(&self, _: &TicketListQuery) -> FreshdeskResult<Page<Ticket>> {

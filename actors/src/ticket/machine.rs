@@ -7,13 +7,13 @@
 //! the outbox; the actor (`actor.rs`) runs one pass at a time.
 
 use super::state::*;
-use crate::freshdesk::TicketStatus;
+use crate::freshdesk::{TicketStatus, TicketUpdate};
 use crate::ids::{AgentId, ConversationId, EffectId};
 use crate::org::{Channel, ChannelMode, OrgSettings, Routing};
 use crate::session::*;
 use crate::SessionId;
 use chrono::{DateTime, SubsecRound, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Tags added once per answered ticket.
 pub const TAG_BASE: &str = "opencx";
@@ -394,7 +394,10 @@ pub fn respond(
                 push_effect(
                     record,
                     EffectKind::UpdateTicket {
-                        update: json!({ "tags": tags }),
+                        update: TicketUpdate {
+                            tags: Some(tags),
+                            ..TicketUpdate::default()
+                        },
                         purpose: UpdatePurpose::Tag,
                     },
                     now,
@@ -416,7 +419,10 @@ pub fn respond(
             push_effect(
                 record,
                 EffectKind::UpdateTicket {
-                    update: json!({ "status": TicketStatus::Resolved }),
+                    update: TicketUpdate {
+                        status: Some(TicketStatus::Resolved),
+                        ..TicketUpdate::default()
+                    },
                     purpose: UpdatePurpose::Resolve,
                 },
                 now,
@@ -456,35 +462,37 @@ pub fn handoff(
     if let Some(detail) = &detail {
         note.push_str(&format!("\nDetail: {detail}"));
     }
-    let marker = plan.marker_field.as_ref().map(|m| json!({ m: true }));
-    let with_marker = |mut update: Value| {
-        if let Some(fields) = &marker {
-            update["custom_fields"] = fields.clone();
-        }
-        update
+    let marker = plan
+        .marker_field
+        .as_ref()
+        .map(|m| serde_json::Map::from_iter([(m.clone(), Value::Bool(true))]));
+    // Reopened and assigned to `responder` (None: unassigned).
+    let assign = |responder: Option<AgentId>| TicketUpdate {
+        responder_id: Some(responder),
+        status: Some(TicketStatus::Open),
+        ..TicketUpdate::default()
+    };
+    let with_marker = |update: TicketUpdate| TicketUpdate {
+        custom_fields: marker.clone(),
+        ..update
     };
     let (update, target) = match plan.routing {
-        Routing::Unassign => (
-            json!({"responder_id": null, "status": TicketStatus::Open}),
-            None,
-        ),
-        Routing::Automation => (
-            with_marker(json!({"responder_id": null, "status": TicketStatus::Open})),
-            None,
-        ),
+        Routing::Unassign => (assign(None), None),
+        Routing::Automation => (with_marker(assign(None)), None),
         Routing::Agent => (
-            with_marker(json!({"responder_id": plan.agent_id, "status": TicketStatus::Open})),
+            with_marker(assign(plan.agent_id)),
             plan.agent_id.map(|a| a.0),
         ),
         Routing::Group => (
-            with_marker(
-                json!({"group_id": plan.group_id, "responder_id": null, "status": TicketStatus::Open}),
-            ),
+            with_marker(TicketUpdate {
+                group_id: Some(plan.group_id),
+                ..assign(None)
+            }),
             plan.group_id.map(|g| g.0),
         ),
     };
-    let fallback = matches!(plan.routing, Routing::Agent | Routing::Group)
-        .then(|| with_marker(json!({"responder_id": null, "status": TicketStatus::Open})));
+    let fallback =
+        matches!(plan.routing, Routing::Agent | Routing::Group).then(|| with_marker(assign(None)));
     session.state = SessionState::HandedOff;
     session.updated_at = now;
     session.handoff = Some(HandoffRecord {

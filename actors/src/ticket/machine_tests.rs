@@ -4,6 +4,7 @@ use super::*;
 use crate::ids::{GroupId, OrgId, TicketId};
 use crate::org::{ChannelModes, HandoffSettings};
 use chrono::{Duration, TimeZone};
+use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -207,7 +208,15 @@ fn bodies(messages: &[Message]) -> Vec<&str> {
     messages.iter().map(|m| m.body_text.as_str()).collect()
 }
 
-/// The effects of a handoff: (note body text, routing update, fallback).
+/// The update whose JSON is `expected` (which it writes back unchanged, so comparing with it
+/// compares the JSON sent).
+fn update(expected: Value) -> TicketUpdate {
+    let update: TicketUpdate = serde_json::from_value(expected.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&update).unwrap(), expected);
+    update
+}
+
+/// The effects of a handoff: (note body text, routing update JSON, fallback JSON).
 fn handoff_effects(record: &TicketRecord) -> (String, Value, Option<Value>) {
     match kinds(record).as_slice() {
         [EffectKind::PostNote {
@@ -217,7 +226,11 @@ fn handoff_effects(record: &TicketRecord) -> (String, Value, Option<Value>) {
         }, EffectKind::UpdateTicket {
             update,
             purpose: UpdatePurpose::Route { fallback },
-        }] => (body_text.clone(), update.clone(), fallback.clone()),
+        }] => (
+            body_text.clone(),
+            serde_json::to_value(update).unwrap(),
+            fallback.as_ref().map(|f| serde_json::to_value(f).unwrap()),
+        ),
         other => panic!("expected a handoff note then a routing update, got {other:?}"),
     }
 }
@@ -1212,7 +1225,7 @@ fn a_reply_in_autopilot_queues_a_public_reply_and_the_tags_merged_with_the_exist
                 body_text: "Reset your password.\n\nThen log in.".into(),
             },
             EffectKind::UpdateTicket {
-                update: json!({"tags": ["vip", "opencx", "opencx_autopilot"]}),
+                update: update(json!({"tags": ["vip", "opencx", "opencx_autopilot"]})),
                 purpose: UpdatePurpose::Tag,
             },
         ]
@@ -1245,7 +1258,7 @@ fn the_tag_update_does_not_duplicate_tags_the_ticket_already_has() {
     assert_eq!(
         kinds(&record)[1],
         EffectKind::UpdateTicket {
-            update: json!({"tags": ["opencx", "billing", "opencx_autopilot"]}),
+            update: update(json!({"tags": ["opencx", "billing", "opencx_autopilot"]})),
             purpose: UpdatePurpose::Tag,
         }
     );
@@ -1280,7 +1293,7 @@ fn a_reply_in_assist_mode_queues_a_private_draft_ending_with_the_footer() {
                 purpose: NotePurpose::AssistDraft,
             },
             EffectKind::UpdateTicket {
-                update: json!({"tags": ["vip", "opencx", "opencx_assist_mode"]}),
+                update: update(json!({"tags": ["vip", "opencx", "opencx_assist_mode"]})),
                 purpose: UpdatePurpose::Tag,
             },
         ]
@@ -1365,7 +1378,7 @@ fn the_other_channel_follows_the_web_mode_unless_set() {
     assert_eq!(
         kinds(&record)[1],
         EffectKind::UpdateTicket {
-            update: json!({"tags": ["vip", "opencx", "opencx_autopilot"]}),
+            update: update(json!({"tags": ["vip", "opencx", "opencx_autopilot"]})),
             purpose: UpdatePurpose::Tag,
         }
     );
@@ -1449,7 +1462,7 @@ fn resolve_queues_a_private_resolution_note_then_sets_status_resolved() {
                 purpose: NotePurpose::Resolution,
             },
             EffectKind::UpdateTicket {
-                update: json!({"status": 4}),
+                update: update(json!({"status": 4})),
                 purpose: UpdatePurpose::Resolve,
             },
         ]
@@ -1793,7 +1806,9 @@ fn a_rejected_agent_route_queues_the_fallback_and_records_why() {
     assert_eq!(
         kinds(&record),
         vec![EffectKind::UpdateTicket {
-            update: json!({"responder_id": null, "status": 2, "custom_fields": {"cf_opencx_handed_off_1234": true}}),
+            update: update(
+                json!({"responder_id": null, "status": 2, "custom_fields": {"cf_opencx_handed_off_1234": true}})
+            ),
             purpose: UpdatePurpose::RouteFallback,
         }]
     );
@@ -1839,7 +1854,9 @@ fn a_rejected_group_route_appends_why_to_an_existing_detail() {
     assert_eq!(
         record.pending_effects[1].kind,
         EffectKind::UpdateTicket {
-            update: json!({"responder_id": null, "status": 2, "custom_fields": {"cf_opencx_handed_off_1234": true}}),
+            update: update(
+                json!({"responder_id": null, "status": 2, "custom_fields": {"cf_opencx_handed_off_1234": true}})
+            ),
             purpose: UpdatePurpose::RouteFallback,
         }
     );
@@ -2783,6 +2800,129 @@ fn a_disconnect_with_an_empty_outbox_changes_nothing() {
     let before = record.clone();
     assert!(!cancel_outbox_on_disconnect(&mut record, at(10, 6, 0)));
     assert_eq!(record, before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored ticket updates
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ticket_updates_stored_as_plain_json_objects_read_back_and_are_written_the_same() {
+    // Outbox records as the version that kept the update as an untyped JSON object stored
+    // them: a handoff routing to a group with its fallback, a tag update and a resolve.
+    let stored = [
+        r#"{"id":"6f1c1f0e-2a55-4f5e-9a43-0d1f7a3b9c21","kind":"update_ticket","update":{"custom_fields":{"cf_opencx_handed_off_1234":true},"group_id":66,"responder_id":null,"status":2},"purpose":"route","fallback":{"custom_fields":{"cf_opencx_handed_off_1234":true},"responder_id":null,"status":2},"attempts":1,"created_at":"2024-05-01T10:05:00Z","last_attempt_at":null,"recorded_after":{"last_id":7}}"#,
+        r#"{"id":"0b8a4c6e-7d2f-4a1b-8e3c-5f6d7e8f9a0b","kind":"update_ticket","update":{"tags":["vip","opencx","opencx_autopilot"]},"purpose":"tag","attempts":0,"created_at":"2024-05-01T10:00:03Z","last_attempt_at":null,"recorded_after":null}"#,
+        r#"{"id":"1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5","kind":"update_ticket","update":{"status":4},"purpose":"resolve","attempts":0,"created_at":"2024-05-01T10:00:03Z","last_attempt_at":null,"recorded_after":null}"#,
+        r#"{"id":"2d3e4f5a-6b7c-4d8e-9fa0-b1c2d3e4f5a6","kind":"update_ticket","update":{"responder_id":555,"status":2},"purpose":"route","fallback":{"responder_id":null,"status":2},"attempts":0,"created_at":"2024-05-01T10:05:00Z"}"#,
+    ];
+    let read: Vec<PendingEffect> = stored
+        .iter()
+        .map(|json| serde_json::from_str(json).unwrap())
+        .collect();
+    let marker = || {
+        Some(serde_json::Map::from_iter([(
+            MARKER.to_string(),
+            Value::Bool(true),
+        )]))
+    };
+    let unassign = TicketUpdate {
+        custom_fields: marker(),
+        responder_id: Some(None),
+        status: Some(TicketStatus::Open),
+        ..TicketUpdate::default()
+    };
+    assert_eq!(
+        read[0].kind,
+        EffectKind::UpdateTicket {
+            update: TicketUpdate {
+                group_id: Some(Some(GroupId(66))),
+                ..unassign.clone()
+            },
+            purpose: UpdatePurpose::Route {
+                fallback: Some(unassign),
+            },
+        }
+    );
+    assert_eq!(read[0].attempts, 1);
+    assert_eq!(read[0].created_at, at(10, 5, 0));
+    assert_eq!(
+        read[1].kind,
+        EffectKind::UpdateTicket {
+            update: TicketUpdate {
+                tags: Some(vec![
+                    "vip".into(),
+                    "opencx".into(),
+                    "opencx_autopilot".into()
+                ]),
+                ..TicketUpdate::default()
+            },
+            purpose: UpdatePurpose::Tag,
+        }
+    );
+    assert_eq!(
+        read[2].kind,
+        EffectKind::UpdateTicket {
+            update: TicketUpdate {
+                status: Some(TicketStatus::Resolved),
+                ..TicketUpdate::default()
+            },
+            purpose: UpdatePurpose::Resolve,
+        }
+    );
+    assert_eq!(
+        read[3].kind,
+        EffectKind::UpdateTicket {
+            update: TicketUpdate {
+                responder_id: Some(Some(AgentId(555))),
+                status: Some(TicketStatus::Open),
+                ..TicketUpdate::default()
+            },
+            purpose: UpdatePurpose::Route {
+                fallback: Some(TicketUpdate {
+                    responder_id: Some(None),
+                    status: Some(TicketStatus::Open),
+                    ..TicketUpdate::default()
+                }),
+            },
+        }
+    );
+    // Written back, the updates are the bytes stored (and sent to Freshdesk) before.
+    for (json, effect) in stored.iter().zip(&read) {
+        let EffectKind::UpdateTicket { update, .. } = &effect.kind else {
+            unreachable!()
+        };
+        let old: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            serde_json::to_string(update).unwrap(),
+            serde_json::to_string(&old["update"]).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_ticket_update_leaves_out_the_fields_it_does_not_change_and_nulls_the_ones_it_clears() {
+    assert_eq!(
+        serde_json::to_string(&TicketUpdate::default()).unwrap(),
+        "{}"
+    );
+    let clear = TicketUpdate {
+        group_id: Some(None),
+        responder_id: Some(None),
+        ..TicketUpdate::default()
+    };
+    assert_eq!(
+        serde_json::to_string(&clear).unwrap(),
+        r#"{"group_id":null,"responder_id":null}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<TicketUpdate>(r#"{"group_id":null,"responder_id":null}"#).unwrap(),
+        clear
+    );
+    assert_eq!(
+        serde_json::from_str::<TicketUpdate>("{}").unwrap(),
+        TicketUpdate::default()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! read watermark and the outbox of effects not yet confirmed sent. One record, written
 //! atomically, so a crash leaves either the state before or the state after a step.
 
+use crate::freshdesk::TicketUpdate;
 use crate::ids::{ConversationId, EffectId, OrgId, TicketId};
 use crate::session::Session;
 use chrono::{DateTime, Utc};
@@ -179,7 +180,7 @@ pub enum UpdatePurpose {
     /// Set status Resolved.
     Resolve,
     /// Handoff routing; `fallback` is sent instead when Freshdesk rejects the target.
-    Route { fallback: Option<serde_json::Value> },
+    Route { fallback: Option<TicketUpdate> },
     /// The fallback routing itself.
     RouteFallback,
 }
@@ -201,7 +202,7 @@ pub enum EffectKind {
     },
     /// `PUT /tickets/{id}`.
     UpdateTicket {
-        update: serde_json::Value,
+        update: TicketUpdate,
         #[serde(flatten)]
         purpose: UpdatePurpose,
     },
