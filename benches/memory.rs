@@ -45,6 +45,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ticketsync::store::SledStore;
+use ticketsync_actors::freshdesk::TicketStatus;
 use ticketsync_actors::org::Routing;
 use ticketsync_actors::ports::{EngineStore, EventKind};
 use ticketsync_actors::session::{Author, HandoffReason, HandoffRecord, Message, SessionState};
@@ -343,7 +344,11 @@ fn record(org: OrgId, i: u64, n: u64, now: DateTime<Utc>) -> TicketRecord {
             100_000 + i,
             i % 997
         ),
-        status: if resolved { 4 } else { 2 },
+        status: if resolved {
+            TicketStatus::Resolved
+        } else {
+            TicketStatus::Open
+        },
         status_name: if resolved { "Resolved" } else { "Open" }.to_string(),
         source: [1, 2, 3, 7][(i % 4) as usize],
         tags: Vec::new(),

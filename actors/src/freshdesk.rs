@@ -97,20 +97,31 @@ impl TicketField {
     }
 }
 
-/// Freshdesk's built-in ticket statuses. Tickets carry the status id (`Ticket::status`);
-/// accounts may add custom statuses (ids 6 and up), which have no variant here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A Freshdesk ticket status: one of the four built-in statuses, or any other id (accounts
+/// may add custom statuses, ids 6 and up). Its JSON is the plain status id.
+///
+/// Make one from an id with `TicketStatus::from(id)`, which gives the built-in variant for a
+/// built-in id; statuses compare (and hash) by id, so `Custom(2)` equals `Open` anyway.
+#[derive(Debug, Clone, Copy)]
 pub enum TicketStatus {
-    Open = 2,
-    Pending = 3,
-    Resolved = 4,
-    Closed = 5,
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+    /// Any other status id (custom statuses).
+    Custom(u8),
 }
 
 impl TicketStatus {
     /// Freshdesk's id of the status.
     pub const fn id(self) -> u8 {
-        self as u8
+        match self {
+            Self::Open => 2,
+            Self::Pending => 3,
+            Self::Resolved => 4,
+            Self::Closed => 5,
+            Self::Custom(id) => id,
+        }
     }
 
     /// The built-in status with this id (None for custom statuses).
@@ -120,24 +131,45 @@ impl TicketStatus {
             .find(|s| s.id() == id)
     }
 
-    /// Its agent-facing name in an account that did not rename it.
-    pub fn builtin_name(self) -> &'static str {
-        match self {
-            Self::Open => "Open",
-            Self::Pending => "Pending",
-            Self::Resolved => "Resolved",
-            Self::Closed => "Closed",
+    /// Its agent-facing name in an account that did not rename it (None for custom statuses).
+    pub fn builtin_name(self) -> Option<&'static str> {
+        match Self::from(self.id()) {
+            Self::Open => Some("Open"),
+            Self::Pending => Some("Pending"),
+            Self::Resolved => Some("Resolved"),
+            Self::Closed => Some("Closed"),
+            Self::Custom(_) => None,
         }
     }
 
     /// Open or pending: a ticket the backfill imports.
-    pub fn is_open_or_pending(id: u8) -> bool {
-        matches!(Self::from_id(id), Some(Self::Open | Self::Pending))
+    pub fn is_open_or_pending(self) -> bool {
+        matches!(Self::from(self.id()), Self::Open | Self::Pending)
     }
 
     /// Resolved or closed: the AI no longer answers.
-    pub fn is_resolved_or_closed(id: u8) -> bool {
-        matches!(Self::from_id(id), Some(Self::Resolved | Self::Closed))
+    pub fn is_resolved_or_closed(self) -> bool {
+        matches!(Self::from(self.id()), Self::Resolved | Self::Closed)
+    }
+}
+
+impl From<u8> for TicketStatus {
+    fn from(id: u8) -> Self {
+        Self::from_id(id).unwrap_or(Self::Custom(id))
+    }
+}
+
+impl PartialEq for TicketStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for TicketStatus {}
+
+impl std::hash::Hash for TicketStatus {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
     }
 }
 
@@ -149,10 +181,7 @@ impl serde::Serialize for TicketStatus {
 
 impl<'de> serde::Deserialize<'de> for TicketStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let id = u8::deserialize(deserializer)?;
-        Self::from_id(id).ok_or_else(|| {
-            serde::de::Error::custom(format_args!("not a built-in ticket status: {id}"))
-        })
+        u8::deserialize(deserializer).map(Self::from)
     }
 }
 
@@ -166,7 +195,7 @@ pub struct Ticket {
     pub description: String,
     #[serde(default)]
     pub description_text: String,
-    pub status: u8,
+    pub status: TicketStatus,
     #[serde(default)]
     pub priority: u8,
     #[serde(default)]

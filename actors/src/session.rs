@@ -96,12 +96,12 @@ pub struct StatusView {
 
 /// Names of Freshdesk's built-in statuses; custom ones (6+) come from the ticket fields.
 pub fn builtin_status_name(id: u8) -> Option<&'static str> {
-    TicketStatus::from_id(id).map(TicketStatus::builtin_name)
+    TicketStatus::from(id).builtin_name()
 }
 
 /// Whether a status stops AI answers.
-pub fn is_resolved_or_closed(status: u8) -> bool {
-    TicketStatus::is_resolved_or_closed(status)
+pub fn is_resolved_or_closed(status: impl Into<TicketStatus>) -> bool {
+    status.into().is_resolved_or_closed()
 }
 
 /// ticketsync's record of one tracked ticket.

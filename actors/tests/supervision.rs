@@ -164,7 +164,7 @@ impl MemoryFreshdesk {
             subject: format!("ticket {id}"),
             description: text.into(),
             description_text: text.into(),
-            status: 2,
+            status: TicketStatus::Open,
             priority: 1,
             source: 1,
             requester_id: Some(5000 + id),

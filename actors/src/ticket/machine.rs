@@ -36,7 +36,7 @@ pub struct OrgView<'a> {
 pub struct ObservedTicket {
     pub subject: String,
     pub description_text: String,
-    pub status: u8,
+    pub status: TicketStatus,
     pub status_name: String,
     pub source: u8,
     pub tags: Vec<String>,
@@ -105,15 +105,15 @@ pub fn predates_connection(created_at: DateTime<Utc>, first_connected_at: DateTi
 }
 
 /// Whether a ticket in this Freshdesk status is open or pending (what the backfill imports).
-pub fn open_or_pending(status: u8) -> bool {
-    TicketStatus::is_open_or_pending(status)
+pub fn open_or_pending(status: impl Into<TicketStatus>) -> bool {
+    status.into().is_open_or_pending()
 }
 
 /// Whether the backfill queues an import for a listed ticket: open or pending, updated
 /// within the backfill window, and created before the connection (tickets created after it
 /// are live traffic, not history).
 pub fn backfill_wants(
-    status: u8,
+    status: impl Into<TicketStatus>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     window_start: DateTime<Utc>,
@@ -200,7 +200,7 @@ pub fn start_session(
         subject: ticket.subject.clone(),
         state: SessionState::AiActive,
         freshdesk_status: StatusView {
-            id: ticket.status,
+            id: ticket.status.id(),
             name: ticket.status_name.clone(),
         },
         imported,
@@ -249,10 +249,10 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
     };
     let ticket = &observation.ticket;
     let mut changed =
-        session.subject != ticket.subject || session.freshdesk_status.id != ticket.status;
+        session.subject != ticket.subject || session.freshdesk_status.id != ticket.status.id();
     session.subject = ticket.subject.clone();
     session.freshdesk_status = StatusView {
-        id: ticket.status,
+        id: ticket.status.id(),
         name: ticket.status_name.clone(),
     };
     // Conversations mirrored before this read (the AI's own posts among them, mirrored when

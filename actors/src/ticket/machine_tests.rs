@@ -66,7 +66,7 @@ fn ticket() -> ObservedTicket {
     ObservedTicket {
         subject: "Cannot log in".into(),
         description_text: "I cannot log in to my account.".into(),
-        status: 2,
+        status: TicketStatus::Open,
         status_name: "Open".into(),
         source: 1,
         tags: vec!["vip".into()],
@@ -79,7 +79,7 @@ fn ticket() -> ObservedTicket {
 
 fn with_status(status: u8, name: &str) -> ObservedTicket {
     ObservedTicket {
-        status,
+        status: status.into(),
         status_name: name.into(),
         ..ticket()
     }
@@ -469,7 +469,7 @@ fn observing_mirrors_the_subject_and_the_status_with_its_name() {
     let mut record = answered(&settings);
     let changed = ObservedTicket {
         subject: "Cannot log in (urgent)".into(),
-        status: 7,
+        status: TicketStatus::Custom(7),
         status_name: "Waiting on Customer".into(),
         tags: vec!["vip".into(), "opencx".into()],
         updated_at: at(10, 2, 0),
@@ -2704,7 +2704,7 @@ fn the_backfill_wants_open_or_pending_tickets_of_its_window_created_before_the_c
     let window = at(8, 0, 0);
     let connected = at_ms(10, 0, 0, 700);
     let wants =
-        |status, created, updated| backfill_wants(status, created, updated, window, connected);
+        |status: u8, created, updated| backfill_wants(status, created, updated, window, connected);
     assert!(wants(2, at(7, 0, 0), at(9, 0, 0)));
     assert!(wants(3, at(7, 0, 0), at(8, 0, 0)));
     assert!(!wants(4, at(7, 0, 0), at(9, 0, 0)), "resolved");
@@ -2973,7 +2973,7 @@ fn built_in_statuses_keep_their_freshdesk_ids_and_names() {
     ] {
         assert_eq!(status.id(), id);
         assert_eq!(TicketStatus::from_id(id), Some(status));
-        assert_eq!(status.builtin_name(), name);
+        assert_eq!(status.builtin_name(), Some(name));
         assert_eq!(serde_json::to_value(status).unwrap(), json!(id));
     }
     assert_eq!(TicketStatus::from_id(6), None);
@@ -2981,4 +2981,28 @@ fn built_in_statuses_keep_their_freshdesk_ids_and_names() {
     assert!(!open_or_pending(4) && !open_or_pending(5) && !open_or_pending(6));
     assert!(is_resolved_or_closed(4) && is_resolved_or_closed(5));
     assert!(!is_resolved_or_closed(2) && !is_resolved_or_closed(7));
+}
+
+#[test]
+fn any_other_status_id_is_a_custom_status_kept_as_its_plain_number() {
+    for id in [0, 1, 6, 7, 255] {
+        let status = TicketStatus::from(id);
+        assert_eq!(status, TicketStatus::Custom(id));
+        assert_eq!(status.id(), id);
+        assert_eq!(status.builtin_name(), None);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(id));
+        assert_eq!(
+            serde_json::from_value::<TicketStatus>(json!(id)).unwrap(),
+            status
+        );
+    }
+    assert_eq!(TicketStatus::from(4), TicketStatus::Resolved);
+    assert_eq!(
+        serde_json::from_value::<TicketStatus>(json!(3)).unwrap(),
+        TicketStatus::Pending
+    );
+    // Compared by id, whichever way it was built.
+    assert_eq!(TicketStatus::Custom(2), TicketStatus::Open);
+    assert!(TicketStatus::Custom(5).is_resolved_or_closed());
+    assert!(serde_json::from_value::<TicketStatus>(json!(256)).is_err());
 }

@@ -151,7 +151,7 @@ impl Pass<'_> {
                 ticket.description_text.clone()
             },
             status: ticket.status,
-            status_name: self.snapshot.status_name(ticket.status),
+            status_name: self.snapshot.status_name(ticket.status.id()),
             source: ticket.source,
             tags: ticket.tags.clone(),
             responder_id: ticket.responder_id,
