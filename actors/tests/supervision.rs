@@ -829,22 +829,7 @@ async fn an_admin_command_whose_flush_fails_leaves_no_waiter_behind() {
 impl MemoryFreshdesk {
     /// The customer writes again on a ticket.
     fn customer_writes(&self, id: u64, text: &str) {
-        let mut tickets = self.tickets.lock();
-        let (ticket, conversations) = tickets.get_mut(&id).unwrap();
-        conversations.push(Conversation {
-            id: ConversationId(
-                u64::from(self.next_conversation.fetch_add(1, Ordering::SeqCst)) + 1,
-            ),
-            body: text.into(),
-            body_text: text.into(),
-            incoming: true,
-            private: false,
-            source: 0,
-            user_id: 5000 + id,
-            created_at: Utc::now(),
-            updated_at: None,
-        });
-        ticket.updated_at = Utc::now();
+        self.add_message(id, 5000 + id, text);
     }
 }
 
