@@ -10,6 +10,7 @@
 //! org's shard in the same transaction (`fence`). Appends are not fenced: any node accepts a
 //! webhook; it commits with a `pg_notify` that wakes the owner.
 
+use super::appends::NewEvent;
 use super::fence::prove_leases;
 use super::{PgError, PgStore};
 use crate::store::{SessionCursor, SessionSummaryRow, StoreResult};
@@ -22,19 +23,16 @@ use ticketsync_actors::ticket::state::TicketRecord;
 use ticketsync_actors::{EventId, OrgId, SessionId, TicketId};
 use tokio_postgres::types::Json;
 
-/// The channel a committed append notifies, with `<org uuid>:<ticket id>`.
-pub const WAKE_CHANNEL: &str = "ticketsync_wake";
-
 /// A queued event as its `event` column holds it (the position is the row's `seq`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredEvent {
-    id: EventId,
-    kind: EventKind,
-    received_at: DateTime<Utc>,
+pub(super) struct StoredEvent {
+    pub(super) id: EventId,
+    pub(super) kind: EventKind,
+    pub(super) received_at: DateTime<Utc>,
 }
 
 impl StoredEvent {
-    fn queued(self, seq: i64, org_id: OrgId, ticket_id: TicketId) -> QueuedEvent {
+    pub(super) fn queued(self, seq: i64, org_id: OrgId, ticket_id: TicketId) -> QueuedEvent {
         QueuedEvent {
             seq: seq as u64,
             id: self.id,
@@ -44,76 +42,6 @@ impl StoredEvent {
             received_at: self.received_at,
         }
     }
-}
-
-/// An event on its way into the inbox.
-#[derive(Debug, Clone)]
-struct NewEvent {
-    org_id: OrgId,
-    ticket_id: TicketId,
-    event: StoredEvent,
-    /// Whether this append also records the org's last-webhook time.
-    stamps_webhook: bool,
-}
-
-/// Insert events, stamp their orgs' webhook times and notify the owners, in one statement
-/// (one transaction, durable when it returns). Returns each event's `seq`, in order.
-async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgError> {
-    let orgs: Vec<uuid::Uuid> = events.iter().map(|e| e.org_id.0).collect();
-    let tickets: Vec<i64> = events.iter().map(|e| e.ticket_id.0 as i64).collect();
-    let bodies: Vec<Json<&StoredEvent>> = events.iter().map(|e| Json(&e.event)).collect();
-    let (stamped_orgs, stamped_at): (Vec<uuid::Uuid>, Vec<DateTime<Utc>>) = events
-        .iter()
-        .filter(|e| e.stamps_webhook)
-        .map(|e| (e.org_id.0, e.event.received_at))
-        .unzip();
-    let wakes: Vec<String> = events
-        .iter()
-        .map(|e| format!("{}:{}", e.org_id, e.ticket_id))
-        .collect();
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(
-            "WITH event AS ( \
-                 INSERT INTO inbox (org_id, ticket_id, event) \
-                 SELECT o, t, e FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) \
-                     WITH ORDINALITY AS n(o, t, e, i) ORDER BY i \
-                 RETURNING seq, event->>'id' AS id \
-             ), webhook AS ( \
-                 INSERT INTO org_webhooks (org_id, last_webhook_at) \
-                 SELECT o, max(at) FROM unnest($4::uuid[], $5::timestamptz[]) AS w(o, at) \
-                 GROUP BY o \
-                 ON CONFLICT (org_id) DO UPDATE SET last_webhook_at = \
-                     GREATEST(org_webhooks.last_webhook_at, EXCLUDED.last_webhook_at) \
-             ), notified AS ( \
-                 SELECT count(pg_notify($6, p)) FROM unnest($7::text[]) AS p \
-             ) \
-             SELECT event.seq, event.id FROM event, notified",
-        )
-        .await?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &orgs,
-                &tickets,
-                &bodies,
-                &stamped_orgs,
-                &stamped_at,
-                &WAKE_CHANNEL,
-                &wakes,
-            ],
-        )
-        .await?;
-    let seqs: HashMap<String, i64> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-    events
-        .iter()
-        .map(|e| {
-            seqs.get(&e.event.id.to_string())
-                .copied()
-                .ok_or_else(|| PgError::Corrupt(format!("event {} was not inserted", e.event.id)))
-        })
-        .collect()
 }
 
 /// The columns of a ticket row, from its record.
@@ -257,12 +185,8 @@ impl PgStore {
             event: event.clone(),
             stamps_webhook,
         };
-        let seq = self
-            .run(move |pool| async move {
-                let seqs = insert_events(&pool, std::slice::from_ref(&new)).await?;
-                Ok(seqs[0])
-            })
-            .await;
+        let appends = self.appends.clone();
+        let seq = self.run(move |_| appends.append(new)).await;
         match seq {
             Ok(seq) => Ok(event.queued(seq, org, ticket)),
             Err(e) => {

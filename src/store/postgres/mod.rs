@@ -17,12 +17,14 @@
 //! engine writes), `orgs` (orgs, connections, meta), `engine` (inbox, tickets, jobs, the
 //! session list and the inspection counts).
 
+mod appends;
 mod engine;
 mod fence;
 mod migrations;
 mod orgs;
 mod single_node;
 
+pub use appends::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -118,6 +120,7 @@ pub struct PgStore {
     /// The second each org's last-webhook time was last written in (at most one write of the
     /// org's row a second, so concurrent webhooks of one org do not queue on its row lock).
     webhook_seconds: Arc<Mutex<HashMap<OrgId, i64>>>,
+    appends: appends::Appends,
     runtime: Arc<StoreRuntime>,
 }
 
@@ -165,8 +168,14 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| PgError::Config(format!("cannot start the store's runtime: {e}")))?;
+        let pool = build_pool(options)?;
+        let appends = {
+            let _entered = runtime.enter();
+            appends::Appends::start(pool.clone())
+        };
         let store = Self {
-            pool: build_pool(options)?,
+            pool,
+            appends,
             tokens,
             health: Arc::default(),
             webhook_seconds: Arc::default(),
