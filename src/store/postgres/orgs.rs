@@ -11,6 +11,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Client;
 
 pub(super) const TOKEN_SECRET_KEY: &str = "webhook_token_secret";
+const ADMIN_TOKEN_KEY: &str = "admin_token";
 const SHARDS_KEY: &str = "shards";
 
 /// Record the shard count at first start and insert its lease rows; refuse a count other than
@@ -137,6 +138,41 @@ impl OrgStore for PgStore {
                     "INSERT INTO connections (org_id, record) VALUES ($1, $2) \
                      ON CONFLICT (org_id) DO UPDATE SET record = EXCLUDED.record",
                     &[&org.0, &Json(&record)],
+                )
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// The deployment's generated admin token, shared by every node: `fresh` if this call
+    /// stored it first, else the stored one; and whether it was `fresh`.
+    pub async fn generated_admin_token(&self, fresh: String) -> StoreResult<(String, bool)> {
+        let stored = self
+            .run(move |pool| async move {
+                let client = pool.get().await?;
+                let stored = set_once(&client, ADMIN_TOKEN_KEY, fresh.clone().into_bytes()).await?;
+                let stored = String::from_utf8(stored)
+                    .map_err(|_| PgError::Corrupt("the stored admin token is not text".into()))?;
+                let generated = stored == fresh;
+                Ok((stored, generated))
+            })
+            .await?;
+        Ok(stored)
+    }
+
+    /// Replace the stored admin token (a migrated deployment keeps its token).
+    pub async fn put_admin_token(&self, token: String) -> StoreResult<()> {
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&ADMIN_TOKEN_KEY, &token.into_bytes()],
                 )
                 .await?;
             Ok(())
