@@ -126,6 +126,24 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Every row of every table, as text, one per line (for "this never reaches storage").
+    pub fn contents(&self) -> String {
+        let tables = query_column(
+            &self.url,
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .unwrap_or_else(|e| panic!("listing the tables of {}: {e}", self.name));
+        let mut text = String::new();
+        for table in tables {
+            let rows = query_column(&self.url, &format!("SELECT t::text FROM {table} t"))
+                .unwrap_or_else(|e| panic!("reading {table}: {e}"));
+            for row in rows {
+                text.push_str(&format!("{table}: {row}\n"));
+            }
+        }
+        text
+    }
 }
 
 impl Drop for TestDatabase {
@@ -385,6 +403,12 @@ fn unavailable(why: &str) {
 
 /// Run SQL on `url` from a thread of its own (usable from sync code, async tests and `Drop`).
 pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+    query_column(url, sql).map(|_| ())
+}
+
+/// The first column of every row `sql` returns on `url`, as text (NULL as empty), from a
+/// thread of its own.
+pub fn query_column(url: &str, sql: &str) -> Result<Vec<String>, String> {
     let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -397,9 +421,23 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
             let (client, connection) = config
                 .connect(tokio_postgres::NoTls)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             let connection = tokio::spawn(connection);
-            let result = client.batch_execute(&sql).await.map_err(|e| e.to_string());
+            let result = client
+                .simple_query(&sql)
+                .await
+                .map_err(|e| describe(&e))
+                .map(|messages| {
+                    messages
+                        .iter()
+                        .filter_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                                Some(row.get(0).unwrap_or("").to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                });
             drop(client);
             let _ = connection.await;
             result
@@ -407,6 +445,18 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
     })
     .join()
     .map_err(|_| "the SQL thread panicked".to_string())?
+}
+
+/// An error with its causes.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `url` with its database replaced.

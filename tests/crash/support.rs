@@ -33,8 +33,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Service {
     process: ServiceProcess,
     dir: Option<tempfile::TempDir>,
-    /// The storage backend (`TICKETSYNC_TEST_BACKEND`); its database outlives restarts.
-    pub backend: TestBackend,
+    /// The storage backend (`TICKETSYNC_TEST_BACKEND`), held for its database: it outlives
+    /// the restarts.
+    _backend: TestBackend,
 }
 
 impl Service {
@@ -66,7 +67,7 @@ impl Service {
         Self {
             process,
             dir: Some(dir),
-            backend,
+            _backend: backend,
         }
     }
 }
