@@ -7,49 +7,58 @@ use deadpool_postgres::Pool;
 use std::time::Duration;
 
 impl PgStore {
-    /// Take every shard lease that is free or expired, with a lease of `ttl` on the database
-    /// clock, and renew the held ones every `ttl / 3` on the store's runtime; a lease that
-    /// cannot be renewed (taken by another node after it expired) is revoked here.
-    /// Returns how many shards this node holds.
+    /// Take every shard lease that is free or expired (and those still recorded for this
+    /// node id: a restarted node retakes its own at once), with a lease of `ttl` on the
+    /// database clock; then, every `ttl / 3` on the store's runtime, renew the held ones
+    /// (revoking here those another node took after they expired) and take any that became
+    /// free. Returns how many shards this node holds now.
     pub async fn claim_all_shards_for_single_node(&self, ttl: Duration) -> Result<usize, PgError> {
-        let held = self.take_free_shards(ttl).await?;
+        let (pool, tokens) = (self.pool.clone(), self.tokens.clone());
+        let held = self
+            .run(move |pool| async move { take_shards(&pool, &tokens, ttl, true).await })
+            .await?;
         // The loop holds the pool and the tokens, not the store: it ends with the store's
         // runtime when the last handle goes.
-        let (pool, tokens) = (self.pool.clone(), self.tokens.clone());
+        let tokens = self.tokens.clone();
         self.runtime.handle().spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
-                if let Err(e) = renew_held_shards(&pool, &tokens, ttl).await {
+                let tick = async {
+                    renew_held_shards(&pool, &tokens, ttl).await?;
+                    take_shards(&pool, &tokens, ttl, false).await
+                };
+                if let Err(e) = tick.await {
                     tracing::warn!("renewing the shard leases failed: {e}");
                 }
             }
         });
         Ok(held)
     }
+}
 
-    async fn take_free_shards(&self, ttl: Duration) -> Result<usize, PgError> {
-        let tokens = self.tokens.clone();
-        let taken: Vec<(i32, i64)> = self
-            .run(move |pool| async move {
-                let rows = pool
-                    .get()
-                    .await?
-                    .query(
-                        "UPDATE shard_leases SET owner = $1, token = token + 1, \
-                             expires_at = now() + make_interval(secs => $2) \
-                         WHERE owner IS NULL OR expires_at <= now() OR owner = $1 \
-                         RETURNING shard, token",
-                        &[&tokens.node_id(), &ttl.as_secs_f64()],
-                    )
-                    .await?;
-                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-            .await?;
-        for (shard, token) in &taken {
-            self.tokens.grant(*shard as u32, *token);
-        }
-        Ok(taken.len())
+/// Take the free and expired leases (with `own`, also those recorded for this node id) and
+/// grant their new tokens; how many shards this node holds afterwards.
+async fn take_shards(
+    pool: &Pool,
+    tokens: &ShardTokens,
+    ttl: Duration,
+    own: bool,
+) -> Result<usize, PgError> {
+    let rows = pool
+        .get()
+        .await?
+        .query(
+            "UPDATE shard_leases SET owner = $1, token = token + 1, \
+                 expires_at = now() + make_interval(secs => $2) \
+             WHERE owner IS NULL OR expires_at <= now() OR ($3 AND owner = $1) \
+             RETURNING shard, token",
+            &[&tokens.node_id(), &ttl.as_secs_f64(), &own],
+        )
+        .await?;
+    for row in rows {
+        tokens.grant(row.get::<_, i32>(0) as u32, row.get(1));
     }
+    Ok(tokens.held_shards().len())
 }
 
 /// Renew every lease `tokens` holds; revoke those that are no longer this node's.
