@@ -756,3 +756,29 @@ async fn a_lone_node_renews_its_leases_gives_up_a_taken_one_and_retakes_it_once_
     assert!(again > first + 1, "token {again} after {first}");
     assert_eq!(store.tokens().held_shards().len(), SHARDS as usize);
 }
+
+#[actix_rt::test]
+async fn a_saturated_pool_is_not_an_unavailable_server() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PgStore::open(
+        &PgOptions {
+            max_connections: 1,
+            statement_timeout: Duration::from_secs(1),
+            ..options(db.url())
+        },
+        Arc::new(ShardTokens::new("node-a", SHARDS)),
+    )
+    .await
+    .unwrap();
+    let only = store.pool.get().await.unwrap();
+    let busy = store
+        .inbox_depth()
+        .await
+        .expect_err("a connection was free");
+    assert!(busy.to_string().contains("busy"), "{busy}");
+    assert_eq!(store.durability(), Ok(()), "/readyz would fail on load");
+    drop(only);
+    assert_eq!(store.inbox_depth().await.unwrap(), 0);
+}
