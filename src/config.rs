@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The prefix of environment overrides; sections and keys are separated by `__`.
 pub const ENV_PREFIX: &str = "TICKETSYNC__";
@@ -28,6 +29,8 @@ pub struct Settings {
     pub freshdesk: FreshdeskSettings,
     /// Which AI responder answers, and how.
     pub responder: ResponderSettings,
+    /// Several nodes on one PostgreSQL: this node's id, the shard leases.
+    pub cluster: ClusterSettings,
     /// What the configuration should change (deprecated keys), logged once at start.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -137,6 +140,37 @@ impl Default for FreshdeskSettings {
         }
     }
 }
+
+/// `[cluster]` (used with the PostgreSQL backend: see docs/cluster.md)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This node's id among the nodes sharing the database; empty: generated on first start
+    /// and stored in `<storage.path>/node_id`.
+    pub node_id: String,
+    /// Lifetime of a shard lease in seconds; renewed every third of it. A dead node's orgs
+    /// move after at most this (plus the settle window).
+    pub lease_ttl_secs: u64,
+    /// Shards the orgs are hashed into (the unit of ownership); the same on every node.
+    pub shards: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            lease_ttl_secs: 15,
+            shards: 64,
+        }
+    }
+}
+
+/// What a node keeps between the end of its Freshdesk request timeout and its lease's expiry
+/// (a bounded pause, clock rate drift): see docs/cluster.md.
+pub const LEASE_WRITE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Longest accepted node id.
+const MAX_NODE_ID: usize = 64;
 
 /// `[responder]`
 #[derive(Debug, Clone, Deserialize)]
@@ -349,7 +383,38 @@ impl Settings {
         if self.freshdesk.request_timeout_ms == 0 {
             return invalid("freshdesk.request_timeout_ms", "must be positive");
         }
+        let node_id = &self.cluster.node_id;
+        if node_id.len() > MAX_NODE_ID
+            || !node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return invalid(
+                "cluster.node_id",
+                "must be at most 64 letters, digits or -_.: (empty: generated)",
+            );
+        }
+        if !(1..=65_536).contains(&self.cluster.shards) {
+            return invalid("cluster.shards", "must be between 1 and 65536");
+        }
+        if Duration::from_secs(self.cluster.lease_ttl_secs) <= self.lease_write_margin() {
+            return invalid(
+                "cluster.lease_ttl_secs",
+                &format!(
+                    "must be longer than freshdesk.request_timeout_ms + 1 s ({} ms): a node \
+                     stops writing to Freshdesk that long before its lease can expire",
+                    self.lease_write_margin().as_millis()
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// How long before its lease can expire a node stops writing to Freshdesk, and how long
+    /// a node waits before working on a shard taken over from an expired lease: the
+    /// Freshdesk request timeout plus `LEASE_WRITE_MARGIN`.
+    pub fn lease_write_margin(&self) -> Duration {
+        Duration::from_millis(self.freshdesk.request_timeout_ms) + LEASE_WRITE_MARGIN
     }
 
     /// The parsed listen address.
@@ -489,6 +554,43 @@ mod tests {
         assert_eq!(s.freshdesk.allowed_domain_suffixes, vec![".freshdesk.com"]);
         assert_eq!(s.responder.faq.len(), 1);
         assert!(s.server.admin_token.expose_secret().is_empty());
+    }
+
+    #[test]
+    fn the_cluster_section_has_its_defaults_and_refuses_a_lease_shorter_than_the_write_margin() {
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(s.cluster.node_id, "");
+        assert_eq!(s.cluster.lease_ttl_secs, 15);
+        assert_eq!(s.cluster.shards, 64);
+        assert_eq!(s.lease_write_margin(), Duration::from_secs(11));
+        let err = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[("TICKETSYNC__CLUSTER__LEASE_TTL_SECS", "11")]),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { key, message, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "cluster.lease_ttl_secs");
+        assert!(message.contains("11000 ms"), "{message}");
+        let short = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[
+                ("TICKETSYNC__CLUSTER__LEASE_TTL_SECS", "3"),
+                ("TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS", "1000"),
+                ("TICKETSYNC__CLUSTER__NODE_ID", "node-a.1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(short.cluster.lease_ttl_secs, 3);
+        for (key, value) in [("NODE_ID", "two words"), ("SHARDS", "0")] {
+            let name = format!("TICKETSYNC__CLUSTER__{key}");
+            let err = Settings::parse_with_env(EMBEDDED, env(&[(&name, value)])).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("cluster.{}", key.to_lowercase())),
+                "{err}"
+            );
+        }
     }
 
     #[test]
