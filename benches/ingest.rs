@@ -452,6 +452,7 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
                                 },
                                 chrono::Utc::now(),
                             )
+                            .await
                             .expect("append");
                         if flush {
                             EngineStore::flush(&store).await.expect("flush");

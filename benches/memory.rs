@@ -44,7 +44,7 @@ use common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use ticketsync::store::SledStore;
+use ticketsync::store::{SledStore, TicketQueries};
 use ticketsync_actors::freshdesk::TicketStatus;
 use ticketsync_actors::org::Routing;
 use ticketsync_actors::ports::{EngineStore, EventKind};
@@ -277,7 +277,8 @@ async fn ensure_seeded(
                 .iter()
                 .map(|r| serde_json::to_vec(r).map(|v| v.len() as u64).unwrap_or(0))
                 .sum::<u64>();
-            store.put_records(&records).expect("records written");
+            // The sled store answers synchronously: blocking on it here is blocking on sled.
+            futures::executor::block_on(store.put_records(&records)).expect("records written");
             if (end - 1) / 100_000 != (i - 1) / 100_000 || end > n {
                 println!(
                     "  {} / {n} records ({:.0} records/s)",
@@ -292,7 +293,7 @@ async fn ensure_seeded(
     .await
     .expect("seeding");
     EngineStore::flush(&store).await.expect("flushed");
-    let tracked = store.tracked_tickets();
+    let tracked = store.tracked_tickets().await.expect("tracked");
     drop(store);
     assert_eq!(tracked, n, "every seeded record is tracked");
     let seed = Seed {
@@ -322,10 +323,10 @@ async fn discard_leftovers(data: &Path) -> usize {
         .await
         .expect("open");
     let mut dropped = 0;
-    for (org, ticket) in store.tickets_with_work().expect("scan") {
-        let events = store.queued_events(org, ticket).expect("events");
+    for (org, ticket) in store.tickets_with_work().await.expect("scan") {
+        let events = store.queued_events(org, ticket).await.expect("events");
         dropped += events.len();
-        store.discard_events(&events).expect("discard");
+        store.discard_events(&events).await.expect("discard");
     }
     EngineStore::flush(&store).await.expect("flushed");
     drop(store);
@@ -541,16 +542,15 @@ async fn restart_with_events(
         for k in 0..events {
             // Tracked tickets spread over the id range.
             let ticket = TicketId((k * 7919 % n) + 1);
-            store
-                .append_event(
-                    org,
-                    ticket,
-                    EventKind::Webhook {
-                        triggered_event: "{reply_sent:sent}".into(),
-                    },
-                    Utc::now(),
-                )
-                .expect("event appended");
+            futures::executor::block_on(store.append_event(
+                org,
+                ticket,
+                EventKind::Webhook {
+                    triggered_event: "{reply_sent:sent}".into(),
+                },
+                Utc::now(),
+            ))
+            .expect("event appended");
         }
         store
     })

@@ -6,7 +6,7 @@
 
 use crate::freshdesk::{DomainError, DomainPolicy, FreshdeskClient, FreshdeskDomain};
 use crate::secrets::{KeyVault, WebhookTokens};
-use crate::store::{ConnectionRecord, SledStore, StoreError};
+use crate::store::{ConnectionRecord, Store, StoreError};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ impl FreshdeskConnector {
 
 /// The connect flow.
 pub struct ConnectService {
-    store: SledStore,
+    store: Store,
     vault: Arc<KeyVault>,
     tokens: Arc<WebhookTokens>,
     connector: FreshdeskConnector,
@@ -155,7 +155,7 @@ pub struct ConnectService {
 impl ConnectService {
     /// Wire the flow.
     pub fn new(
-        store: SledStore,
+        store: Store,
         vault: Arc<KeyVault>,
         tokens: Arc<WebhookTokens>,
         connector: FreshdeskConnector,
@@ -189,8 +189,11 @@ impl ConnectService {
         org: OrgId,
         request: SaveRequest,
     ) -> Result<(ConnectionView, bool), ConnectError> {
-        self.store.org(org)?.ok_or(ConnectError::OrgNotFound)?;
-        let previous = self.store.connection(org)?;
+        self.store
+            .org(org)
+            .await?
+            .ok_or(ConnectError::OrgNotFound)?;
+        let previous = self.store.connection(org).await?;
         let domain = self.connector.domain(&request.domain)?;
         validate_shape(&request)?;
 
@@ -245,32 +248,39 @@ impl ConnectService {
                 .unwrap_or(now),
             saved_at: now,
         };
-        self.store.put_connection(org, &record)?;
-        self.store.flush().await?;
+        self.store.put_connection(org, &record).await?;
+        self.store.flush().await.map_err(StoreError::from)?;
         tracing::info!(%org, domain = %record.settings.domain, first_connect, "freshdesk connection saved");
         Ok((self.view(org, &record), first_connect))
     }
 
     /// The connection as shown by `GET …/freshdesk`.
-    pub fn show(&self, org: OrgId) -> Result<ConnectionView, ConnectError> {
-        self.store.org(org)?.ok_or(ConnectError::OrgNotFound)?;
+    pub async fn show(&self, org: OrgId) -> Result<ConnectionView, ConnectError> {
+        self.store
+            .org(org)
+            .await?
+            .ok_or(ConnectError::OrgNotFound)?;
         let record = self
             .store
-            .connection(org)?
+            .connection(org)
+            .await?
             .ok_or(ConnectError::NotConnected)?;
         Ok(self.view(org, &record))
     }
 
     /// contract §2.6: stop processing; keep settings and key.
     pub async fn disconnect(&self, org: OrgId) -> Result<(), ConnectError> {
-        self.store.org(org)?.ok_or(ConnectError::OrgNotFound)?;
-        let Some(mut record) = self.store.connection(org)? else {
+        self.store
+            .org(org)
+            .await?
+            .ok_or(ConnectError::OrgNotFound)?;
+        let Some(mut record) = self.store.connection(org).await? else {
             return Err(ConnectError::NotConnected);
         };
         if record.connected {
             record.connected = false;
-            self.store.put_connection(org, &record)?;
-            self.store.flush().await?;
+            self.store.put_connection(org, &record).await?;
+            self.store.flush().await.map_err(StoreError::from)?;
             tracing::info!(%org, "freshdesk connection disconnected");
         }
         Ok(())

@@ -3,23 +3,25 @@
 
 use crate::connect::FreshdeskConnector;
 use crate::secrets::KeyVault;
-use crate::store::SledStore;
+use crate::store::Store;
 use std::sync::Arc;
 use ticketsync_actors::ports::{ConnectionFailure, OrgConnection, OrgProvider, StoreFailure};
 use ticketsync_actors::OrgId;
 
 /// Org connections read from sled.
 pub struct StoredOrgs {
-    pub store: SledStore,
+    pub store: Store,
     pub vault: Arc<KeyVault>,
     pub connector: FreshdeskConnector,
 }
 
+#[async_trait::async_trait]
 impl OrgProvider for StoredOrgs {
-    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
+    async fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
         let Some(record) = self
             .store
             .connection(org)
+            .await
             .map_err(|e| StoreFailure(e.to_string()))?
         else {
             return Ok(None);

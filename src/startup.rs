@@ -10,7 +10,7 @@ use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
 use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
-use crate::store::{FlushFaults, SledStore};
+use crate::store::{FlushFaults, SledStore, Store};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use secrecy::SecretString;
@@ -69,9 +69,12 @@ impl Application {
             path: dir.display().to_string(),
             source,
         })?;
-        let store = SledStore::open_with_cache(&dir, settings.storage.cache_capacity_mb << 20)?;
+        let store: Store = Arc::new(SledStore::open_with_cache(
+            &dir,
+            settings.storage.cache_capacity_mb << 20,
+        )?);
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
-        let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret()?));
+        let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret().await?));
         let (admin_token, admin_token_generated) =
             load_admin_token(&settings.server.admin_token, &dir)?;
 
@@ -86,7 +89,7 @@ impl Application {
         };
         let responder = crate::responder::build(&settings.responder, reqwest::Client::new())?;
         let engine = Engine::start(EngineParts {
-            store: Arc::new(store.clone()),
+            store: store.clone(),
             orgs: Arc::new(StoredOrgs {
                 store: store.clone(),
                 vault: vault.clone(),
@@ -155,12 +158,12 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(5)
         .run();
-        for org in store.orgs()? {
-            if store.connection(org.id)?.is_some_and(|c| c.connected) {
-                engine.org_connected(org.id, false)?;
+        for org in store.orgs().await? {
+            if store.connection(org.id).await?.is_some_and(|c| c.connected) {
+                engine.org_connected(org.id, false).await?;
             }
         }
-        let recovered = engine.recover()?;
+        let recovered = engine.recover().await?;
         if recovered > 0 {
             tracing::info!(
                 tickets = recovered,
@@ -174,7 +177,7 @@ impl Application {
             server,
             admin_token,
             admin_token_generated,
-            flush_faults: store.flush_faults(),
+            flush_faults: store.flush_faults().unwrap_or_default(),
         })
     }
 

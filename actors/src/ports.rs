@@ -60,7 +60,7 @@ pub struct QueuedEvent {
 #[async_trait]
 pub trait EngineStore: Send + Sync + 'static {
     /// Append an event to the inbox (not yet durable: call `flush`).
-    fn append_event(
+    async fn append_event(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -68,26 +68,37 @@ pub trait EngineStore: Send + Sync + 'static {
         received_at: DateTime<Utc>,
     ) -> Result<QueuedEvent, StoreFailure>;
     /// The ticket's queued events, oldest first.
-    fn queued_events(&self, org: OrgId, ticket: TicketId)
-        -> Result<Vec<QueuedEvent>, StoreFailure>;
+    async fn queued_events(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> Result<Vec<QueuedEvent>, StoreFailure>;
     /// Drop queued events without processing them (a disconnected org).
-    fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure>;
+    async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure>;
     /// The ticket's record.
-    fn load_ticket(
+    async fn load_ticket(
         &self,
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Option<TicketRecord>, StoreFailure>;
     /// Write the record and remove the consumed events, atomically.
-    fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure>;
+    async fn commit(
+        &self,
+        record: &TicketRecord,
+        consumed: &[QueuedEvent],
+    ) -> Result<(), StoreFailure>;
     /// Tickets that have queued events or pending effects (recovery after a restart).
-    fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure>;
+    async fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure>;
     /// Make all writes so far durable (group-committed with concurrent callers).
     async fn flush(&self) -> Result<(), StoreFailure>;
     /// The stored state of an org's background job (`backfill`, `sweep`).
-    fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure>;
+    async fn load_job(
+        &self,
+        org: OrgId,
+        job: &str,
+    ) -> Result<Option<serde_json::Value>, StoreFailure>;
     /// Store the state of an org's background job.
-    fn save_job(
+    async fn save_job(
         &self,
         org: OrgId,
         job: &str,
@@ -117,10 +128,11 @@ pub enum ConnectionFailure {
 }
 
 /// Loads org connections (decrypting the key and building the client is the service's job).
+#[async_trait]
 pub trait OrgProvider: Send + Sync + 'static {
     /// The org's connection, or None if it was never connected (or is disconnected and
     /// cannot be used).
-    fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure>;
+    async fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure>;
 }
 
 /// Why the responder could not decide.

@@ -29,9 +29,25 @@ struct MemoryStore {
     flush_fails: AtomicBool,
 }
 
+impl MemoryStore {
+    /// The ticket's queued events, oldest first (what `queued_events` answers).
+    fn queued(&self, org: OrgId, ticket: TicketId) -> Vec<QueuedEvent> {
+        self.inbox
+            .lock()
+            .range((org, ticket, 0)..=(org, ticket, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// The ticket's record (what `load_ticket` answers).
+    fn record(&self, org: OrgId, ticket: TicketId) -> Option<TicketRecord> {
+        self.tickets.lock().get(&(org, ticket)).cloned()
+    }
+}
+
 #[async_trait]
 impl EngineStore for MemoryStore {
-    fn append_event(
+    async fn append_event(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -50,39 +66,38 @@ impl EngineStore for MemoryStore {
         self.inbox.lock().insert((org, ticket, seq), event.clone());
         Ok(event)
     }
-    fn queued_events(
+    async fn queued_events(
         &self,
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Vec<QueuedEvent>, StoreFailure> {
-        Ok(self
-            .inbox
-            .lock()
-            .range((org, ticket, 0)..=(org, ticket, u64::MAX))
-            .map(|(_, e)| e.clone())
-            .collect())
+        Ok(self.queued(org, ticket))
     }
-    fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
+    async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
         let mut inbox = self.inbox.lock();
         for e in events {
             inbox.remove(&(e.org_id, e.ticket_id, e.seq));
         }
         Ok(())
     }
-    fn load_ticket(
+    async fn load_ticket(
         &self,
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Option<TicketRecord>, StoreFailure> {
-        Ok(self.tickets.lock().get(&(org, ticket)).cloned())
+        Ok(self.record(org, ticket))
     }
-    fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure> {
+    async fn commit(
+        &self,
+        record: &TicketRecord,
+        consumed: &[QueuedEvent],
+    ) -> Result<(), StoreFailure> {
         self.tickets
             .lock()
             .insert((record.org_id, record.ticket_id), record.clone());
-        self.discard_events(consumed)
+        self.discard_events(consumed).await
     }
-    fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
+    async fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
         let mut all: Vec<_> = self.inbox.lock().keys().map(|(o, t, _)| (*o, *t)).collect();
         all.dedup();
         Ok(all)
@@ -93,10 +108,14 @@ impl EngineStore for MemoryStore {
         }
         Ok(())
     }
-    fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure> {
+    async fn load_job(
+        &self,
+        org: OrgId,
+        job: &str,
+    ) -> Result<Option<serde_json::Value>, StoreFailure> {
         Ok(self.jobs.lock().get(&(org, job.to_string())).cloned())
     }
-    fn save_job(
+    async fn save_job(
         &self,
         org: OrgId,
         job: &str,
@@ -350,8 +369,9 @@ struct OneOrg {
     reads: AtomicU32,
 }
 
+#[async_trait]
 impl OrgProvider for OneOrg {
-    fn connection(&self, _: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
+    async fn connection(&self, _: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(Some(OrgConnection {
             settings: OrgSettings {
@@ -565,7 +585,7 @@ async fn a_panicking_ticket_is_restarted_then_parked_while_other_tickets_proceed
         .message
         .contains("poison"));
     // Its event is still queued (not lost), and other tickets keep flowing.
-    assert_eq!(w.store.queued_events(w.org, TicketId(13)).unwrap().len(), 1);
+    assert_eq!(w.store.queued(w.org, TicketId(13)).len(), 1);
     w.api.add_ticket(30, "another normal question");
     w.webhook(30).await;
     until("a later ticket answered", Duration::from_secs(10), || {
@@ -621,7 +641,7 @@ async fn a_passivated_ticket_comes_back_with_its_state_and_never_has_two_actors(
         "exactly one answer to the follow-up"
     );
     assert!(w.engine.metrics().live_actors.load(Ordering::SeqCst) <= 1);
-    let record = w.store.load_ticket(w.org, TicketId(7)).unwrap().unwrap();
+    let record = w.store.record(w.org, TicketId(7)).unwrap();
     assert_eq!(record.ai.answers, 2, "state survived passivation");
 }
 
@@ -675,12 +695,7 @@ async fn a_webhook_accepted_while_the_org_reconnects_is_not_dropped() {
     until(
         "the disconnected org's event is dropped",
         Duration::from_secs(10),
-        || {
-            w.store
-                .queued_events(w.org, TicketId(1))
-                .unwrap()
-                .is_empty()
-        },
+        || w.store.queued(w.org, TicketId(1)).is_empty(),
     )
     .await;
     // A save stores `connected` (the webhook route now answers 202) and only then tells the
@@ -692,10 +707,7 @@ async fn a_webhook_accepted_while_the_org_reconnects_is_not_dropped() {
         "ticket 2's pass looked at the org",
         Duration::from_secs(10),
         || {
-            w.store
-                .queued_events(w.org, TicketId(2))
-                .unwrap()
-                .is_empty()
+            w.store.queued(w.org, TicketId(2)).is_empty()
                 || w.orgs.reads.load(Ordering::SeqCst) > reads
         },
     )
@@ -738,13 +750,9 @@ async fn once_a_disconnect_returns_nothing_more_is_posted_even_while_the_org_act
     w.responder.release.add_permits(1);
     until("ticket 1's pass ended", Duration::from_secs(10), || {
         w.store
-            .load_ticket(w.org, TicketId(1))
-            .unwrap()
+            .record(w.org, TicketId(1))
             .is_some_and(|r| r.pending_effects.is_empty())
-            && w.store
-                .queued_events(w.org, TicketId(1))
-                .unwrap()
-                .is_empty()
+            && w.store.queued(w.org, TicketId(1)).is_empty()
     })
     .await;
     assert_eq!(
@@ -765,7 +773,7 @@ async fn a_post_refused_for_its_key_is_kept_and_sent_once_a_working_key_is_saved
         w.engine.org_pause(w.org).is_some()
     })
     .await;
-    let record = w.store.load_ticket(w.org, TicketId(1)).unwrap().unwrap();
+    let record = w.store.record(w.org, TicketId(1)).unwrap();
     assert!(
         record
             .pending_effects
@@ -785,8 +793,7 @@ async fn a_post_refused_for_its_key_is_kept_and_sent_once_a_working_key_is_saved
     .await;
     until("the outbox emptied", Duration::from_secs(10), || {
         w.store
-            .load_ticket(w.org, TicketId(1))
-            .unwrap()
+            .record(w.org, TicketId(1))
             .is_some_and(|r| r.pending_effects.is_empty())
     })
     .await;
@@ -872,7 +879,7 @@ async fn a_ticket_passivated_while_its_retry_is_scheduled_is_still_answered() {
         || w.api.ai_replies(1) == 2,
     )
     .await;
-    assert_eq!(w.store.queued_events(w.org, TicketId(1)).unwrap().len(), 0);
+    assert_eq!(w.store.queued(w.org, TicketId(1)).len(), 0);
 }
 
 #[actix::test]
@@ -948,11 +955,11 @@ async fn live_tickets_are_answered_while_a_large_backfill_is_still_importing() {
         w.api.add_old_ticket(id, chrono::Duration::days(2));
     }
     w.api.latency_ms.store(20, Ordering::SeqCst);
-    w.engine.org_connected(w.org, true).unwrap();
+    w.engine.org_connected(w.org, true).await.unwrap();
     let imported = |w: &World| {
         history
             .clone()
-            .filter(|id| w.store.load_ticket(w.org, TicketId(*id)).unwrap().is_some())
+            .filter(|id| w.store.record(w.org, TicketId(*id)).is_some())
             .count()
     };
     until("the backfill imports", Duration::from_secs(10), || {
@@ -1016,7 +1023,7 @@ async fn a_webhook_on_a_ticket_whose_sweep_waits_behind_imports_is_answered_firs
     .await;
     let imported = history
         .iter()
-        .filter(|id| w.store.load_ticket(w.org, **id).unwrap().is_some())
+        .filter(|id| w.store.record(w.org, **id).is_some())
         .count();
     assert!(
         imported < 300,
@@ -1031,7 +1038,7 @@ async fn the_backfill_queues_one_page_of_imports_at_a_time() {
         w.api.add_old_ticket(id, chrono::Duration::days(2));
     }
     w.api.latency_ms.store(5, Ordering::SeqCst);
-    w.engine.org_connected(w.org, true).unwrap();
+    w.engine.org_connected(w.org, true).await.unwrap();
     let imports_queued = || {
         w.store
             .inbox
@@ -1042,13 +1049,13 @@ async fn the_backfill_queues_one_page_of_imports_at_a_time() {
     };
     let mut most = 0;
     let end = Instant::now() + Duration::from_secs(30);
-    while (1000..1600).any(|id| w.store.load_ticket(w.org, TicketId(id)).unwrap().is_none()) {
+    while (1000..1600).any(|id| w.store.record(w.org, TicketId(id)).is_none()) {
         most = most.max(imports_queued());
         assert!(Instant::now() < end, "every ticket imported");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(most <= 100, "at most one page in flight, saw {most}");
-    let progress = w.engine.backfill(w.org).unwrap();
+    let progress = w.engine.backfill(w.org).await.unwrap();
     assert_eq!(progress.tickets_queued, 600);
 }
 
@@ -1064,8 +1071,7 @@ async fn a_reply_that_landed_but_timed_out_is_not_sent_again_when_our_clock_is_t
     w.webhook(50).await;
     until("the outbox is empty", Duration::from_secs(10), || {
         w.store
-            .load_ticket(w.org, TicketId(50))
-            .unwrap()
+            .record(w.org, TicketId(50))
             .is_some_and(|r| r.ai.answers == 1 && r.pending_effects.is_empty())
     })
     .await;

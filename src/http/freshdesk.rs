@@ -27,7 +27,8 @@ async fn verify(
     use secrecy::ExposeSecret;
     state
         .store
-        .org(*org_id)?
+        .org(*org_id)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
     let agent = state
         .connect
@@ -62,11 +63,12 @@ async fn save(
     state
         .engine
         .org_connected(*org_id, first_connect)
+        .await
         .map_err(|e| ApiError::internal(&e))?;
     if first_connect {
         tracing::info!(org_id = %org_id, "first connect: backfill scheduled");
     }
-    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view)))
+    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view).await?))
 }
 
 #[get("/orgs/{org_id}/freshdesk")]
@@ -74,8 +76,8 @@ async fn show(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.connect.show(*org_id)?;
-    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view)))
+    let view = state.connect.show(*org_id).await?;
+    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view).await?))
 }
 
 #[delete("/orgs/{org_id}/freshdesk")]

@@ -7,37 +7,36 @@ use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use ticketsync_actors::metrics::EngineMetrics;
-use ticketsync_actors::ports::EngineStore;
 use ticketsync_actors::{OrgId, TicketId};
 
 #[get("/inspect")]
 async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = state.engine.metrics();
     let mut orgs = Vec::new();
-    for org in state.store.orgs()? {
-        let Some(connection) = state.store.connection(org.id)? else {
+    for org in state.store.orgs().await? {
+        let Some(connection) = state.store.connection(org.id).await? else {
             continue;
         };
         orgs.push(json!({
             "org_id": org.id,
             "connected": connection.connected,
             "error": state.engine.org_pause(org.id),
-            "backlog": state.store.org_backlog(org.id),
-            "last_webhook_at": state.store.last_webhook_at(org.id),
+            "backlog": state.store.org_backlog(org.id).await?,
+            "last_webhook_at": state.store.last_webhook_at(org.id).await?,
             "rate_budget": state.engine.budget(org.id),
-            "backfill": state.backfill_view(org.id),
-            "sweep": state.engine.sweep(org.id),
+            "backfill": state.backfill_view(org.id).await,
+            "sweep": state.engine.sweep(org.id).await,
         }));
     }
     Ok(HttpResponse::Ok().json(json!({
-        "tracked_tickets": state.store.tracked_tickets(),
+        "tracked_tickets": state.store.tracked_tickets().await?,
         "live_actors": m.live_actors.load(Ordering::Relaxed).max(0),
-        "inbox_depth": state.store.inbox_depth(),
-        "pending_effects": state.store.pending_effect_tickets(),
+        "inbox_depth": state.store.inbox_depth().await?,
+        "pending_effects": state.store.pending_effect_tickets().await?,
         "events_processed": EngineMetrics::get(&m.events_processed),
         "events_failed": EngineMetrics::get(&m.events_failed),
         "parked_tickets": m.parked_tickets.load(Ordering::Relaxed).max(0),
-        "storage_bytes": state.store.size_on_disk(),
+        "storage_bytes": state.store.size_on_disk().await?,
         "actor_restarts": EngineMetrics::get(&m.actor_restarts),
         "passivations": EngineMetrics::get(&m.passivations),
         "effects_reconciled": EngineMetrics::get(&m.effects_reconciled),
@@ -54,12 +53,14 @@ async fn ticket(
     let ticket = TicketId(ticket);
     state
         .store
-        .org(org)?
+        .org(org)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
-    let record = state.store.ticket_record(org, ticket)?;
+    let record = state.store.ticket_record(org, ticket).await?;
     let queued = state
         .store
         .queued_events(org, ticket)
+        .await
         .map_err(|e| ApiError::internal(&e))?
         .len();
     let actor = state.engine.actor_status(org, ticket).await;
@@ -74,16 +75,16 @@ async fn ticket(
 }
 
 /// `GET /metrics`: Prometheus text.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let gauges = StorageGauges {
-        inbox_depth: state.store.inbox_depth(),
-        tracked_tickets: state.store.tracked_tickets(),
-        pending_effect_tickets: state.store.pending_effect_tickets(),
-        storage_bytes: state.store.size_on_disk(),
+        inbox_depth: state.store.inbox_depth().await?,
+        tracked_tickets: state.store.tracked_tickets().await?,
+        pending_effect_tickets: state.store.pending_effect_tickets().await?,
+        storage_bytes: state.store.size_on_disk().await?,
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(render(&state.metrics, state.engine.metrics(), &gauges))
+        .body(render(&state.metrics, state.engine.metrics(), &gauges)))
 }
 
 /// Register the inspection routes (inside the admin scope).

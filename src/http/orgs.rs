@@ -35,15 +35,19 @@ async fn create(
         name: name.to_string(),
         created_at: Utc::now(),
     };
-    state.store.insert_org(&org)?;
-    state.store.flush().await?;
+    state.store.insert_org(&org).await?;
+    state
+        .store
+        .flush()
+        .await
+        .map_err(crate::store::StoreError::from)?;
     tracing::info!(org_id = %org.id, "organization created");
     Ok(HttpResponse::Created().json(org))
 }
 
 #[get("/orgs")]
 async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({"items": state.store.orgs()?})))
+    Ok(HttpResponse::Ok().json(json!({"items": state.store.orgs().await?})))
 }
 
 #[get("/orgs/{org_id}")]
@@ -51,7 +55,7 @@ async fn show(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = state.store.org(*org_id)?.ok_or_else(org_not_found)?;
+    let org = state.store.org(*org_id).await?.ok_or_else(org_not_found)?;
     Ok(HttpResponse::Ok().json(org))
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, Code};
 use crate::http::state::AppState;
+use crate::store::SessionSummaryRow;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -49,7 +50,8 @@ async fn list(
     let org = *org_id;
     state
         .store
-        .org(org)?
+        .org(org)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
     let wanted_state: Option<SessionState> = query
         .state
@@ -88,15 +90,18 @@ async fn list(
         .transpose()?;
     let state_name = wanted_state.map(|s| s.as_str());
     let channel_name = wanted_channel.map(|c| c.as_str());
-    let (rows, next) = state.store.session_page(
-        org,
-        cursor.as_ref(),
-        |row| {
-            state_name.is_none_or(|s| row.session["state"] == s)
-                && channel_name.is_none_or(|c| row.session["channel"] == c)
-        },
-        limit,
-    )?;
+    let (rows, next) = state
+        .store
+        .session_page(
+            org,
+            cursor.as_ref(),
+            &|row: &SessionSummaryRow| {
+                state_name.is_none_or(|s| row.session["state"] == s)
+                    && channel_name.is_none_or(|c| row.session["channel"] == c)
+            },
+            limit,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "items": rows,
         "next_cursor": next.map(|c| c.encode()),
@@ -122,9 +127,10 @@ async fn show(
     let (org, session) = path.into_inner();
     state
         .store
-        .org(org)?
+        .org(org)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
-    let record = session_of(state.store.ticket_by_session(session)?, org)?;
+    let record = session_of(state.store.ticket_by_session(session).await?, org)?;
     Ok(HttpResponse::Ok().json(record.session))
 }
 
@@ -136,11 +142,13 @@ async fn by_ticket(
     let (org, ticket) = path.into_inner();
     state
         .store
-        .org(org)?
+        .org(org)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
     let record = state
         .store
-        .ticket_record(org, TicketId(ticket))?
+        .ticket_record(org, TicketId(ticket))
+        .await?
         .filter(|r| r.session.is_some())
         .ok_or_else(|| ApiError::new(Code::SessionNotFound, "This ticket is not tracked."))?;
     Ok(HttpResponse::Ok().json(record.session))
@@ -161,10 +169,16 @@ async fn command(
 ) -> Result<HttpResponse, ApiError> {
     state
         .store
-        .org(org)?
+        .org(org)
+        .await?
         .ok_or_else(super::orgs::org_not_found)?;
-    let record = session_of(state.store.ticket_by_session(session)?, org)?;
-    if !state.store.connection(org)?.is_some_and(|c| c.connected) {
+    let record = session_of(state.store.ticket_by_session(session).await?, org)?;
+    if !state
+        .store
+        .connection(org)
+        .await?
+        .is_some_and(|c| c.connected)
+    {
         return Err(ApiError::new(
             Code::IntegrationDisconnected,
             "The organization is disconnected; reconnect it to hand off or resume tickets.",
@@ -178,7 +192,7 @@ async fn command(
     if !applied {
         return Err(ApiError::new(Code::CommandPending, "The command is queued but the ticket has not applied it yet; check the session again shortly."));
     }
-    let record = session_of(state.store.ticket_record(org, record.ticket_id)?, org)?;
+    let record = session_of(state.store.ticket_record(org, record.ticket_id).await?, org)?;
     Ok(HttpResponse::Ok().json(record.session))
 }
 

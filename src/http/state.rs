@@ -4,7 +4,7 @@
 use crate::connect::{ConnectService, ConnectionView};
 use crate::metrics::ServiceMetrics;
 use crate::secrets::WebhookTokens;
-use crate::store::SledStore;
+use crate::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use ticketsync_actors::engine::Engine;
@@ -27,7 +27,7 @@ impl Readiness {
 
 /// What every request handler shares.
 pub struct AppState {
-    pub store: SledStore,
+    pub store: Store,
     pub connect: ConnectService,
     pub engine: Engine,
     pub tokens: Arc<WebhookTokens>,
@@ -36,21 +36,22 @@ pub struct AppState {
 
 impl AppState {
     /// Add what only the running service knows (last webhook) to a connection view.
-    pub fn with_runtime(
+    pub async fn with_runtime(
         &self,
         org: ticketsync_actors::OrgId,
         mut view: ConnectionView,
-    ) -> ConnectionView {
-        view.last_webhook_at = self.store.last_webhook_at(org);
-        view.backfill = self.backfill_view(org);
+    ) -> Result<ConnectionView, crate::store::StoreError> {
+        view.last_webhook_at = self.store.last_webhook_at(org).await?;
+        view.backfill = self.backfill_view(org).await;
         view.error = self.engine.org_pause(org);
-        view
+        Ok(view)
     }
 
     /// The org's backfill progress as the API shows it.
-    pub fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
+    pub async fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
         self.engine
             .backfill(org)
+            .await
             .map(|b| serde_json::to_value(b).expect("progress serialises"))
             .unwrap_or_else(|| serde_json::json!({"state": "not_started"}))
     }

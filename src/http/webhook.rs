@@ -114,7 +114,11 @@ async fn receive(
             "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
         )));
     };
-    let connected = state.store.connection(org)?.is_some_and(|c| c.connected);
+    let connected = state
+        .store
+        .connection(org)
+        .await?
+        .is_some_and(|c| c.connected);
     if !connected {
         return Err(reject(ApiError::new(
             Code::IntegrationGone,
@@ -154,6 +158,7 @@ async fn receive(
                 triggered_event: hint.triggered_event.clone(),
             },
         )
+        .await
         .map_err(|e| not_durable(&e))?;
     // The event is in the inbox now: its flush and the wake run detached, so a client that
     // resets the connection (actix then drops this handler) leaves no event unwoken.

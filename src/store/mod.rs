@@ -10,12 +10,39 @@ mod orgs;
 mod tickets;
 
 pub use group_commit::FlushFaults;
-pub use orgs::ConnectionRecord;
-pub use tickets::{SessionCursor, SessionSummaryRow};
+pub use orgs::{ConnectionRecord, OrgStore};
+pub use tickets::{SessionCursor, SessionSummaryRow, TicketQueries};
 
+use async_trait::async_trait;
 use rand::RngCore;
 use std::path::Path;
+use std::sync::Arc;
+use ticketsync_actors::ports::EngineStore;
 use ticketsync_actors::OrgId;
+
+/// Everything the service keeps, on one backend: the engine's port, orgs and connections,
+/// ticket and session reads, and the store's own upkeep.
+pub trait Storage: EngineStore + OrgStore + TicketQueries + StoreAdmin {}
+
+impl<T: EngineStore + OrgStore + TicketQueries + StoreAdmin> Storage for T {}
+
+/// The service's handle on its storage (upcasts to the engine's `Arc<dyn EngineStore>`).
+pub type Store = Arc<dyn Storage>;
+
+/// The store's own upkeep: secrets it keeps, size, health.
+#[async_trait]
+pub trait StoreAdmin {
+    /// Bytes the database occupies on disk.
+    async fn size_on_disk(&self) -> StoreResult<u64>;
+    /// The secret that signs webhook tokens: generated once, then stable forever (the first
+    /// writer wins if two starts race).
+    async fn webhook_token_secret(&self) -> StoreResult<[u8; 32]>;
+    /// Whether writes can be made durable now; if not, why (`/readyz`).
+    fn durability(&self) -> Result<(), String>;
+    /// The fault switches of this store's flushes, for tests of a stalled or failing disk
+    /// (sled only).
+    fn flush_faults(&self) -> Option<Arc<FlushFaults>>;
+}
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +51,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Engine(#[from] ticketsync_actors::ports::StoreFailure),
 }
 
 /// Result of a storage operation.
@@ -92,32 +121,15 @@ impl SledStore {
             db,
         })
     }
+}
 
-    /// Make every write so far durable. Concurrent callers share flushes (group commit), run
-    /// on the store's committer thread, never on an arbiter thread; a caller that goes away
-    /// mid-wait never abandons a flush.
-    pub async fn flush(&self) -> StoreResult<()> {
-        self.commits.flush().await
+#[async_trait]
+impl StoreAdmin for SledStore {
+    async fn size_on_disk(&self) -> StoreResult<u64> {
+        Ok(self.db.size_on_disk()?)
     }
 
-    /// Whether writes can be made durable now (no flush stuck, the last one succeeded); if
-    /// not, why (`/readyz`).
-    pub fn durability(&self) -> Result<(), String> {
-        self.commits.health()
-    }
-
-    /// The fault switches of this store's flushes, for tests of a stalled or failing disk.
-    pub fn flush_faults(&self) -> std::sync::Arc<FlushFaults> {
-        self.commits.faults()
-    }
-
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
-
-    /// The secret that signs webhook tokens: generated once, then stable forever.
-    pub fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
+    async fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
         let mut fresh = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
         // compare_and_swap keeps the first writer's secret if two starts race.
@@ -134,6 +146,15 @@ impl SledStore {
             .as_ref()
             .try_into()
             .map_err(|_| StoreError::Corrupt("webhook token secret has the wrong length".into()))
+    }
+
+    /// No flush stuck, the last one succeeded.
+    fn durability(&self) -> Result<(), String> {
+        self.commits.health()
+    }
+
+    fn flush_faults(&self) -> Option<Arc<FlushFaults>> {
+        Some(self.commits.faults())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Organizations and their Freshdesk connection (settings, sealed API key, AI agent).
 
 use super::{decode, encode, SledStore, StoreResult};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticketsync_actors::org::{AiAgent, Org, OrgSettings};
@@ -38,23 +39,36 @@ mod sealed_bytes {
     }
 }
 
-impl SledStore {
+/// Organizations and their connections.
+#[async_trait]
+pub trait OrgStore {
     /// Store a new org.
-    pub fn insert_org(&self, org: &Org) -> StoreResult<()> {
+    async fn insert_org(&self, org: &Org) -> StoreResult<()>;
+    /// One org.
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    /// Every org, oldest first.
+    async fn orgs(&self) -> StoreResult<Vec<Org>>;
+    /// The org's connection, if it was ever connected.
+    async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>>;
+    /// Replace the org's connection in one write.
+    async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()>;
+}
+
+#[async_trait]
+impl OrgStore for SledStore {
+    async fn insert_org(&self, org: &Org) -> StoreResult<()> {
         self.orgs.insert(org.id.0.as_bytes(), encode(org))?;
         Ok(())
     }
 
-    /// One org.
-    pub fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
         self.orgs
             .get(id.0.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
     }
 
-    /// Every org, oldest first.
-    pub fn orgs(&self) -> StoreResult<Vec<Org>> {
+    async fn orgs(&self) -> StoreResult<Vec<Org>> {
         let mut orgs = self
             .orgs
             .iter()
@@ -65,16 +79,14 @@ impl SledStore {
         Ok(orgs)
     }
 
-    /// The org's connection, if it was ever connected.
-    pub fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>> {
+    async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>> {
         self.connections
             .get(org.0.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
     }
 
-    /// Replace the org's connection in one write.
-    pub fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
+    async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
         self.connections.insert(org.0.as_bytes(), encode(record))?;
         Ok(())
     }

@@ -60,11 +60,8 @@ fn split_ticket_key(key: &[u8]) -> Option<(OrgId, TicketId)> {
 }
 
 fn updated_key(org: OrgId, updated_at: DateTime<Utc>, ticket: TicketId) -> Vec<u8> {
-    let mut key = org_prefix(UPDATED, org);
     let micros = u64::try_from(updated_at.timestamp_micros()).unwrap_or(0);
-    key.extend_from_slice(&(u64::MAX - micros).to_be_bytes());
-    key.extend_from_slice(&ticket.0.to_be_bytes());
-    key
+    SessionCursor::new(org, micros, ticket).0
 }
 
 /// Counts that inspection reads instead of scanning. Each write adjusts them by what it
@@ -117,6 +114,27 @@ pub struct SessionSummaryRow {
 pub struct SessionCursor(pub Vec<u8>);
 
 impl SessionCursor {
+    /// The cursor after the session of `ticket` last updated at `updated_micros` (µs since
+    /// the epoch): the same bytes as the sled index key, so every backend shares the format.
+    pub fn new(org: OrgId, updated_micros: u64, ticket: TicketId) -> Self {
+        let mut key = org_prefix(UPDATED, org);
+        key.extend_from_slice(&(u64::MAX - updated_micros).to_be_bytes());
+        key.extend_from_slice(&ticket.0.to_be_bytes());
+        Self(key)
+    }
+
+    /// The updated time (µs since the epoch) of the last row returned.
+    pub fn updated_micros(&self) -> u64 {
+        u64::MAX - u64::from_be_bytes(self.0[17..25].try_into().expect("33-byte cursor"))
+    }
+
+    /// The ticket of the last row returned.
+    pub fn ticket(&self) -> TicketId {
+        TicketId(u64::from_be_bytes(
+            self.0[25..33].try_into().expect("33-byte cursor"),
+        ))
+    }
+
     /// Opaque text form for the API.
     pub fn encode(&self) -> String {
         use base64::Engine;
@@ -149,79 +167,12 @@ fn failure(e: impl std::fmt::Display) -> StoreFailure {
 }
 
 impl SledStore {
-    /// A session by id: its org's ticket record.
-    pub fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>> {
-        let mut key = vec![SESSION];
-        key.extend_from_slice(session.0.as_bytes());
-        let Some(target) = self.engine.get(key)? else {
-            return Ok(None);
-        };
-        let Some((org, ticket)) = split_ticket_key(&[&[TICKET][..], &target[..]].concat()) else {
-            return Err(StoreError::Corrupt("bad session index entry".into()));
-        };
-        self.ticket_record(org, ticket)
-    }
-
     /// A ticket's record.
-    pub fn ticket_record(&self, org: OrgId, ticket: TicketId) -> StoreResult<Option<TicketRecord>> {
+    fn record(&self, org: OrgId, ticket: TicketId) -> StoreResult<Option<TicketRecord>> {
         self.engine
             .get(ticket_key(TICKET, org, ticket))?
             .map(|v| decode(&v))
             .transpose()
-    }
-
-    /// One page of an org's sessions, most recently updated first.
-    pub fn session_page(
-        &self,
-        org: OrgId,
-        after: Option<&SessionCursor>,
-        mut keep: impl FnMut(&SessionSummaryRow) -> bool,
-        limit: usize,
-    ) -> StoreResult<(Vec<SessionSummaryRow>, Option<SessionCursor>)> {
-        let prefix = org_prefix(UPDATED, org);
-        let start = match after {
-            Some(cursor) => {
-                let mut k = cursor.0.clone();
-                k.push(0);
-                k
-            }
-            None => prefix.clone(),
-        };
-        let mut rows = Vec::new();
-        let mut last_key = None;
-        for item in self.engine.range(start..) {
-            let (key, value) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let row: SessionSummaryRow = decode(&value)?;
-            if !keep(&row) {
-                continue;
-            }
-            if rows.len() == limit {
-                return Ok((rows, last_key.map(SessionCursor)));
-            }
-            last_key = Some(key.to_vec());
-            rows.push(row);
-        }
-        Ok((rows, None))
-    }
-
-    /// Queued events of an org (its backlog).
-    pub fn org_backlog(&self, org: OrgId) -> u64 {
-        let queued = self.gauges.inbox.lock().get(&org).copied();
-        queued.unwrap_or(0).max(0) as u64
-    }
-
-    /// Queued events in all (inspection): O(orgs).
-    pub fn inbox_depth(&self) -> u64 {
-        let total: i64 = self.gauges.inbox.lock().values().sum();
-        total.max(0) as u64
-    }
-
-    /// Tickets with pending effects (inspection).
-    pub fn pending_effect_tickets(&self) -> u64 {
-        self.gauges.pending.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Of these events, how many of each org are still queued (they are about to be removed).
@@ -239,22 +190,6 @@ impl SledStore {
         for (org, n) in removed {
             self.gauges.queued(org, -n);
         }
-    }
-
-    /// Tracked tickets, from the counter kept with each commit.
-    pub fn tracked_tickets(&self) -> u64 {
-        self.engine
-            .get(TRACKED_COUNTER)
-            .ok()
-            .flatten()
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0)
-    }
-
-    /// When the org's webhook last accepted an event.
-    pub fn last_webhook_at(&self, org: OrgId) -> Option<DateTime<Utc>> {
-        let value = self.engine.get(org_prefix(WEBHOOK, org)).ok()??;
-        decode(&value).ok()
     }
 
     /// Add a record's writes to `batch`; counts what they change in `tracked_delta` (tickets
@@ -321,9 +256,130 @@ impl SledStore {
         }
         Ok(())
     }
+}
 
-    /// Write a batch of records at once (backfill imports).
-    pub fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
+/// Reads of tickets and sessions for the API and inspection, and bulk seeding.
+#[async_trait]
+pub trait TicketQueries {
+    /// A session by id: its org's ticket record.
+    async fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>>;
+    /// A ticket's record.
+    async fn ticket_record(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> StoreResult<Option<TicketRecord>>;
+    /// One page of an org's sessions, most recently updated first (ties: ticket id
+    /// ascending), keeping only rows `keep` accepts.
+    async fn session_page(
+        &self,
+        org: OrgId,
+        after: Option<&SessionCursor>,
+        keep: &(dyn for<'r> Fn(&'r SessionSummaryRow) -> bool + Send + Sync),
+        limit: usize,
+    ) -> StoreResult<(Vec<SessionSummaryRow>, Option<SessionCursor>)>;
+    /// Write a batch of records at once (bench seeding).
+    async fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()>;
+    /// Queued events of an org (its backlog).
+    async fn org_backlog(&self, org: OrgId) -> StoreResult<u64>;
+    /// Queued events in all.
+    async fn inbox_depth(&self) -> StoreResult<u64>;
+    /// Tickets with pending effects.
+    async fn pending_effect_tickets(&self) -> StoreResult<u64>;
+    /// Tickets with a session (tracked).
+    async fn tracked_tickets(&self) -> StoreResult<u64>;
+    /// When the org's webhook last accepted an event.
+    async fn last_webhook_at(&self, org: OrgId) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+#[async_trait]
+impl TicketQueries for SledStore {
+    async fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>> {
+        let mut key = vec![SESSION];
+        key.extend_from_slice(session.0.as_bytes());
+        let Some(target) = self.engine.get(key)? else {
+            return Ok(None);
+        };
+        let Some((org, ticket)) = split_ticket_key(&[&[TICKET][..], &target[..]].concat()) else {
+            return Err(StoreError::Corrupt("bad session index entry".into()));
+        };
+        self.record(org, ticket)
+    }
+
+    async fn ticket_record(
+        &self,
+        org: OrgId,
+        ticket: TicketId,
+    ) -> StoreResult<Option<TicketRecord>> {
+        self.record(org, ticket)
+    }
+
+    async fn session_page(
+        &self,
+        org: OrgId,
+        after: Option<&SessionCursor>,
+        keep: &(dyn for<'r> Fn(&'r SessionSummaryRow) -> bool + Send + Sync),
+        limit: usize,
+    ) -> StoreResult<(Vec<SessionSummaryRow>, Option<SessionCursor>)> {
+        let prefix = org_prefix(UPDATED, org);
+        let start = match after {
+            Some(cursor) => {
+                let mut k = cursor.0.clone();
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut rows = Vec::new();
+        let mut last_key = None;
+        for item in self.engine.range(start..) {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let row: SessionSummaryRow = decode(&value)?;
+            if !keep(&row) {
+                continue;
+            }
+            if rows.len() == limit {
+                return Ok((rows, last_key.map(SessionCursor)));
+            }
+            last_key = Some(key.to_vec());
+            rows.push(row);
+        }
+        Ok((rows, None))
+    }
+
+    async fn org_backlog(&self, org: OrgId) -> StoreResult<u64> {
+        let queued = self.gauges.inbox.lock().get(&org).copied();
+        Ok(queued.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn inbox_depth(&self) -> StoreResult<u64> {
+        let total: i64 = self.gauges.inbox.lock().values().sum();
+        Ok(total.max(0) as u64)
+    }
+
+    async fn pending_effect_tickets(&self) -> StoreResult<u64> {
+        Ok(self.gauges.pending.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    async fn tracked_tickets(&self) -> StoreResult<u64> {
+        Ok(self
+            .engine
+            .get(TRACKED_COUNTER)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    async fn last_webhook_at(&self, org: OrgId) -> StoreResult<Option<DateTime<Utc>>> {
+        self.engine
+            .get(org_prefix(WEBHOOK, org))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    async fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
         let (mut tracked, mut pending) = (0, 0);
         for record in records {
@@ -335,7 +391,7 @@ impl SledStore {
 
 #[async_trait]
 impl EngineStore for SledStore {
-    fn append_event(
+    async fn append_event(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -376,7 +432,7 @@ impl EngineStore for SledStore {
         Ok(event)
     }
 
-    fn queued_events(
+    async fn queued_events(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -388,7 +444,7 @@ impl EngineStore for SledStore {
             .collect()
     }
 
-    fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
+    async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
         let removed = self.still_queued(events).map_err(failure)?;
         let mut batch = sled::Batch::default();
         for e in events {
@@ -399,15 +455,19 @@ impl EngineStore for SledStore {
         Ok(())
     }
 
-    fn load_ticket(
+    async fn load_ticket(
         &self,
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Option<TicketRecord>, StoreFailure> {
-        self.ticket_record(org, ticket).map_err(failure)
+        self.record(org, ticket).map_err(failure)
     }
 
-    fn commit(&self, record: &TicketRecord, consumed: &[QueuedEvent]) -> Result<(), StoreFailure> {
+    async fn commit(
+        &self,
+        record: &TicketRecord,
+        consumed: &[QueuedEvent],
+    ) -> Result<(), StoreFailure> {
         let removed = self.still_queued(consumed).map_err(failure)?;
         let mut batch = sled::Batch::default();
         let (mut tracked, mut pending) = (0, 0);
@@ -421,7 +481,7 @@ impl EngineStore for SledStore {
         Ok(())
     }
 
-    fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
+    async fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
         let mut tickets: Vec<(OrgId, TicketId)> = Vec::new();
         for prefix in [INBOX, PENDING] {
             for key in self.engine.scan_prefix([prefix]).keys() {
@@ -439,10 +499,17 @@ impl EngineStore for SledStore {
     }
 
     async fn flush(&self) -> Result<(), StoreFailure> {
-        SledStore::flush(self).await.map_err(failure)
+        // Concurrent callers share flushes (group commit), run on the store's committer
+        // thread, never on an arbiter thread; a caller that goes away mid-wait never abandons
+        // a flush.
+        self.commits.flush().await.map_err(failure)
     }
 
-    fn load_job(&self, org: OrgId, job: &str) -> Result<Option<serde_json::Value>, StoreFailure> {
+    async fn load_job(
+        &self,
+        org: OrgId,
+        job: &str,
+    ) -> Result<Option<serde_json::Value>, StoreFailure> {
         self.engine
             .get(job_key(org, job))
             .map_err(failure)?
@@ -450,7 +517,7 @@ impl EngineStore for SledStore {
             .transpose()
     }
 
-    fn save_job(
+    async fn save_job(
         &self,
         org: OrgId,
         job: &str,
@@ -493,11 +560,15 @@ mod tests {
     }
 
     /// The same, as the gauges say.
-    fn gauged(store: &SledStore, orgs: &[OrgId]) -> Counts {
+    async fn gauged(store: &SledStore, orgs: &[OrgId]) -> Counts {
+        let mut per_org = Vec::new();
+        for org in orgs {
+            per_org.push(store.org_backlog(*org).await.unwrap());
+        }
         (
-            store.inbox_depth(),
-            orgs.iter().map(|o| store.org_backlog(*o)).collect(),
-            store.pending_effect_tickets(),
+            store.inbox_depth().await.unwrap(),
+            per_org,
+            store.pending_effect_tickets().await.unwrap(),
         )
     }
 
@@ -527,47 +598,58 @@ mod tests {
         r
     }
 
-    fn append(store: &SledStore, org: OrgId, ticket: u64) -> QueuedEvent {
+    async fn append(store: &SledStore, org: OrgId, ticket: u64) -> QueuedEvent {
         store
             .append_event(org, TicketId(ticket), EventKind::Sweep, Utc::now())
+            .await
             .unwrap()
     }
 
-    #[test]
-    fn the_inspection_gauges_equal_a_fresh_count_after_appends_consumes_discards_and_a_restart() {
+    async fn appended(store: &SledStore, org: OrgId, ticket: u64, n: usize) -> Vec<QueuedEvent> {
+        let mut events = Vec::new();
+        for _ in 0..n {
+            events.push(append(store, org, ticket).await);
+        }
+        events
+    }
+
+    #[tokio::test]
+    async fn the_inspection_gauges_equal_a_fresh_count_after_appends_consumes_discards_and_a_restart(
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (OrgId::new(), OrgId::new());
         let orgs = [a, b];
         {
             let store = SledStore::open(dir.path()).unwrap();
-            let a1: Vec<_> = (0..4).map(|_| append(&store, a, 1)).collect();
-            let a2: Vec<_> = (0..3).map(|_| append(&store, a, 2)).collect();
-            let b1: Vec<_> = (0..5).map(|_| append(&store, b, 1)).collect();
-            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
+            let a1 = appended(&store, a, 1, 4).await;
+            let a2 = appended(&store, a, 2, 3).await;
+            let b1 = appended(&store, b, 1, 5).await;
+            assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
             // Consumed with a pending effect, then the effect done.
-            store.commit(&record(a, 1, true), &a1[..2]).unwrap();
-            store.commit(&record(a, 1, true), &a1[2..]).unwrap();
-            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
-            store.commit(&record(a, 1, false), &[]).unwrap();
+            store.commit(&record(a, 1, true), &a1[..2]).await.unwrap();
+            store.commit(&record(a, 1, true), &a1[2..]).await.unwrap();
+            assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
+            store.commit(&record(a, 1, false), &[]).await.unwrap();
             // Discarded, twice (the second removes nothing), and consumed after a discard.
-            store.discard_events(&b1[..3]).unwrap();
-            store.discard_events(&b1[..4]).unwrap();
-            store.commit(&record(a, 2, false), &a2).unwrap();
-            store.commit(&record(a, 2, false), &a2).unwrap();
+            store.discard_events(&b1[..3]).await.unwrap();
+            store.discard_events(&b1[..4]).await.unwrap();
+            store.commit(&record(a, 2, false), &a2).await.unwrap();
+            store.commit(&record(a, 2, false), &a2).await.unwrap();
             // Imports with pending effects.
             store
                 .put_records(&[record(b, 7, true), record(b, 8, true), record(a, 1, true)])
+                .await
                 .unwrap();
-            assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
-            assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
+            assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
+            assert_eq!(gauged(&store, &orgs).await, (1, vec![0, 1], 3));
         }
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
-        assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
-        let later = append(&store, a, 3);
-        store.commit(&record(b, 7, false), &[]).unwrap();
-        store.commit(&record(a, 3, true), &[later]).unwrap();
-        assert_eq!(gauged(&store, &orgs), scanned(&store, &orgs));
-        assert_eq!(gauged(&store, &orgs), (1, vec![0, 1], 3));
+        assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
+        assert_eq!(gauged(&store, &orgs).await, (1, vec![0, 1], 3));
+        let later = append(&store, a, 3).await;
+        store.commit(&record(b, 7, false), &[]).await.unwrap();
+        store.commit(&record(a, 3, true), &[later]).await.unwrap();
+        assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
+        assert_eq!(gauged(&store, &orgs).await, (1, vec![0, 1], 3));
     }
 }

@@ -140,35 +140,15 @@ impl OrgRegistry {
     }
 
     /// Whether the store says the org is connected (the source of truth the gate mirrors).
-    pub fn stored_connected(&self, org: OrgId) -> Result<bool, StoreFailure> {
-        Ok(self.stored_state(org)?.connected)
-    }
-
-    fn stored_state(&self, org: OrgId) -> Result<StoredState, StoreFailure> {
-        Ok(match self.provider.connection(org) {
-            Ok(connection) => StoredState {
-                connected: connection.is_some_and(|c| c.connected),
-                blocked: None,
-            },
-            Err(ConnectionFailure::DomainNotAllowed(why)) => StoredState {
-                connected: true,
-                blocked: Some((PauseReason::DomainNotAllowed, why)),
-            },
-            Err(ConnectionFailure::Store(e)) => return Err(e),
-        })
+    pub async fn stored_connected(&self, org: OrgId) -> Result<bool, StoreFailure> {
+        Ok(StoredState::read(self.provider.as_ref(), org)
+            .await?
+            .connected)
     }
 
     /// Mirror the stored connection in the org's gate. Returns whether a pause was lifted.
-    pub(crate) fn sync_gate(&self, org: OrgId, gate: &OrgGate) -> Result<bool, StoreFailure> {
-        let stored = self.stored_state(org)?;
-        gate.set_connected(stored.connected);
-        Ok(match stored.blocked {
-            Some((reason, why)) => {
-                gate.set_pause(reason, why);
-                false
-            }
-            None => gate.resume(),
-        })
+    pub(crate) async fn sync_gate(&self, org: OrgId, gate: &OrgGate) -> Result<bool, StoreFailure> {
+        mirror_in_gate(self.provider.as_ref(), org, gate).await
     }
 
     fn entry(&self, org: OrgId) -> OrgEntry {
@@ -176,11 +156,15 @@ impl OrgRegistry {
         actors
             .entry(org)
             .or_insert_with(|| {
+                // Closed until the store's connection is mirrored in it (at once, on the org
+                // arbiter); a pass that finds it closed asks the store itself (see run_pass).
                 let gate = Arc::new(OrgGate::new(org, false, self.metrics.clone()));
-                if let Err(e) = self.sync_gate(org, &gate) {
-                    // Closed until a pass confirms the connection with the store (see run_pass).
-                    tracing::error!(org_id = %org, error = %e, "cannot read the org's connection");
-                }
+                let (provider, first_sync) = (self.provider.clone(), gate.clone());
+                self.arbiter.spawn(async move {
+                    if let Err(e) = mirror_in_gate(provider.as_ref(), org, &first_sync).await {
+                        tracing::error!(org_id = %org, error = %e, "cannot read the org's connection");
+                    }
+                });
                 let provider = self.provider.clone();
                 let budget = Arc::new(RateBudget::new(self.rate_limit_share));
                 let (for_actor, gate_for_actor) = (budget.clone(), gate.clone());
@@ -191,6 +175,41 @@ impl OrgRegistry {
             })
             .clone()
     }
+}
+
+impl StoredState {
+    async fn read(provider: &dyn OrgProvider, org: OrgId) -> Result<Self, StoreFailure> {
+        Ok(match provider.connection(org).await {
+            Ok(connection) => Self {
+                connected: connection.is_some_and(|c| c.connected),
+                blocked: None,
+            },
+            Err(ConnectionFailure::DomainNotAllowed(why)) => Self {
+                connected: true,
+                blocked: Some((PauseReason::DomainNotAllowed, why)),
+            },
+            Err(ConnectionFailure::Store(e)) => return Err(e),
+        })
+    }
+}
+
+/// Read the stored connection and mirror it in the gate, one sync at a time per gate so a
+/// slower, older read never overwrites a newer one. Returns whether a pause was lifted.
+async fn mirror_in_gate(
+    provider: &dyn OrgProvider,
+    org: OrgId,
+    gate: &OrgGate,
+) -> Result<bool, StoreFailure> {
+    let _one_at_a_time = gate.syncing().await;
+    let stored = StoredState::read(provider, org).await?;
+    gate.set_connected(stored.connected);
+    Ok(match stored.blocked {
+        Some((reason, why)) => {
+            gate.set_pause(reason, why);
+            false
+        }
+        None => gate.resume(),
+    })
 }
 
 /// Callers waiting for queued events to be applied (admin commands answer with the result).

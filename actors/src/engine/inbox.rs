@@ -44,7 +44,7 @@ impl Inbox {
     }
 
     /// Append one event (not yet durable: `flush` makes it so).
-    pub fn append(
+    pub async fn append(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -53,6 +53,7 @@ impl Inbox {
         self.deps
             .store
             .append_event(org, ticket, kind, self.deps.clock.now())
+            .await
     }
 
     /// Make every appended event durable.
@@ -74,7 +75,8 @@ impl Inbox {
         for ticket in tickets {
             self.deps
                 .store
-                .append_event(org, *ticket, kind.clone(), now)?;
+                .append_event(org, *ticket, kind.clone(), now)
+                .await?;
         }
         self.flush().await?;
         for ticket in tickets {

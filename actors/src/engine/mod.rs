@@ -126,10 +126,10 @@ impl Engine {
 
     /// Wake every ticket with queued events or pending writes (after a restart); tickets
     /// with nothing but imports and sweeps queued wait behind the others.
-    pub fn recover(&self) -> Result<usize, StoreFailure> {
-        let tickets = self.deps.store.tickets_with_work()?;
+    pub async fn recover(&self) -> Result<usize, StoreFailure> {
+        let tickets = self.deps.store.tickets_with_work().await?;
         for (org, ticket) in &tickets {
-            let events = self.deps.store.queued_events(*org, *ticket)?;
+            let events = self.deps.store.queued_events(*org, *ticket).await?;
             self.inbox.route(*org, *ticket, background_only(&events));
         }
         Ok(tickets.len())
@@ -144,7 +144,7 @@ impl Engine {
         kind: EventKind,
         wait: Duration,
     ) -> Result<bool, StoreFailure> {
-        let event = self.inbox.append(org_id, ticket_id, kind)?;
+        let event = self.inbox.append(org_id, ticket_id, kind).await?;
         let done = self.deps.waiters.register(event.id);
         // Forgets the waiter on every way out: a failed flush, a timeout, the caller going
         // away mid-wait. (Once applied, `notify` has removed it already.)
@@ -169,7 +169,7 @@ impl Engine {
     /// is in flight: after it, nothing more is posted.
     pub async fn org_changed(&self, org: OrgId) -> Result<(), StoreFailure> {
         let gate = self.deps.orgs.gate(org);
-        let resumed = self.deps.orgs.sync_gate(org, &gate)?;
+        let resumed = self.deps.orgs.sync_gate(org, &gate).await?;
         // Callers waiting for a budget slot look at the gate again.
         self.deps.orgs.budget(org).notify();
         self.deps.orgs.get(org).do_send(Reload);
@@ -177,7 +177,7 @@ impl Engine {
             gate.writes_drained().await;
         }
         if resumed && gate.is_connected() {
-            let waiting = self.deps.store.tickets_with_work()?;
+            let waiting = self.deps.store.tickets_with_work().await?;
             for (_, ticket) in waiting.iter().filter(|(o, _)| *o == org) {
                 self.wake(org, *ticket);
             }
@@ -192,8 +192,8 @@ impl Engine {
 
     /// The org is connected (saved now, or found connected at startup): make sure its
     /// background jobs run. On its first connect, the backfill is scheduled first.
-    pub fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
-        if first_connect && jobs::load_backfill(&self.deps, org)?.is_none() {
+    pub async fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
+        if first_connect && jobs::load_backfill(&self.deps, org).await?.is_none() {
             let window_start =
                 self.now() - chrono::Duration::days(i64::from(self.deps.config.backfill_days));
             self.save_backfill(
@@ -212,7 +212,8 @@ impl Engine {
                     finished_at: None,
                     last_error: None,
                 },
-            );
+            )
+            .await;
         }
         let addr = {
             let mut jobs = self.jobs.lock();
@@ -241,18 +242,18 @@ impl Engine {
 
     /// The org's backfill progress, if it ever had one (as the API shows it: a store failure
     /// is logged and shown as none).
-    pub fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
-        jobs::backfill_or_none(&self.deps, org)
+    pub async fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
+        jobs::backfill_or_none(&self.deps, org).await
     }
 
     /// Store backfill progress (a failure is logged; the job redoes the page).
-    pub(crate) fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
-        jobs::save_backfill(&self.deps, org, progress);
+    pub(crate) async fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
+        jobs::save_backfill(&self.deps, org, progress).await;
     }
 
     /// The org's sweep state (a store failure is logged and shown as the default state).
-    pub fn sweep(&self, org: OrgId) -> SweepProgress {
-        jobs::sweep_or_default(&self.deps, org)
+    pub async fn sweep(&self, org: OrgId) -> SweepProgress {
+        jobs::sweep_or_default(&self.deps, org).await
     }
 
     /// The live actor of a ticket, if any.

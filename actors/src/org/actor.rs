@@ -133,7 +133,7 @@ impl Handler<GetSnapshot> for OrgActor {
         let budget = self.budget.clone();
         let gate = self.gate.clone();
         let load = async move {
-            let Some(connection) = provider.connection(org_id)? else {
+            let Some(connection) = provider.connection(org_id).await? else {
                 return Ok(None);
             };
             let status_names = if connection.connected {

@@ -4,9 +4,9 @@
 //! busy (listing agents, loading status names).
 //!
 //! It holds three things:
-//! - **connected**: the stored connection's flag, mirrored here by `Engine::org_changed` (the
-//!   only writer; the store stays the source of truth, see `run_pass`). Every budgeted call
-//!   and every write checks it.
+//! - **connected**: the stored connection's flag, mirrored here when the gate is made and by
+//!   `Engine::org_changed` (the store stays the source of truth, see `run_pass`). Every
+//!   budgeted call and every write checks it.
 //! - **writes**: every write to Freshdesk runs under a read guard taken after checking
 //!   `connected`; a disconnect clears the flag, then takes the write guard, so once it returns
 //!   no write is in flight and none can start.
@@ -55,6 +55,8 @@ pub struct OrgGate {
     connected: AtomicBool,
     writes: RwLock<()>,
     pause: Mutex<Option<Paused>>,
+    /// Held while the stored connection is read and mirrored here (see `syncing`).
+    sync: tokio::sync::Mutex<()>,
     metrics: Arc<EngineMetrics>,
 }
 
@@ -76,8 +78,15 @@ impl OrgGate {
             connected: AtomicBool::new(connected),
             writes: RwLock::new(()),
             pause: Mutex::new(None),
+            sync: tokio::sync::Mutex::new(()),
             metrics,
         }
+    }
+
+    /// Taken by whoever reads the stored connection to mirror it here, for the read and the
+    /// update together: mirrors apply in the order they read.
+    pub(crate) async fn syncing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.sync.lock().await
     }
 
     /// The flag budgeted calls check before they are sent.

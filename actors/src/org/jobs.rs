@@ -164,38 +164,39 @@ struct JobDeps {
 }
 
 impl JobDeps {
-    fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
-        backfill_or_none(&self.deps, org)
+    async fn backfill(&self, org: OrgId) -> Option<BackfillProgress> {
+        backfill_or_none(&self.deps, org).await
     }
 
-    fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
-        save_backfill(&self.deps, org, progress);
+    async fn save_backfill(&self, org: OrgId, progress: &BackfillProgress) {
+        save_backfill(&self.deps, org, progress).await;
     }
 
-    fn sweep(&self, org: OrgId) -> SweepProgress {
-        sweep_or_default(&self.deps, org)
+    async fn sweep(&self, org: OrgId) -> SweepProgress {
+        sweep_or_default(&self.deps, org).await
     }
 
-    fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
-        save_sweep(&self.deps, org, progress);
+    async fn save_sweep(&self, org: OrgId, progress: &SweepProgress) {
+        save_sweep(&self.deps, org, progress).await;
     }
 
     /// Whether the ticket still has an import queued.
-    fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
+    async fn import_queued(&self, org: OrgId, ticket: TicketId) -> Result<bool, StoreFailure> {
         Ok(self
             .deps
             .store
-            .queued_events(org, ticket)?
+            .queued_events(org, ticket)
+            .await?
             .iter()
             .any(|e| e.kind == EventKind::Import))
     }
 
-    fn ticket_record(
+    async fn ticket_record(
         &self,
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Option<TicketRecord>, StoreFailure> {
-        self.deps.store.load_ticket(org, ticket)
+        self.deps.store.load_ticket(org, ticket).await
     }
 
     fn config(&self) -> &EngineConfig {
@@ -208,21 +209,21 @@ impl JobDeps {
 }
 
 /// The org's backfill progress, if it ever had one.
-pub(crate) fn load_backfill(
+pub(crate) async fn load_backfill(
     deps: &EngineDeps,
     org: OrgId,
 ) -> Result<Option<BackfillProgress>, StoreFailure> {
-    load_job(deps, org, "backfill")
+    load_job(deps, org, "backfill").await
 }
 
 /// A job's stored state. A store failure is returned; a state this version cannot read is
 /// logged and taken as none (the job starts afresh, as it always did).
-fn load_job<T: serde::de::DeserializeOwned>(
+async fn load_job<T: serde::de::DeserializeOwned>(
     deps: &EngineDeps,
     org: OrgId,
     job: &str,
 ) -> Result<Option<T>, StoreFailure> {
-    let Some(value) = deps.store.load_job(org, job)? else {
+    let Some(value) = deps.store.load_job(org, job).await? else {
         return Ok(None);
     };
     match serde_json::from_value(value) {
@@ -236,40 +237,48 @@ fn load_job<T: serde::de::DeserializeOwned>(
 
 /// The backfill's progress; a store failure is logged and taken as none (the backfill does
 /// not run now: the next `Ensure` or restart looks again; the API shows none).
-pub(crate) fn backfill_or_none(deps: &EngineDeps, org: OrgId) -> Option<BackfillProgress> {
-    load_backfill(deps, org).unwrap_or_else(|e| {
+pub(crate) async fn backfill_or_none(deps: &EngineDeps, org: OrgId) -> Option<BackfillProgress> {
+    load_backfill(deps, org).await.unwrap_or_else(|e| {
         tracing::error!(org_id = %org, error = %e, "cannot read the backfill's progress");
         None
     })
 }
 
 /// Store backfill progress (a failure is logged; the job redoes the page).
-pub(crate) fn save_backfill(deps: &EngineDeps, org: OrgId, progress: &BackfillProgress) {
-    save_job(deps, org, "backfill", progress);
+pub(crate) async fn save_backfill(deps: &EngineDeps, org: OrgId, progress: &BackfillProgress) {
+    save_job(deps, org, "backfill", progress).await;
 }
 
 /// The org's sweep state (the default before its first run).
-pub(crate) fn load_sweep(deps: &EngineDeps, org: OrgId) -> Result<SweepProgress, StoreFailure> {
-    Ok(load_job(deps, org, "sweep")?.unwrap_or_default())
+pub(crate) async fn load_sweep(
+    deps: &EngineDeps,
+    org: OrgId,
+) -> Result<SweepProgress, StoreFailure> {
+    Ok(load_job(deps, org, "sweep").await?.unwrap_or_default())
 }
 
 /// The sweep's state; a store failure is logged and taken as the default (the sweep then
 /// runs from the connection, and inspection shows the default, as they always did).
-pub(crate) fn sweep_or_default(deps: &EngineDeps, org: OrgId) -> SweepProgress {
-    load_sweep(deps, org).unwrap_or_else(|e| {
+pub(crate) async fn sweep_or_default(deps: &EngineDeps, org: OrgId) -> SweepProgress {
+    load_sweep(deps, org).await.unwrap_or_else(|e| {
         tracing::error!(org_id = %org, error = %e, "cannot read the sweep's state");
         SweepProgress::default()
     })
 }
 
 /// Store sweep state.
-pub(crate) fn save_sweep(deps: &EngineDeps, org: OrgId, progress: &SweepProgress) {
-    save_job(deps, org, "sweep", progress);
+pub(crate) async fn save_sweep(deps: &EngineDeps, org: OrgId, progress: &SweepProgress) {
+    save_job(deps, org, "sweep", progress).await;
 }
 
-fn save_job(deps: &EngineDeps, org: OrgId, job: &str, state: &impl serde::Serialize) {
+async fn save_job(
+    deps: &EngineDeps,
+    org: OrgId,
+    job: &str,
+    state: &(impl serde::Serialize + Sync),
+) {
     let value = serde_json::to_value(state).expect("job state serialises");
-    if let Err(e) = deps.store.save_job(org, job, &value) {
+    if let Err(e) = deps.store.save_job(org, job, &value).await {
         tracing::error!(org_id = %org, job, error = %e, "cannot store job progress");
     }
 }
@@ -299,13 +308,6 @@ impl OrgJobs {
     fn start_backfill(&mut self, ctx: &mut Context<Self>) {
         if self.backfill_running {
             self.retry_now.notify_one();
-            return;
-        }
-        let wanted = matches!(
-            self.jobs.backfill(self.org_id).map(|b| b.state),
-            Some(BackfillState::Pending | BackfillState::Running | BackfillState::Stopped)
-        );
-        if !wanted {
             return;
         }
         self.backfill_running = true;
@@ -364,9 +366,12 @@ fn backoff(failures: u32) -> Duration {
 }
 
 async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
-    let Some(mut progress) = jobs.backfill(org) else {
+    let Some(mut progress) = jobs.backfill(org).await else {
         return;
     };
+    if progress.state == BackfillState::Done {
+        return;
+    }
     let mut failures = 0;
     // The previous page's tickets whose import may still be queued.
     let mut importing = Vec::new();
@@ -375,14 +380,14 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
         let Some(snapshot) = connected_snapshot(&jobs, org).await else {
             if progress.state != BackfillState::Done {
                 progress.state = BackfillState::Stopped;
-                jobs.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress).await;
             }
             return;
         };
         if progress.state != BackfillState::Running {
             progress.state = BackfillState::Running;
             progress.started_at.get_or_insert(jobs.now());
-            jobs.save_backfill(org, &progress);
+            jobs.save_backfill(org, &progress).await;
             tracing::info!(org_id = %org, "backfill started");
         }
         let api = snapshot.api(Priority::Background);
@@ -408,7 +413,7 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
                 if let Err(e) = jobs.inbox.enqueue(org, &wanted, EventKind::Import).await {
                     failures += 1;
                     progress.last_error = Some(e.to_string());
-                    jobs.save_backfill(org, &progress);
+                    jobs.save_backfill(org, &progress).await;
                     wait_to_retry(failures, &retry_now).await;
                     continue;
                 }
@@ -420,7 +425,7 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
                     progress.finished_at = Some(jobs.now());
                     tracing::info!(org_id = %org, pages = progress.pages_fetched, tickets = progress.tickets_queued, "backfill done");
                 }
-                jobs.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress).await;
                 if progress.state == BackfillState::Done {
                     return;
                 }
@@ -428,7 +433,7 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
             Ok(None) => {
                 progress.state = BackfillState::Done;
                 progress.finished_at = Some(jobs.now());
-                jobs.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress).await;
                 return;
             }
             Err(e) => {
@@ -439,7 +444,7 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
                     tracing::error!(org_id = %org, error = %e, failures, "backfill listing refused; retrying");
                 }
                 progress.last_error = Some(e.to_string());
-                jobs.save_backfill(org, &progress);
+                jobs.save_backfill(org, &progress).await;
                 wait_to_retry(failures, &retry_now).await;
             }
         }
@@ -452,7 +457,13 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
 async fn imports_done(jobs: &JobDeps, org: OrgId, importing: &mut Vec<TicketId>) {
     loop {
         // A store error counts as done: the pacing is only a courtesy.
-        importing.retain(|t| jobs.import_queued(org, *t).unwrap_or(false));
+        let mut still = Vec::with_capacity(importing.len());
+        for t in importing.iter() {
+            if jobs.import_queued(org, *t).await.unwrap_or(false) {
+                still.push(*t);
+            }
+        }
+        *importing = still;
         if importing.is_empty() {
             return;
         }
@@ -469,7 +480,7 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
     let Some(snapshot) = connected_snapshot(&jobs, org).await else {
         return;
     };
-    let mut progress = jobs.sweep(org);
+    let mut progress = jobs.sweep(org).await;
     let started = jobs.now();
     let first_connected = snapshot.connection.first_connected_at.trunc_subsecs(0);
     let since = progress
@@ -493,13 +504,13 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
             Err(e) => {
                 tracing::warn!(org_id = %org, error = %e, "sweep stopped; next run retries");
                 progress.last_error = Some(e.to_string());
-                jobs.save_sweep(org, &progress);
+                jobs.save_sweep(org, &progress).await;
                 return;
             }
         };
         let mut stale = Vec::new();
         for t in &tickets {
-            let needs = match jobs.ticket_record(org, t.id) {
+            let needs = match jobs.ticket_record(org, t.id).await {
                 Ok(None) => !machine::predates_connection(t.created_at, first_connected),
                 Ok(Some(r)) => {
                     r.gate.decision == GateOutcome::Tracked
@@ -532,7 +543,7 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
     if requeued > 0 {
         tracing::info!(org_id = %org, requeued, "sweep found tickets changed without a webhook");
     }
-    jobs.save_sweep(org, &progress);
+    jobs.save_sweep(org, &progress).await;
 }
 
 #[cfg(test)]

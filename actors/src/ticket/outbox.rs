@@ -22,7 +22,7 @@ impl Pass<'_> {
         while let Some(effect) = record.pending_effects.first().cloned() {
             if !self.snapshot.is_connected() {
                 machine::cancel_outbox_on_disconnect(record, self.deps.clock.now());
-                self.commit(record);
+                self.commit(record).await;
                 return Ok(());
             }
             if effect.kind.is_post() && (reconcile || effect.attempts > 0) {
@@ -30,7 +30,7 @@ impl Pass<'_> {
                     EngineMetrics::inc(&self.deps.metrics.effects_reconciled);
                     tracing::info!(org_id = %self.org_id, ticket_id = %self.ticket_id, effect = %effect.id, "effect was already sent; not sending it again");
                     machine::effect_sent(record, effect.id, Some(found));
-                    self.commit(record);
+                    self.commit(record).await;
                     continue;
                 }
                 // Not there (yet). An attempt still in flight, or held by Freshdesk past our
@@ -51,7 +51,7 @@ impl Pass<'_> {
                     // Durable before the request leaves: after a crash, the next incarnation
                     // knows an attempt may be in flight.
                     e.last_attempt_at = Some(self.deps.clock.now());
-                    self.commit(record);
+                    self.commit(record).await;
                     self.deps.store.flush().await.map_err(OutboxStop::Store)?;
                 }
             }
@@ -73,7 +73,7 @@ impl Pass<'_> {
                     );
                 }
                 Err(e) if e.is_transient() => {
-                    self.commit(record);
+                    self.commit(record).await;
                     return Err(OutboxStop::Transient(Transient::Freshdesk(e)));
                 }
                 Err(e) => {
@@ -86,13 +86,13 @@ impl Pass<'_> {
                     );
                 }
             }
-            self.commit(record);
+            self.commit(record).await;
         }
         Ok(())
     }
 
-    fn commit(&self, record: &TicketRecord) {
-        if let Err(e) = self.deps.store.commit(record, &[]) {
+    async fn commit(&self, record: &TicketRecord) {
+        if let Err(e) = self.deps.store.commit(record, &[]).await {
             // The effect's outcome is lost only from memory of the store; reconciliation
             // finds posts again, updates are idempotent.
             tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "cannot store effect progress");

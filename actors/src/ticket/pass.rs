@@ -90,7 +90,7 @@ pub async fn run_pass(
     reconcile: bool,
     woken: Arc<Notify>,
 ) -> Result<PassOutcome, PassError> {
-    let mut events = deps.store.queued_events(org_id, ticket_id)?;
+    let mut events = deps.store.queued_events(org_id, ticket_id).await?;
     // Bound how many passes of this org hold a ticket's state and wait on Freshdesk at once,
     // so a large backlog costs idle actors, not loaded records; background work has its own,
     // smaller pool so it never holds up live tickets.
@@ -98,7 +98,7 @@ pub async fn run_pass(
     let _permit = pass_permit(&deps, &pools, org_id, ticket_id, &mut events, &woken).await?;
     let mut record = match cached {
         Some(r) => Some(r),
-        None => deps.store.load_ticket(org_id, ticket_id)?,
+        None => deps.store.load_ticket(org_id, ticket_id).await?,
     };
     let has_effects = record
         .as_ref()
@@ -131,17 +131,17 @@ pub async fn run_pass(
         }
     };
     let Some(snapshot) = snapshot.filter(|s| s.is_connected()) else {
-        if deps.orgs.stored_connected(org_id)? {
+        if deps.orgs.stored_connected(org_id).await? {
             // The store is the source of truth: a save stored the connection and is about to
             // tell the engine (`Engine::org_changed`). Keep the work; never drop what the
             // webhook acknowledged against a stale view.
             return Ok(wait(RECONNECT_RECHECK, record));
         }
         // Disconnected: queued work is dropped and nothing is posted.
-        deps.store.discard_events(&events)?;
+        deps.store.discard_events(&events).await?;
         if let Some(r) = record.as_mut() {
             if machine::cancel_outbox_on_disconnect(r, deps.clock.now()) {
-                deps.store.commit(r, &[])?;
+                deps.store.commit(r, &[]).await?;
             }
         }
         return Ok(PassOutcome {
@@ -163,7 +163,7 @@ pub async fn run_pass(
     // Writes decided before these events go first.
     if let Some(r) = record.as_mut() {
         if let Err(stop) = pass.execute_outbox(r, reconcile).await {
-            return pass.outbox_stopped(record, stop, Vec::new());
+            return pass.outbox_stopped(record, stop, Vec::new()).await;
         }
     }
 
@@ -193,11 +193,11 @@ pub async fn run_pass(
             }
         };
         if let Err(e) = result {
-            return pass.retry_later(record, e, applied);
+            return pass.retry_later(record, e, applied).await;
         }
         match record.as_ref() {
-            Some(r) => deps.store.commit(r, segment)?,
-            None => deps.store.discard_events(segment)?,
+            Some(r) => deps.store.commit(r, segment).await?,
+            None => deps.store.discard_events(segment).await?,
         }
         let new_effects = record
             .as_ref()
@@ -212,7 +212,7 @@ pub async fn run_pass(
         applied.extend(segment.iter().cloned());
         if let Some(r) = record.as_mut() {
             if let Err(stop) = pass.execute_outbox(r, false).await {
-                return pass.outbox_stopped(record, stop, applied);
+                return pass.outbox_stopped(record, stop, applied).await;
             }
         }
     }
@@ -240,7 +240,7 @@ async fn pass_permit<'a>(
             permit = pools.background.acquire() => {
                 return Ok(permit.expect("pass pools are never closed"));
             }
-            () = woken.notified() => *events = deps.store.queued_events(org_id, ticket_id)?,
+            () = woken.notified() => *events = deps.store.queued_events(org_id, ticket_id).await?,
         }
     }
     Ok(pools
@@ -310,14 +310,14 @@ impl Pass<'_> {
     }
 
     /// End the pass early because the outbox could not be emptied.
-    fn outbox_stopped(
+    async fn outbox_stopped(
         &self,
         record: Option<TicketRecord>,
         stop: OutboxStop,
         applied: Vec<QueuedEvent>,
     ) -> Result<PassOutcome, PassError> {
         match stop {
-            OutboxStop::Transient(e) => self.retry_later(record, e, applied),
+            OutboxStop::Transient(e) => self.retry_later(record, e, applied).await,
             OutboxStop::Store(e) => Err(PassError::Store(e)),
             OutboxStop::Settle(wait) => Ok(PassOutcome {
                 record,
@@ -329,7 +329,7 @@ impl Pass<'_> {
     }
 
     /// Record the failure on the ticket and ask to be retried.
-    fn retry_later(
+    async fn retry_later(
         &self,
         mut record: Option<TicketRecord>,
         error: Transient,
@@ -347,7 +347,7 @@ impl Pass<'_> {
                     at: self.deps.clock.now(),
                     message: error.to_string(),
                 });
-                self.deps.store.commit(r, &[])?;
+                self.deps.store.commit(r, &[]).await?;
                 r.retries
             }
             None => 1,
