@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
-use ticketsync_actors::ports::SystemClock;
+use ticketsync_actors::ports::{SoleNode, SystemClock};
 
 /// Router shards of the engine, each on its own arbiter thread.
 const ENGINE_SHARDS: usize = 2;
@@ -112,6 +112,7 @@ impl Application {
                     settings.freshdesk.request_timeout_ms * 2 + 1000,
                 ),
             },
+            ownership: Arc::new(SoleNode),
         });
         let connect = ConnectService::new(
             store.clone(),
