@@ -587,7 +587,8 @@ mod tests {
             let name = format!("TICKETSYNC__CLUSTER__{key}");
             let err = Settings::parse_with_env(EMBEDDED, env(&[(&name, value)])).unwrap_err();
             assert!(
-                err.to_string().contains(&format!("cluster.{}", key.to_lowercase())),
+                err.to_string()
+                    .contains(&format!("cluster.{}", key.to_lowercase())),
                 "{err}"
             );
         }
