@@ -7,6 +7,7 @@
 
 mod group_commit;
 mod orgs;
+pub mod postgres;
 mod tickets;
 
 pub use group_commit::FlushFaults;
@@ -24,6 +25,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 /// Result of a storage operation.
