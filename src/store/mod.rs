@@ -7,6 +7,7 @@
 
 mod group_commit;
 mod orgs;
+pub mod postgres;
 mod tickets;
 
 pub use group_commit::FlushFaults;
@@ -53,6 +54,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Engine(#[from] ticketsync_actors::ports::StoreFailure),
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 /// Result of a storage operation.

@@ -151,15 +151,22 @@ impl SessionCursor {
     }
 }
 
-fn summary_of(session: &Session) -> Vec<u8> {
-    let mut value = serde_json::to_value(session).expect("sessions serialise");
-    if let Some(map) = value.as_object_mut() {
-        map.remove("messages");
+impl SessionSummaryRow {
+    /// The list row of a session (every backend stores the same).
+    pub(crate) fn of(session: &Session) -> Self {
+        let mut value = serde_json::to_value(session).expect("sessions serialise");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("messages");
+        }
+        Self {
+            session: value,
+            last_message_at: session.last_message_at(),
+        }
     }
-    encode(&SessionSummaryRow {
-        session: value,
-        last_message_at: session.last_message_at(),
-    })
+}
+
+fn summary_of(session: &Session) -> Vec<u8> {
+    encode(&SessionSummaryRow::of(session))
 }
 
 fn failure(e: impl std::fmt::Display) -> StoreFailure {

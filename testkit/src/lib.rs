@@ -5,6 +5,7 @@
 //! - [`process`]: `ticketsync serve` as a child process ([`ServiceProcess`]); the binary's
 //!   path is a parameter, since only the root package's tests and benches see
 //!   `env!("CARGO_BIN_EXE_ticketsync")`;
+//! - [`pg`]: a real PostgreSQL for the tests ([`pg::TestDatabase`], [`pg::PgCluster`]);
 //! - [`wait`]: [`eventually`] (poll until a condition holds, with a deadline) and
 //!   [`assert_quiet_for`] (a condition keeps holding for a while: "nothing more happens");
 //! - [`free_port`], [`json_response`], [`ai_posts`], [`last_request_seq`].
@@ -12,6 +13,7 @@
 //! The in-process service (`BackgroundService`) stays in `tests/blackbox/harness.rs`: it
 //! needs the service crate, which this crate does not depend on.
 
+pub mod pg;
 pub mod process;
 pub mod sim;
 pub mod wait;

@@ -1,0 +1,192 @@
+//! Orgs, their Freshdesk connections, and the deployment-wide values in `meta` (the webhook
+//! token secret, the shard count). None of these writes is fenced: any node accepts admin
+//! calls.
+
+use super::{PgError, PgStore};
+use crate::store::{ConnectionRecord, StoreResult};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use ticketsync_actors::org::Org;
+use ticketsync_actors::OrgId;
+use tokio_postgres::types::Json;
+use tokio_postgres::Client;
+
+const TOKEN_SECRET_KEY: &str = "webhook_token_secret";
+const SHARDS_KEY: &str = "shards";
+
+/// Record the shard count at first start and insert its lease rows; refuse a count other than
+/// the one the database was set up with (it would move orgs between shards under their owners).
+pub(super) async fn ensure_shards(client: &Client, shards: u32) -> Result<(), PgError> {
+    let stored = set_once(client, SHARDS_KEY, shards.to_string().into_bytes()).await?;
+    let stored = String::from_utf8_lossy(&stored).into_owned();
+    if stored != shards.to_string() {
+        return Err(PgError::Config(format!(
+            "cluster.shards is {shards} but the database was set up with {stored} shards: \
+             every node must use {stored}"
+        )));
+    }
+    client
+        .execute(
+            "INSERT INTO shard_leases (shard) SELECT generate_series(0, $1 - 1) \
+             ON CONFLICT (shard) DO NOTHING",
+            &[&(shards as i32)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The value of a `meta` key: `fresh` if this call wrote it first, else the first writer's.
+async fn set_once(client: &Client, key: &str, fresh: Vec<u8>) -> Result<Vec<u8>, PgError> {
+    client
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &fresh],
+        )
+        .await?;
+    // A second statement: its snapshot sees a concurrent first writer's committed row.
+    let row = client
+        .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+        .await?;
+    Ok(row.get(0))
+}
+
+impl PgStore {
+    /// Store an org (replacing a record with its id).
+    pub async fn insert_org(&self, org: &Org) -> StoreResult<()> {
+        let org = org.clone();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO orgs (id, created_at, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
+                     record = EXCLUDED.record",
+                    &[&org.id.0, &org.created_at, &Json(&org)],
+                )
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// One org.
+    pub async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+        let org = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt("SELECT record FROM orgs WHERE id = $1", &[&id.0])
+                    .await?;
+                Ok(row.map(|r| r.get::<_, Json<Org>>(0).0))
+            })
+            .await?;
+        Ok(org)
+    }
+
+    /// Every org, oldest first (created_at, then id).
+    pub async fn orgs(&self) -> StoreResult<Vec<Org>> {
+        let mut orgs = self
+            .run(move |pool| async move {
+                let rows = pool
+                    .get()
+                    .await?
+                    .query("SELECT record FROM orgs", &[])
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.get::<_, Json<Org>>(0).0)
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        // Sorted here, on the records' own times (the column keeps microseconds only).
+        orgs.sort_by_key(|o| (o.created_at, o.id));
+        Ok(orgs)
+    }
+
+    /// The org's connection, if it was ever connected.
+    pub async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>> {
+        let record = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt(
+                        "SELECT record FROM connections WHERE org_id = $1",
+                        &[&org.0],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get::<_, Json<ConnectionRecord>>(0).0))
+            })
+            .await?;
+        Ok(record)
+    }
+
+    /// Replace the org's connection in one write.
+    pub async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO connections (org_id, record) VALUES ($1, $2) \
+                     ON CONFLICT (org_id) DO UPDATE SET record = EXCLUDED.record",
+                    &[&org.0, &Json(&record)],
+                )
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// When the org's webhook last accepted an event.
+    pub async fn last_webhook_at(&self, org: OrgId) -> StoreResult<Option<DateTime<Utc>>> {
+        let at = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt(
+                        "SELECT last_webhook_at FROM org_webhooks WHERE org_id = $1",
+                        &[&org.0],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+            .await?;
+        Ok(at)
+    }
+
+    /// Bytes the database occupies on the server's disk.
+    pub async fn size_on_disk(&self) -> StoreResult<u64> {
+        let bytes: i64 = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_one("SELECT pg_database_size(current_database())", &[])
+                    .await?;
+                Ok(row.get(0))
+            })
+            .await?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    /// The secret that signs webhook tokens: generated once (the first node to start wins),
+    /// then stable forever.
+    pub async fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let stored = self
+            .run(move |pool| async move {
+                let client = pool.get().await?;
+                set_once(&client, TOKEN_SECRET_KEY, fresh.to_vec()).await
+            })
+            .await?;
+        stored.as_slice().try_into().map_err(|_| {
+            PgError::Corrupt("webhook token secret has the wrong length".into()).into()
+        })
+    }
+}
