@@ -2,5 +2,6 @@
 //! shards; each shard is owned through a lease with a fencing token in the database. `plan`
 //! decides (pure), the lease manager acts.
 
+pub mod lease;
 pub mod ownership;
 pub mod plan;
