@@ -127,6 +127,7 @@ impl Application {
             engine: engine.clone(),
             tokens,
             metrics,
+            cluster: None,
         });
         let readiness = web::Data::new(Readiness::default());
         let admin = web::Data::new(AdminToken(admin_token.clone()));

@@ -489,70 +489,31 @@ impl LeaseManager {
     /// Start the work of shards whose settle window passed.
     fn start_settled(&mut self) {
         for (shard, _) in self.ownership.held() {
-            if self.ownership.runs(shard) && self.started.insert(shard) {
+            if self.ownership.shard_runs(shard) && self.started.insert(shard) {
                 let work = self.work.clone();
                 tokio::spawn(async move { work.start(shard).await });
             }
         }
     }
 
-    /// Run on a thread of its own until `stop` is called on the handle.
-    pub fn spawn(mut self) -> std::io::Result<LeaseHandle> {
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("cluster-leases".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime");
-                runtime.block_on(async move {
-                    loop {
-                        let ticked_at = Instant::now();
-                        if let Err(e) = self.tick().await {
-                            tracing::warn!(error = %e, "lease round failed; retrying");
-                        }
-                        let next = tokio::time::Instant::from_std(self.next_tick(ticked_at));
-                        tokio::select! {
-                            () = tokio::time::sleep_until(next) => {}
-                            Some(done) = self.draining.join_next(), if !self.draining.is_empty() => {
-                                self.note_drained(done);
-                            }
-                            _ = &mut stop_rx => break,
-                        }
-                    }
-                    self.shutdown().await;
-                    let _ = done_tx.send(());
-                });
-            })?;
-        Ok(LeaseHandle {
-            stop: Some(stop_tx),
-            done: Some(done_rx),
-            thread: Some(thread),
-        })
-    }
-}
-
-/// The running lease manager's thread.
-pub struct LeaseHandle {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<tokio::sync::oneshot::Receiver<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LeaseHandle {
-    /// Release every lease and stop (see `LeaseManager::shutdown`).
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// Tick until `stop` resolves, then release every lease (`shutdown`).
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let ticked_at = Instant::now();
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "lease round failed; retrying");
+            }
+            let next = tokio::time::Instant::from_std(self.next_tick(ticked_at));
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                Some(done) = self.draining.join_next(), if !self.draining.is_empty() => {
+                    self.note_drained(done);
+                }
+                () = &mut stop => break,
+            }
         }
-        if let Some(done) = self.done.take() {
-            let _ = done.await;
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        self.shutdown().await;
     }
 }
 

@@ -192,7 +192,7 @@ async fn two_nodes_split_the_shards_evenly_by_hand_over_and_agree_with_the_table
     // (a moment after the take; a settle window would hold it for a second).
     for (shard, _) in b.tokens.held_shards() {
         assert!(
-            b.manager.ownership().runs(shard),
+            b.manager.ownership().shard_runs(shard),
             "shard {shard} runs without a settle window"
         );
     }
@@ -296,7 +296,10 @@ async fn a_node_that_stops_renewing_loses_its_shards_at_expiry_and_its_writes_ar
     );
     // And a stopped by itself: its deadlines passed.
     for (shard, _) in &lost {
-        assert!(!a.manager.ownership().runs(*shard) && !a.manager.ownership().may_write(*shard));
+        assert!(
+            !a.manager.ownership().shard_runs(*shard)
+                && !a.manager.ownership().shard_may_write(*shard)
+        );
     }
 
     // a resumes: it drops the lost shards, revokes their tokens and stops their work, then

@@ -15,10 +15,14 @@
 //! - **epoch**: the lease's fencing token; a ticket actor that cached state under another
 //!   epoch reloads it and reconciles its pending writes (it may have lost the shard meanwhile).
 
+use crate::store::postgres::shard_of;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use ticketsync_actors::ports::Ownership;
+use ticketsync_actors::OrgId;
 use tokio::sync::watch;
 
 /// One shard as this node holds it.
@@ -94,23 +98,23 @@ impl ShardOwnership {
     }
 
     /// Whether the shard's work runs here now.
-    pub fn runs(&self, shard: u32) -> bool {
+    pub fn shard_runs(&self, shard: u32) -> bool {
         let now = Instant::now();
         self.get(shard)
             .is_some_and(|h| !h.handing_over && now >= h.settled_at && now < h.deadline)
     }
 
     /// Whether a Freshdesk write of the shard may start now.
-    pub fn may_write(&self, shard: u32) -> bool {
-        self.runs(shard)
+    pub fn shard_may_write(&self, shard: u32) -> bool {
+        self.shard_runs(shard)
             && self.get(shard).is_some_and(|h| {
                 h.deadline.saturating_duration_since(Instant::now()) > self.write_margin
             })
     }
 
     /// The token of the shard's lease, if its work runs here.
-    pub fn epoch(&self, shard: u32) -> Option<i64> {
-        self.runs(shard)
+    pub fn shard_epoch(&self, shard: u32) -> Option<i64> {
+        self.shard_runs(shard)
             .then(|| self.get(shard).map(|h| h.token))
             .flatten()
     }
@@ -118,13 +122,13 @@ impl ShardOwnership {
     /// Wait until a write of the shard may start (true) or its work no longer runs here
     /// (false). A write waits out the moment between "too close to the deadline" and the next
     /// renewal instead of failing.
-    pub async fn writable(&self, shard: u32) -> bool {
+    pub async fn shard_writable(&self, shard: u32) -> bool {
         let mut changed = self.changed.subscribe();
         loop {
-            if self.may_write(shard) {
+            if self.shard_may_write(shard) {
                 return true;
             }
-            let Some(held) = self.get(shard).filter(|_| self.runs(shard)) else {
+            let Some(held) = self.get(shard).filter(|_| self.shard_runs(shard)) else {
                 return false;
             };
             // Either a renewal moves the deadline (a change), or the deadline passes.
@@ -153,6 +157,23 @@ impl ShardOwnership {
     }
 }
 
+/// The engine asks by org; an org's work runs where its shard is held.
+#[async_trait]
+impl Ownership for ShardOwnership {
+    fn runs(&self, org: OrgId) -> bool {
+        self.shard_runs(shard_of(org, self.shards))
+    }
+    fn epoch(&self, org: OrgId) -> Option<i64> {
+        self.shard_epoch(shard_of(org, self.shards))
+    }
+    fn may_write(&self, org: OrgId) -> bool {
+        self.shard_may_write(shard_of(org, self.shards))
+    }
+    async fn writable(&self, org: OrgId) -> bool {
+        self.shard_writable(shard_of(org, self.shards)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,17 +193,20 @@ mod tests {
     fn work_starts_after_the_settle_window_and_writes_stop_a_margin_before_the_deadline() {
         let ownership = ShardOwnership::new(4, Duration::from_secs(2));
         ownership.hold(1, held(7, Duration::from_secs(60), Duration::from_secs(90)));
-        assert!(!ownership.runs(1), "settling");
-        assert_eq!(ownership.epoch(1), None);
+        assert!(!ownership.shard_runs(1), "settling");
+        assert_eq!(ownership.shard_epoch(1), None);
         ownership.hold(1, held(7, Duration::ZERO, Duration::from_secs(90)));
-        assert!(ownership.runs(1) && ownership.may_write(1));
-        assert_eq!(ownership.epoch(1), Some(7));
+        assert!(ownership.shard_runs(1) && ownership.shard_may_write(1));
+        assert_eq!(ownership.shard_epoch(1), Some(7));
         ownership.hold(1, held(7, Duration::ZERO, Duration::from_secs(1)));
-        assert!(ownership.runs(1), "still held");
-        assert!(!ownership.may_write(1), "a write could outlive the lease");
+        assert!(ownership.shard_runs(1), "still held");
+        assert!(
+            !ownership.shard_may_write(1),
+            "a write could outlive the lease"
+        );
         ownership.start_hand_over(1);
-        assert!(!ownership.runs(1));
-        assert!(!ownership.runs(2), "never held");
+        assert!(!ownership.shard_runs(1));
+        assert!(!ownership.shard_runs(2), "never held");
     }
 
     #[tokio::test]
@@ -191,7 +215,7 @@ mod tests {
         ownership.hold(0, held(1, Duration::ZERO, Duration::from_secs(1)));
         let waiting = tokio::spawn({
             let ownership = ownership.clone();
-            async move { ownership.writable(0).await }
+            async move { ownership.shard_writable(0).await }
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -201,7 +225,7 @@ mod tests {
         ownership.hold(0, held(1, Duration::ZERO, Duration::from_secs(1)));
         let waiting = tokio::spawn({
             let ownership = ownership.clone();
-            async move { ownership.writable(0).await }
+            async move { ownership.shard_writable(0).await }
         });
         tokio::task::yield_now().await;
         ownership.drop_shard(0);

@@ -261,8 +261,14 @@ impl Engine {
     }
 
     /// The org is connected (saved now, or found connected at startup): make sure its
-    /// background jobs run. On its first connect, the backfill is scheduled first.
+    /// background jobs run, if its work runs here. On its first connect, the backfill is
+    /// scheduled first.
     pub async fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
+        if !self.deps.ownership.runs(org) {
+            // The owner starts the jobs (and schedules a first backfill) when it learns of
+            // the change: job state is written by the owner only.
+            return Ok(());
+        }
         if first_connect && jobs::load_backfill(&self.deps, org).await?.is_none() {
             let window_start =
                 self.now() - chrono::Duration::days(i64::from(self.deps.config.backfill_days));

@@ -23,6 +23,7 @@ mod migrations;
 mod orgs;
 mod single_node;
 
+pub use engine::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
