@@ -4,7 +4,7 @@
 //! Secrets (`server.admin_token`, `storage.encryption_key`) are wrapped in `SecretString` so
 //! they cannot reach a log line through `Debug`.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,20 +69,71 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Directory of the sled database and the generated key files.
+    /// Where the state lives: the embedded sled database or a PostgreSQL shared by the nodes.
+    pub backend: StorageBackend,
+    /// Directory of the sled database and the generated key files (with PostgreSQL: the
+    /// node's own files only, e.g. its generated node id).
     pub path: PathBuf,
-    /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`.
+    /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`
+    /// (sled only: every PostgreSQL node must be given the same key).
     pub encryption_key: SecretString,
     /// Size of sled's page cache in MiB (bounds resident memory however many tickets exist).
     pub cache_capacity_mb: u64,
+    /// `[storage.postgres]`, used with `backend = "postgres"`.
+    pub postgres: PostgresSettings,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Sled,
             path: PathBuf::from("./data"),
             encryption_key: empty_secret(),
             cache_capacity_mb: 64,
+            postgres: PostgresSettings::default(),
+        }
+    }
+}
+
+/// Which database keeps the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Embedded, one node (the default: no database to run).
+    Sled,
+    /// PostgreSQL, shared by any number of nodes.
+    Postgres,
+}
+
+/// `[storage.postgres]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:port/database` (secret: it may carry a password).
+    pub url: SecretString,
+    /// Connections in this node's pool.
+    pub max_connections: usize,
+    /// Longest a statement may run before the server cancels it, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl PostgresSettings {
+    /// The store's connection options.
+    pub fn options(&self) -> crate::store::postgres::PgOptions {
+        crate::store::postgres::PgOptions {
+            url: self.url.expose_secret().to_string(),
+            max_connections: self.max_connections,
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+        }
+    }
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://127.0.0.1:5432/ticketsync"),
+            max_connections: 16,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -383,6 +434,21 @@ impl Settings {
         if self.freshdesk.request_timeout_ms == 0 {
             return invalid("freshdesk.request_timeout_ms", "must be positive");
         }
+        if self.storage.backend == StorageBackend::Postgres {
+            if self.storage.encryption_key.expose_secret().is_empty() {
+                return invalid(
+                    "storage.encryption_key",
+                    "must be set with backend = \"postgres\": every node needs the same key \
+                     (a generated key file would differ per node)",
+                );
+            }
+            if self.storage.postgres.max_connections == 0 {
+                return invalid("storage.postgres.max_connections", "must be positive");
+            }
+            if self.storage.postgres.statement_timeout_ms == 0 {
+                return invalid("storage.postgres.statement_timeout_ms", "must be positive");
+            }
+        }
         let node_id = &self.cluster.node_id;
         if node_id.len() > MAX_NODE_ID
             || !node_id
@@ -591,6 +657,65 @@ mod tests {
                     .contains(&format!("cluster.{}", key.to_lowercase())),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn the_postgres_backend_has_its_defaults_takes_overrides_and_needs_the_shared_key() {
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(s.storage.backend, StorageBackend::Sled);
+        assert_eq!(
+            s.storage.postgres.url.expose_secret(),
+            "postgres://127.0.0.1:5432/ticketsync"
+        );
+        assert_eq!(s.storage.postgres.max_connections, 16);
+        assert_eq!(s.storage.postgres.statement_timeout_ms, 5000);
+        let postgres = [
+            ("TICKETSYNC__STORAGE__BACKEND", "postgres"),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__URL",
+                "postgres://u:pw@db:5433/ts",
+            ),
+            ("TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS", "4"),
+        ];
+        let err = Settings::parse_with_env(EMBEDDED, env(&postgres)).unwrap_err();
+        let ConfigError::Invalid { key, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "storage.encryption_key");
+        let key = ("TICKETSYNC__STORAGE__ENCRYPTION_KEY", "AAAA");
+        let s =
+            Settings::parse_with_env(EMBEDDED, env(&[postgres[0], postgres[1], postgres[2], key]))
+                .unwrap();
+        assert_eq!(s.storage.backend, StorageBackend::Postgres);
+        assert_eq!(
+            s.storage.postgres.url.expose_secret(),
+            "postgres://u:pw@db:5433/ts"
+        );
+        assert_eq!(s.storage.postgres.max_connections, 4);
+        assert!(
+            !format!("{s:?}").contains("pw@db"),
+            "the URL's password shows in Debug"
+        );
+        for (var, dotted) in [
+            ("TICKETSYNC__STORAGE__BACKEND", "storage.backend"),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS",
+                "storage.postgres.max_connections",
+            ),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__STATEMENT_TIMEOUT_MS",
+                "storage.postgres.statement_timeout_ms",
+            ),
+        ] {
+            let value = if var.ends_with("BACKEND") {
+                "mysql"
+            } else {
+                "0"
+            };
+            let err = Settings::parse_with_env(EMBEDDED, env(&[postgres[0], key, (var, value)]))
+                .unwrap_err();
+            assert!(err.to_string().contains(dotted), "{var}: {err}");
         }
     }
 

@@ -6,6 +6,7 @@ use super::*;
 use crate::store::postgres::{shard_of, PgOptions, PgStore};
 use parking_lot::Mutex;
 use testkit::pg::TestDatabase;
+use ticketsync_actors::ports::EngineStore;
 use ticketsync_actors::OrgId;
 
 const SHARDS: u32 = 8;

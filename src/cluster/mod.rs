@@ -24,7 +24,6 @@ use lease::{LeaseManager, LeaseSettings};
 use ownership::ShardOwnership;
 use parking_lot::Mutex;
 use serde::Serialize;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::OrgId;
@@ -273,41 +272,5 @@ async fn look_for_work(work: Arc<EngineWork>, every: Duration) {
         if let Err(e) = work.engine.recover().await {
             tracing::warn!(error = %e, "cannot look for work; retrying");
         }
-    }
-}
-
-/// This node's id: configured, else the one generated on a previous start and stored in
-/// `<dir>/node_id`, else a new one (stored there).
-pub fn node_id(configured: &str, dir: &Path) -> std::io::Result<String> {
-    if !configured.is_empty() {
-        return Ok(configured.to_string());
-    }
-    let path = dir.join("node_id");
-    match std::fs::read_to_string(&path) {
-        Ok(stored) if !stored.trim().is_empty() => return Ok(stored.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let generated = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    std::fs::write(&path, &generated)?;
-    Ok(generated)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_generated_node_id_is_stored_and_kept_and_a_configured_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = node_id("", dir.path()).unwrap();
-        assert!(first.starts_with("node-"), "{first}");
-        assert_eq!(
-            node_id("", dir.path()).unwrap(),
-            first,
-            "kept across starts"
-        );
-        assert_eq!(node_id("node-a", dir.path()).unwrap(), "node-a");
     }
 }

@@ -3,7 +3,7 @@
 //! only this backend has (fencing, migrations, a shared token secret, NOTIFY, durability).
 
 use super::*;
-use crate::store::{SessionCursor, SessionSummaryRow, SledStore, TicketQueries};
+use crate::store::{OrgStore, SessionCursor, SessionSummaryRow, SledStore, TicketQueries};
 use chrono::{DateTime, TimeZone, Utc};
 use testkit::pg::{execute, PgCluster, TestDatabase};
 use ticketsync_actors::ports::{EngineStore, EventKind, QueuedEvent, StoreFailure};
@@ -223,7 +223,7 @@ async fn an_append_notifies_the_wake_channel_on_commit() {
         }
     });
     client
-        .batch_execute(&format!("LISTEN {}", engine::WAKE_CHANNEL))
+        .batch_execute(&format!("LISTEN {}", WAKE_CHANNEL))
         .await
         .unwrap();
     let org = OrgId::new();
@@ -231,10 +231,7 @@ async fn an_append_notifies_the_wake_channel_on_commit() {
     let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("a notification within 5 s");
-    assert_eq!(
-        got,
-        Some((engine::WAKE_CHANNEL.to_string(), format!("{org}:42")))
-    );
+    assert_eq!(got, Some((WAKE_CHANNEL.to_string(), format!("{org}:42"))));
     drop(client);
     pump.await.unwrap();
 }
@@ -585,4 +582,54 @@ async fn durability_fails_while_the_server_is_down_and_recovers_after() {
     append(&store, org, 1).await;
     drop(store);
     drop(db);
+}
+
+/// Durable appends per second at several concurrencies (a measurement, not a check):
+/// `cargo test --release --lib append_throughput -- --ignored --nocapture`.
+#[actix_rt::test]
+#[ignore = "a measurement; run by hand"]
+async fn append_throughput() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PgStore::open(
+        &PgOptions {
+            max_connections: 16,
+            ..options(db.url())
+        },
+        Arc::new(ShardTokens::new("node-a", SHARDS)),
+    )
+    .await
+    .unwrap();
+    let orgs: Vec<OrgId> = (0..50).map(|_| OrgId::new()).collect();
+    for concurrency in [1usize, 8, 32, 128] {
+        let total = 4000.min(concurrency * 400);
+        let started = std::time::Instant::now();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let worker = || async {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return;
+                }
+                store
+                    .append_event(
+                        orgs[i % orgs.len()],
+                        TicketId(i as u64),
+                        EventKind::Webhook {
+                            triggered_event: "x".into(),
+                        },
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        futures::future::join_all((0..concurrency).map(|_| worker())).await;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "concurrency {concurrency:>3}: {total} appends in {secs:.2} s = {:.0}/s",
+            total as f64 / secs
+        );
+    }
 }
