@@ -142,7 +142,8 @@ impl LeaseManager {
         let sent = Instant::now();
         self.heartbeat().await?;
         self.ownership.heartbeat_sent(sent);
-        let (live, leases, now) = self.read().await?;
+        let (live, mut leases, now) = self.read().await?;
+        self.adopt(&mut leases, now).await?;
         let view = View {
             me: &self.settings.node_id,
             leaving: false,
@@ -348,6 +349,78 @@ impl LeaseManager {
         Ok(())
     }
 
+    /// Leases the table gives this node that it does not know of: a previous run of this node
+    /// (same id) held them and stopped without releasing them. Take them over under a new
+    /// token (whatever that run still has in flight is fenced) with a settle window, as from
+    /// an expired lease; `leases` is updated to match.
+    async fn adopt(&mut self, leases: &mut [Lease], now: DateTime<Utc>) -> Result<(), PgError> {
+        let me = self.settings.node_id.clone();
+        let unknown: Vec<i32> = leases
+            .iter()
+            .filter(|l| l.holder(now) == Some(me.as_str()))
+            .filter(|l| {
+                self.ownership
+                    .get(l.shard)
+                    .is_none_or(|h| h.token != l.token)
+            })
+            .map(|l| l.shard as i32)
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let ttl_secs = self.settings.ttl.as_secs_f64();
+        let sent = Instant::now();
+        let rows = self
+            .query(
+                "UPDATE shard_leases SET token = token + 1, \
+                   expires_at = now() + make_interval(secs => $3) \
+                 WHERE shard = ANY($2) AND owner = $1 AND expires_at > now() \
+                 RETURNING shard, token, expires_at",
+                &[&me, &unknown, &ttl_secs],
+            )
+            .await?;
+        for row in rows {
+            let shard = row.get::<_, i32>(0) as u32;
+            let (token, expires_at) = (row.get(1), row.get(2));
+            if self.ownership.get(shard).is_some() {
+                self.lose(shard);
+            }
+            self.hold_taken(shard, token, expires_at, sent, self.settings.write_margin);
+            if let Some(lease) = leases.iter_mut().find(|l| l.shard == shard) {
+                lease.token = token;
+                lease.expires_at = Some(expires_at);
+            }
+            tracing::info!(
+                shard,
+                token,
+                "lease of a previous run of this node taken over"
+            );
+        }
+        Ok(())
+    }
+
+    /// Record a lease just taken: its token for the store, its deadline and settle window.
+    fn hold_taken(
+        &mut self,
+        shard: u32,
+        token: i64,
+        expires_at: DateTime<Utc>,
+        sent: Instant,
+        settle: Duration,
+    ) {
+        self.tokens.grant(shard, token);
+        self.ownership.hold(
+            shard,
+            HeldShard {
+                token,
+                deadline: sent + self.settings.ttl,
+                settled_at: sent + settle,
+                expires_at,
+                handing_over: false,
+            },
+        );
+    }
+
     async fn take(&mut self, take: &[u32]) -> Result<(), PgError> {
         if take.is_empty() {
             return Ok(());
@@ -385,17 +458,7 @@ impl LeaseManager {
             } else {
                 self.settings.write_margin
             };
-            self.tokens.grant(shard, token);
-            self.ownership.hold(
-                shard,
-                HeldShard {
-                    token,
-                    deadline: sent + self.settings.ttl,
-                    settled_at: sent + settle,
-                    expires_at: row.get(2),
-                    handing_over: false,
-                },
-            );
+            self.hold_taken(shard, token, row.get(2), sent, settle);
             tracing::info!(
                 shard,
                 token,

@@ -322,3 +322,42 @@ async fn a_node_that_stops_renewing_loses_its_shards_at_expiry_and_its_writes_ar
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_restarted_node_takes_over_its_unreleased_leases_under_new_tokens_after_a_settle_window()
+{
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let mut before = node(&db, "node-a").await;
+    before.manager.tick().await.unwrap();
+    let held = held_in_db(&db, "node-a").await;
+    assert_eq!(held.len(), SHARDS as usize);
+    let org = org_in(0);
+    // Crashed: nothing released. The same node starts again before the leases expire.
+    let mut after = node(&db, "node-a").await;
+    after.manager.tick().await.unwrap();
+    let now_held = held_in_db(&db, "node-a").await;
+    assert_eq!(now_held.len(), SHARDS as usize, "all still this node's");
+    for ((shard, old), (_, new)) in held.iter().zip(&now_held) {
+        assert!(new > old, "shard {shard}: a new token");
+        let local = after.manager.ownership().get(*shard).unwrap();
+        assert_eq!(local.token, *new);
+        // (Renewed in the same tick, a moment after it was taken.)
+        assert!(
+            local.settled_at + TTL + Duration::from_millis(500) >= local.deadline + MARGIN,
+            "shard {shard} waits the settle window"
+        );
+    }
+    assert_eq!(after.tokens.held_shards(), now_held);
+    after
+        .store
+        .save_job(org, "sweep", &serde_json::json!({"runs": 1}))
+        .await
+        .expect("the new run writes");
+    before
+        .store
+        .save_job(org, "sweep", &serde_json::json!({"runs": 2}))
+        .await
+        .expect_err("the previous run's token no longer writes");
+}
