@@ -244,6 +244,16 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// A cluster dropped without `stop` (a start that failed later) still releases its
+    /// leases: the thread is told to stop, not waited for.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.lock().take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// The cluster thread's work until `stop`.
 async fn run(parts: ClusterParts, stop: tokio::sync::oneshot::Receiver<()>) {
     let listener = tokio::spawn(listener::listen(

@@ -29,13 +29,28 @@ async fn open(url: &str, node: &str) -> PgStore {
         .unwrap()
 }
 
-/// A store of node `node` on `url` that holds every shard.
+/// A store of node `node` on `url` that holds every shard (granted as the lease manager of
+/// `src/cluster/` grants a lease it took).
 async fn owner(url: &str, node: &str) -> PgStore {
     let store = open(url, node).await;
-    assert_eq!(
-        store.claim_all_shards_for_single_node(TTL).await.unwrap(),
-        SHARDS as usize
-    );
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let taken = client
+        .query(
+            "UPDATE shard_leases SET owner = $1, token = token + 1, \
+               expires_at = now() + make_interval(secs => $2) RETURNING shard, token",
+            &[&node, &TTL.as_secs_f64()],
+        )
+        .await
+        .unwrap();
+    for row in taken {
+        store
+            .tokens()
+            .grant(row.get::<_, i32>(0) as u32, row.get(1));
+    }
+    assert_eq!(store.tokens().held_shards().len(), SHARDS as usize);
     store
 }
 
