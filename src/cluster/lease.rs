@@ -239,6 +239,14 @@ impl LeaseManager {
                     tracing::warn!(error = %e, "lease connection closed");
                 }
             });
+            // The server gives up too (a take waiting for the row locks of a paused node's
+            // transaction), so an abandoned statement does not hold a backend.
+            let limit = statement_deadline(self.settings.ttl).as_millis();
+            let setup = format!("SET statement_timeout = {limit}; SET lock_timeout = {limit}");
+            let setup = client.batch_execute(&setup);
+            tokio::time::timeout(statement_deadline(self.settings.ttl), setup)
+                .await
+                .map_err(|_| PgError::Unavailable("connecting timed out".into()))??;
             self.client = Some(client);
         }
         Ok(self.client.as_ref().expect("connected above"))
