@@ -23,7 +23,6 @@ mod fence;
 mod import;
 mod migrations;
 mod orgs;
-mod single_node;
 
 pub use appends::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};
