@@ -4,10 +4,11 @@
 //! Secrets (`server.admin_token`, `storage.encryption_key`) are wrapped in `SecretString` so
 //! they cannot reach a log line through `Debug`.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The prefix of environment overrides; sections and keys are separated by `__`.
 pub const ENV_PREFIX: &str = "TICKETSYNC__";
@@ -28,6 +29,8 @@ pub struct Settings {
     pub freshdesk: FreshdeskSettings,
     /// Which AI responder answers, and how.
     pub responder: ResponderSettings,
+    /// Several nodes on one PostgreSQL: this node's id, the shard leases.
+    pub cluster: ClusterSettings,
     /// What the configuration should change (deprecated keys), logged once at start.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -66,20 +69,71 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Directory of the sled database and the generated key files.
+    /// Where the state lives: the embedded sled database or a PostgreSQL shared by the nodes.
+    pub backend: StorageBackend,
+    /// Directory of the sled database and the generated key files (with PostgreSQL: the
+    /// node's own files only, e.g. its generated node id).
     pub path: PathBuf,
-    /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`.
+    /// Base64 of the 32-byte key that encrypts API keys at rest; empty: `<path>/secret.key`
+    /// (sled only: every PostgreSQL node must be given the same key).
     pub encryption_key: SecretString,
     /// Size of sled's page cache in MiB (bounds resident memory however many tickets exist).
     pub cache_capacity_mb: u64,
+    /// `[storage.postgres]`, used with `backend = "postgres"`.
+    pub postgres: PostgresSettings,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Sled,
             path: PathBuf::from("./data"),
             encryption_key: empty_secret(),
             cache_capacity_mb: 64,
+            postgres: PostgresSettings::default(),
+        }
+    }
+}
+
+/// Which database keeps the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Embedded, one node (the default: no database to run).
+    Sled,
+    /// PostgreSQL, shared by any number of nodes.
+    Postgres,
+}
+
+/// `[storage.postgres]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:port/database` (secret: it may carry a password).
+    pub url: SecretString,
+    /// Connections in this node's pool.
+    pub max_connections: usize,
+    /// Longest a statement may run before the server cancels it, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl PostgresSettings {
+    /// The store's connection options.
+    pub fn options(&self) -> crate::store::postgres::PgOptions {
+        crate::store::postgres::PgOptions {
+            url: self.url.expose_secret().to_string(),
+            max_connections: self.max_connections,
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+        }
+    }
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://127.0.0.1:5432/ticketsync"),
+            max_connections: 16,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -137,6 +191,37 @@ impl Default for FreshdeskSettings {
         }
     }
 }
+
+/// `[cluster]` (used with the PostgreSQL backend: see docs/cluster.md)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This node's id among the nodes sharing the database; empty: generated on first start
+    /// and stored in `<storage.path>/node_id`.
+    pub node_id: String,
+    /// Lifetime of a shard lease in seconds; renewed every third of it. A dead node's orgs
+    /// move after at most this (plus the settle window).
+    pub lease_ttl_secs: u64,
+    /// Shards the orgs are hashed into (the unit of ownership); the same on every node.
+    pub shards: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            lease_ttl_secs: 15,
+            shards: 64,
+        }
+    }
+}
+
+/// What a node keeps between the end of its Freshdesk request timeout and its lease's expiry
+/// (a bounded pause, clock rate drift): see docs/cluster.md.
+pub const LEASE_WRITE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Longest accepted node id.
+const MAX_NODE_ID: usize = 64;
 
 /// `[responder]`
 #[derive(Debug, Clone, Deserialize)]
@@ -349,7 +434,53 @@ impl Settings {
         if self.freshdesk.request_timeout_ms == 0 {
             return invalid("freshdesk.request_timeout_ms", "must be positive");
         }
+        if self.storage.backend == StorageBackend::Postgres {
+            if self.storage.encryption_key.expose_secret().is_empty() {
+                return invalid(
+                    "storage.encryption_key",
+                    "must be set with backend = \"postgres\": every node needs the same key \
+                     (a generated key file would differ per node)",
+                );
+            }
+            if self.storage.postgres.max_connections == 0 {
+                return invalid("storage.postgres.max_connections", "must be positive");
+            }
+            if self.storage.postgres.statement_timeout_ms == 0 {
+                return invalid("storage.postgres.statement_timeout_ms", "must be positive");
+            }
+        }
+        let node_id = &self.cluster.node_id;
+        if node_id.len() > MAX_NODE_ID
+            || !node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return invalid(
+                "cluster.node_id",
+                "must be at most 64 letters, digits or -_.: (empty: generated)",
+            );
+        }
+        if !(1..=65_536).contains(&self.cluster.shards) {
+            return invalid("cluster.shards", "must be between 1 and 65536");
+        }
+        if Duration::from_secs(self.cluster.lease_ttl_secs) <= self.lease_write_margin() {
+            return invalid(
+                "cluster.lease_ttl_secs",
+                &format!(
+                    "must be longer than freshdesk.request_timeout_ms + 1 s ({} ms): a node \
+                     stops writing to Freshdesk that long before its lease can expire",
+                    self.lease_write_margin().as_millis()
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// How long before its lease can expire a node stops writing to Freshdesk, and how long
+    /// a node waits before working on a shard taken over from an expired lease: the
+    /// Freshdesk request timeout plus `LEASE_WRITE_MARGIN`.
+    pub fn lease_write_margin(&self) -> Duration {
+        Duration::from_millis(self.freshdesk.request_timeout_ms) + LEASE_WRITE_MARGIN
     }
 
     /// The parsed listen address.
@@ -489,6 +620,103 @@ mod tests {
         assert_eq!(s.freshdesk.allowed_domain_suffixes, vec![".freshdesk.com"]);
         assert_eq!(s.responder.faq.len(), 1);
         assert!(s.server.admin_token.expose_secret().is_empty());
+    }
+
+    #[test]
+    fn the_cluster_section_has_its_defaults_and_refuses_a_lease_shorter_than_the_write_margin() {
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(s.cluster.node_id, "");
+        assert_eq!(s.cluster.lease_ttl_secs, 15);
+        assert_eq!(s.cluster.shards, 64);
+        assert_eq!(s.lease_write_margin(), Duration::from_secs(11));
+        let err = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[("TICKETSYNC__CLUSTER__LEASE_TTL_SECS", "11")]),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { key, message, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "cluster.lease_ttl_secs");
+        assert!(message.contains("11000 ms"), "{message}");
+        let short = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[
+                ("TICKETSYNC__CLUSTER__LEASE_TTL_SECS", "3"),
+                ("TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS", "1000"),
+                ("TICKETSYNC__CLUSTER__NODE_ID", "node-a.1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(short.cluster.lease_ttl_secs, 3);
+        for (key, value) in [("NODE_ID", "two words"), ("SHARDS", "0")] {
+            let name = format!("TICKETSYNC__CLUSTER__{key}");
+            let err = Settings::parse_with_env(EMBEDDED, env(&[(&name, value)])).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("cluster.{}", key.to_lowercase())),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_postgres_backend_has_its_defaults_takes_overrides_and_needs_the_shared_key() {
+        let s = Settings::parse_with_env(EMBEDDED, env(&[])).unwrap();
+        assert_eq!(s.storage.backend, StorageBackend::Sled);
+        assert_eq!(
+            s.storage.postgres.url.expose_secret(),
+            "postgres://127.0.0.1:5432/ticketsync"
+        );
+        assert_eq!(s.storage.postgres.max_connections, 16);
+        assert_eq!(s.storage.postgres.statement_timeout_ms, 5000);
+        let postgres = [
+            ("TICKETSYNC__STORAGE__BACKEND", "postgres"),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__URL",
+                "postgres://u:pw@db:5433/ts",
+            ),
+            ("TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS", "4"),
+        ];
+        let err = Settings::parse_with_env(EMBEDDED, env(&postgres)).unwrap_err();
+        let ConfigError::Invalid { key, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "storage.encryption_key");
+        let key = ("TICKETSYNC__STORAGE__ENCRYPTION_KEY", "AAAA");
+        let s =
+            Settings::parse_with_env(EMBEDDED, env(&[postgres[0], postgres[1], postgres[2], key]))
+                .unwrap();
+        assert_eq!(s.storage.backend, StorageBackend::Postgres);
+        assert_eq!(
+            s.storage.postgres.url.expose_secret(),
+            "postgres://u:pw@db:5433/ts"
+        );
+        assert_eq!(s.storage.postgres.max_connections, 4);
+        assert!(
+            !format!("{s:?}").contains("pw@db"),
+            "the URL's password shows in Debug"
+        );
+        for (var, dotted) in [
+            ("TICKETSYNC__STORAGE__BACKEND", "storage.backend"),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS",
+                "storage.postgres.max_connections",
+            ),
+            (
+                "TICKETSYNC__STORAGE__POSTGRES__STATEMENT_TIMEOUT_MS",
+                "storage.postgres.statement_timeout_ms",
+            ),
+        ] {
+            let value = if var.ends_with("BACKEND") {
+                "mysql"
+            } else {
+                "0"
+            };
+            let err = Settings::parse_with_env(EMBEDDED, env(&[postgres[0], key, (var, value)]))
+                .unwrap_err();
+            assert!(err.to_string().contains(dotted), "{var}: {err}");
+        }
     }
 
     #[test]

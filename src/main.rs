@@ -84,7 +84,7 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
         if generated {
             // Printed once, on the start that generated it; never logged.
             println!(
-                "Generated admin token (stored in the data directory, shown only now): {}",
+                "Generated admin token (stored with the data, shown only now): {}",
                 token.expose_secret()
             );
         }

@@ -163,12 +163,30 @@ pub fn load_admin_token(
     }
     let path = dir.join("admin_token");
     let existed = path.exists();
-    let token = read_or_create_file(&path, || {
-        let mut bytes = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        format!("tsa_{}", URL_SAFE_NO_PAD.encode(bytes))
-    })?;
+    let token = read_or_create_file(&path, generate_admin_token)?;
     Ok((SecretString::from(token.trim().to_string()), !existed))
+}
+
+/// A fresh admin token (`tsa_` and 24 random bytes, base64url).
+pub fn generate_admin_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("tsa_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// This node's id among the nodes sharing a PostgreSQL database: `configured`, else
+/// `<dir>/node_id`, generated on first start (so a restarted node keeps its id and retakes
+/// its own leases at once).
+pub fn load_node_id(configured: &str, dir: &Path) -> Result<String, SecretError> {
+    if !configured.is_empty() {
+        return Ok(configured.to_string());
+    }
+    let id = read_or_create_file(&dir.join("node_id"), || {
+        let mut bytes = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        format!("node-{}", bytes.map(|b| format!("{b:02x}")).concat())
+    })?;
+    Ok(id.trim().to_string())
 }
 
 /// Constant-time equality of a presented token with the expected one.

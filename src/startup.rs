@@ -1,7 +1,7 @@
 //! Wiring: open storage, load secrets, build the services, bind the listener (port 0 works,
 //! for tests) and run the HTTP server.
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend};
 use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
@@ -9,12 +9,16 @@ use crate::http::auth::AdminToken;
 use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
-use crate::secrets::{load_admin_token, KeyVault, WebhookTokens};
-use crate::store::{FlushFaults, SledStore, Store};
+use crate::secrets::{
+    generate_admin_token, load_admin_token, load_node_id, KeyVault, WebhookTokens,
+};
+use crate::store::postgres::{PgStore, ShardTokens};
+use crate::store::{FlushFaults, SledStore, Store, StoreError};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
@@ -58,6 +62,42 @@ pub enum StartupError {
     },
 }
 
+/// Open the configured backend; return it with the admin token in force and whether it was
+/// generated on this start (sled keeps a generated token in `<dir>/admin_token`, PostgreSQL in
+/// its `meta` table, shared by every node).
+async fn open_storage(
+    settings: &Settings,
+    dir: &Path,
+) -> Result<(Store, SecretString, bool), StartupError> {
+    match settings.storage.backend {
+        StorageBackend::Sled => {
+            let store = SledStore::open_with_cache(dir, settings.storage.cache_capacity_mb << 20)?;
+            let (token, generated) = load_admin_token(&settings.server.admin_token, dir)?;
+            Ok((Arc::new(store), token, generated))
+        }
+        StorageBackend::Postgres => {
+            let node_id = load_node_id(&settings.cluster.node_id, dir)?;
+            let shards = Arc::new(ShardTokens::new(node_id, settings.cluster.shards));
+            let store = PgStore::open(&settings.storage.postgres.options(), shards)
+                .await
+                .map_err(StoreError::from)?;
+            let (token, generated) = if settings.server.admin_token.expose_secret().is_empty() {
+                let (token, generated) =
+                    store.generated_admin_token(generate_admin_token()).await?;
+                (SecretString::from(token), generated)
+            } else {
+                (settings.server.admin_token.clone(), false)
+            };
+            let ttl = Duration::from_secs(settings.cluster.lease_ttl_secs);
+            store
+                .claim_all_shards_for_single_node(ttl)
+                .await
+                .map_err(StoreError::from)?;
+            Ok((Arc::new(store), token, generated))
+        }
+    }
+}
+
 impl Application {
     /// Open storage, load secrets, bind the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -69,14 +109,9 @@ impl Application {
             path: dir.display().to_string(),
             source,
         })?;
-        let store: Store = Arc::new(SledStore::open_with_cache(
-            &dir,
-            settings.storage.cache_capacity_mb << 20,
-        )?);
+        let (store, admin_token, admin_token_generated) = open_storage(&settings, &dir).await?;
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
         let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret().await?));
-        let (admin_token, admin_token_generated) =
-            load_admin_token(&settings.server.admin_token, &dir)?;
 
         let metrics = Arc::new(ServiceMetrics::default());
         let connector = FreshdeskConnector {

@@ -13,12 +13,13 @@
 use super::appends::NewEvent;
 use super::fence::prove_leases;
 use super::{PgError, PgStore};
-use crate::store::{SessionCursor, SessionSummaryRow, StoreResult};
+use crate::store::{SessionCursor, SessionSummaryRow, StoreResult, TicketQueries};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use ticketsync_actors::ports::{EventKind, QueuedEvent, StoreFailure};
+use ticketsync_actors::ports::{EngineStore, EventKind, QueuedEvent, StoreFailure};
 use ticketsync_actors::ticket::state::TicketRecord;
 use ticketsync_actors::{EventId, OrgId, SessionId, TicketId};
 use tokio_postgres::types::Json;
@@ -138,32 +139,16 @@ fn seqs(events: &[QueuedEvent]) -> Vec<i64> {
     events.iter().map(|e| e.seq as i64).collect()
 }
 
-/// The first 33 bytes of a cursor, as every backend encodes them: `u`, the org, the inverted
-/// update time, the ticket.
-fn cursor_at(org: OrgId, micros: i64, ticket: i64) -> SessionCursor {
-    let mut bytes = vec![b'u'];
-    bytes.extend_from_slice(org.0.as_bytes());
-    bytes.extend_from_slice(&(u64::MAX - micros as u64).to_be_bytes());
-    bytes.extend_from_slice(&(ticket as u64).to_be_bytes());
-    SessionCursor(bytes)
-}
-
-/// The (update time, ticket) a cursor continues after.
-fn cursor_position(cursor: &SessionCursor) -> Option<(i64, i64)> {
-    let inverted = u64::from_be_bytes(cursor.0.get(17..25)?.try_into().ok()?);
-    let ticket = u64::from_be_bytes(cursor.0.get(25..33)?.try_into().ok()?);
-    Some(((u64::MAX - inverted) as i64, ticket as i64))
-}
-
 /// Rows read per round trip while paging (the filter runs here, not in SQL).
 const PAGE_CHUNK: usize = 100;
 
 type SummaryChunk = Vec<(i64, i64, SessionSummaryRow)>;
 
-impl PgStore {
-    /// Append an event to the inbox. Committed (durable) when this returns, with a
-    /// notification to the owner of the org's shard.
-    pub async fn append_event(
+#[async_trait]
+impl EngineStore for PgStore {
+    /// Committed (durable) when this returns, with a notification to the owner of the
+    /// org's shard (not fenced: any node accepts webhooks).
+    async fn append_event(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -200,7 +185,7 @@ impl PgStore {
     }
 
     /// The ticket's queued events, oldest first.
-    pub async fn queued_events(
+    async fn queued_events(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -229,7 +214,7 @@ impl PgStore {
     }
 
     /// Drop queued events without processing them (a disconnected org). Fenced.
-    pub async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
+    async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
         let orgs: Vec<OrgId> = events.iter().map(|e| e.org_id).collect();
         let seqs = seqs(events);
         let tokens = self.tokens.clone();
@@ -247,7 +232,7 @@ impl PgStore {
     }
 
     /// The ticket's record.
-    pub async fn load_ticket(
+    async fn load_ticket(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -256,7 +241,7 @@ impl PgStore {
     }
 
     /// Write the record and remove the consumed events, atomically. Fenced.
-    pub async fn commit(
+    async fn commit(
         &self,
         record: &TicketRecord,
         consumed: &[QueuedEvent],
@@ -272,7 +257,7 @@ impl PgStore {
     }
 
     /// Tickets that have queued events or pending effects, in (org, ticket) order.
-    pub async fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
+    async fn tickets_with_work(&self) -> Result<Vec<(OrgId, TicketId)>, StoreFailure> {
         let mut tickets = self
             .run(move |pool| async move {
                 let rows = pool
@@ -297,12 +282,12 @@ impl PgStore {
 
     /// Nothing to do: every write committed (with `synchronous_commit = on`) before it
     /// returned, so it is already durable.
-    pub async fn flush(&self) -> Result<(), StoreFailure> {
+    async fn flush(&self) -> Result<(), StoreFailure> {
         Ok(())
     }
 
     /// The stored state of an org's background job.
-    pub async fn load_job(
+    async fn load_job(
         &self,
         org: OrgId,
         job: &str,
@@ -324,7 +309,7 @@ impl PgStore {
     }
 
     /// Store the state of an org's background job. Fenced.
-    pub async fn save_job(
+    async fn save_job(
         &self,
         org: OrgId,
         job: &str,
@@ -349,9 +334,12 @@ impl PgStore {
         .await
         .map_err(failure)
     }
+}
 
+#[async_trait]
+impl TicketQueries for PgStore {
     /// A session by id: its ticket's record.
-    pub async fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>> {
+    async fn ticket_by_session(&self, session: SessionId) -> StoreResult<Option<TicketRecord>> {
         let record = self
             .run(move |pool| async move {
                 let row = pool
@@ -369,7 +357,7 @@ impl PgStore {
     }
 
     /// A ticket's record.
-    pub async fn ticket_record(
+    async fn ticket_record(
         &self,
         org: OrgId,
         ticket: TicketId,
@@ -391,22 +379,17 @@ impl PgStore {
         Ok(record)
     }
 
-    /// One page of an org's sessions, most recently updated first (ties: ticket id
-    /// ascending); `keep` filters rows. The cursor is set only when another kept row follows.
-    pub async fn session_page(
+    /// `keep` runs here, on chunks read in list order; the cursor is set only when another
+    /// kept row follows (as on sled).
+    async fn session_page(
         &self,
         org: OrgId,
         after: Option<&SessionCursor>,
-        keep: &(dyn Fn(&SessionSummaryRow) -> bool + Send + Sync),
+        keep: &(dyn for<'r> Fn(&'r SessionSummaryRow) -> bool + Send + Sync),
         limit: usize,
     ) -> StoreResult<(Vec<SessionSummaryRow>, Option<SessionCursor>)> {
-        let mut position = match after {
-            Some(cursor) => Some(
-                cursor_position(cursor)
-                    .ok_or_else(|| PgError::Corrupt("malformed session cursor".into()))?,
-            ),
-            None => None,
-        };
+        let mut position =
+            after.map(|cursor| (cursor.updated_micros() as i64, cursor.ticket().0 as i64));
         let chunk = PAGE_CHUNK.max(limit + 1);
         let mut rows = Vec::new();
         let mut last = None;
@@ -419,7 +402,12 @@ impl PgStore {
                     continue;
                 }
                 if rows.len() == limit {
-                    return Ok((rows, last.map(|(m, t)| cursor_at(org, m, t))));
+                    return Ok((
+                        rows,
+                        last.map(|(micros, ticket): (i64, i64)| {
+                            SessionCursor::new(org, micros as u64, TicketId(ticket as u64))
+                        }),
+                    ));
                 }
                 last = Some((micros, ticket));
                 rows.push(row);
@@ -430,6 +418,60 @@ impl PgStore {
         }
     }
 
+    /// Write a batch of records at once (bench seeding, migration). Fenced.
+    async fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
+        let records = records.to_vec();
+        let tokens = self.tokens.clone();
+        self.run(move |pool| async move { write_records(&pool, &tokens, &records, &[]).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Queued events of an org (its backlog).
+    async fn last_webhook_at(&self, org: OrgId) -> StoreResult<Option<DateTime<Utc>>> {
+        let at = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt(
+                        "SELECT last_webhook_at FROM org_webhooks WHERE org_id = $1",
+                        &[&org.0],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+            .await?;
+        Ok(at)
+    }
+
+    async fn org_backlog(&self, org: OrgId) -> StoreResult<u64> {
+        self.count("SELECT count(*) FROM inbox WHERE org_id = $1", Some(org))
+            .await
+    }
+
+    /// Queued events in all.
+    async fn inbox_depth(&self) -> StoreResult<u64> {
+        self.count("SELECT count(*) FROM inbox", None).await
+    }
+
+    /// Tickets with pending effects.
+    async fn pending_effect_tickets(&self) -> StoreResult<u64> {
+        self.count("SELECT count(*) FROM tickets WHERE pending", None)
+            .await
+    }
+
+    /// Tickets with a session.
+    async fn tracked_tickets(&self) -> StoreResult<u64> {
+        self.count(
+            "SELECT count(*) FROM tickets WHERE session_id IS NOT NULL",
+            None,
+        )
+        .await
+    }
+}
+
+impl PgStore {
     /// Up to `limit` session summaries of the org after `position`, in list order.
     async fn summaries_after(
         &self,
@@ -471,41 +513,6 @@ impl PgStore {
                 })
                 .collect())
         })
-        .await
-    }
-
-    /// Write a batch of records at once (bench seeding, migration). Fenced.
-    pub async fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
-        let records = records.to_vec();
-        let tokens = self.tokens.clone();
-        self.run(move |pool| async move { write_records(&pool, &tokens, &records, &[]).await })
-            .await?;
-        Ok(())
-    }
-
-    /// Queued events of an org (its backlog).
-    pub async fn org_backlog(&self, org: OrgId) -> StoreResult<u64> {
-        self.count("SELECT count(*) FROM inbox WHERE org_id = $1", Some(org))
-            .await
-    }
-
-    /// Queued events in all.
-    pub async fn inbox_depth(&self) -> StoreResult<u64> {
-        self.count("SELECT count(*) FROM inbox", None).await
-    }
-
-    /// Tickets with pending effects.
-    pub async fn pending_effect_tickets(&self) -> StoreResult<u64> {
-        self.count("SELECT count(*) FROM tickets WHERE pending", None)
-            .await
-    }
-
-    /// Tickets with a session.
-    pub async fn tracked_tickets(&self) -> StoreResult<u64> {
-        self.count(
-            "SELECT count(*) FROM tickets WHERE session_id IS NOT NULL",
-            None,
-        )
         .await
     }
 

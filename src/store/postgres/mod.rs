@@ -27,8 +27,11 @@ mod single_node;
 pub use appends::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};
 
+use crate::store::{FlushFaults, StoreAdmin, StoreResult};
+use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use parking_lot::Mutex;
+use rand::RngCore;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -214,14 +217,6 @@ impl PgStore {
         result
     }
 
-    /// Whether writes can be made durable now; if not, why (`/readyz`).
-    pub fn durability(&self) -> Result<(), String> {
-        match self.health.problem.lock().as_ref() {
-            None => Ok(()),
-            Some(why) => Err(format!("PostgreSQL is unavailable: {why}")),
-        }
-    }
-
     /// Ask the server every second whether it is there (for `durability` while idle).
     fn start_probe(&self) {
         let pool = self.pool.clone();
@@ -243,6 +238,53 @@ impl PgStore {
                 health.observe(&answer);
             }
         });
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for PgStore {
+    /// `pg_database_size` of the database.
+    async fn size_on_disk(&self) -> StoreResult<u64> {
+        let bytes: i64 = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_one("SELECT pg_database_size(current_database())", &[])
+                    .await?;
+                Ok(row.get(0))
+            })
+            .await?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    /// The secret that signs webhook tokens: generated once (the first node to start wins),
+    /// then stable forever.
+    async fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let stored = self
+            .run(move |pool| async move {
+                let client = pool.get().await?;
+                orgs::set_once(&client, orgs::TOKEN_SECRET_KEY, fresh.to_vec()).await
+            })
+            .await?;
+        stored.as_slice().try_into().map_err(|_| {
+            PgError::Corrupt("webhook token secret has the wrong length".into()).into()
+        })
+    }
+
+    /// The last failure to reach the server, until it answers again.
+    fn durability(&self) -> Result<(), String> {
+        match self.health.problem.lock().as_ref() {
+            None => Ok(()),
+            Some(why) => Err(format!("PostgreSQL is unavailable: {why}")),
+        }
+    }
+
+    /// None: the fault switches are sled's.
+    fn flush_faults(&self) -> Option<Arc<FlushFaults>> {
+        None
     }
 }
 

@@ -3,15 +3,15 @@
 //! calls.
 
 use super::{PgError, PgStore};
-use crate::store::{ConnectionRecord, StoreResult};
-use chrono::{DateTime, Utc};
-use rand::RngCore;
+use crate::store::{ConnectionRecord, OrgStore, StoreResult};
+use async_trait::async_trait;
 use ticketsync_actors::org::Org;
 use ticketsync_actors::OrgId;
 use tokio_postgres::types::Json;
 use tokio_postgres::Client;
 
-const TOKEN_SECRET_KEY: &str = "webhook_token_secret";
+pub(super) const TOKEN_SECRET_KEY: &str = "webhook_token_secret";
+const ADMIN_TOKEN_KEY: &str = "admin_token";
 const SHARDS_KEY: &str = "shards";
 
 /// Record the shard count at first start and insert its lease rows; refuse a count other than
@@ -36,7 +36,11 @@ pub(super) async fn ensure_shards(client: &Client, shards: u32) -> Result<(), Pg
 }
 
 /// The value of a `meta` key: `fresh` if this call wrote it first, else the first writer's.
-async fn set_once(client: &Client, key: &str, fresh: Vec<u8>) -> Result<Vec<u8>, PgError> {
+pub(super) async fn set_once(
+    client: &Client,
+    key: &str,
+    fresh: Vec<u8>,
+) -> Result<Vec<u8>, PgError> {
     client
         .execute(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
@@ -50,9 +54,10 @@ async fn set_once(client: &Client, key: &str, fresh: Vec<u8>) -> Result<Vec<u8>,
     Ok(row.get(0))
 }
 
-impl PgStore {
+#[async_trait]
+impl OrgStore for PgStore {
     /// Store an org (replacing a record with its id).
-    pub async fn insert_org(&self, org: &Org) -> StoreResult<()> {
+    async fn insert_org(&self, org: &Org) -> StoreResult<()> {
         let org = org.clone();
         self.run(move |pool| async move {
             pool.get()
@@ -71,7 +76,7 @@ impl PgStore {
     }
 
     /// One org.
-    pub async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
         let org = self
             .run(move |pool| async move {
                 let row = pool
@@ -86,7 +91,7 @@ impl PgStore {
     }
 
     /// Every org, oldest first (created_at, then id).
-    pub async fn orgs(&self) -> StoreResult<Vec<Org>> {
+    async fn orgs(&self) -> StoreResult<Vec<Org>> {
         let mut orgs = self
             .run(move |pool| async move {
                 let rows = pool
@@ -106,7 +111,7 @@ impl PgStore {
     }
 
     /// The org's connection, if it was ever connected.
-    pub async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>> {
+    async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>> {
         let record = self
             .run(move |pool| async move {
                 let row = pool
@@ -124,7 +129,7 @@ impl PgStore {
     }
 
     /// Replace the org's connection in one write.
-    pub async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
+    async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
         let record = record.clone();
         self.run(move |pool| async move {
             pool.get()
@@ -140,53 +145,39 @@ impl PgStore {
         .await?;
         Ok(())
     }
+}
 
-    /// When the org's webhook last accepted an event.
-    pub async fn last_webhook_at(&self, org: OrgId) -> StoreResult<Option<DateTime<Utc>>> {
-        let at = self
-            .run(move |pool| async move {
-                let row = pool
-                    .get()
-                    .await?
-                    .query_opt(
-                        "SELECT last_webhook_at FROM org_webhooks WHERE org_id = $1",
-                        &[&org.0],
-                    )
-                    .await?;
-                Ok(row.map(|r| r.get(0)))
-            })
-            .await?;
-        Ok(at)
-    }
-
-    /// Bytes the database occupies on the server's disk.
-    pub async fn size_on_disk(&self) -> StoreResult<u64> {
-        let bytes: i64 = self
-            .run(move |pool| async move {
-                let row = pool
-                    .get()
-                    .await?
-                    .query_one("SELECT pg_database_size(current_database())", &[])
-                    .await?;
-                Ok(row.get(0))
-            })
-            .await?;
-        Ok(bytes.max(0) as u64)
-    }
-
-    /// The secret that signs webhook tokens: generated once (the first node to start wins),
-    /// then stable forever.
-    pub async fn webhook_token_secret(&self) -> StoreResult<[u8; 32]> {
-        let mut fresh = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut fresh);
+impl PgStore {
+    /// The deployment's generated admin token, shared by every node: `fresh` if this call
+    /// stored it first, else the stored one; and whether it was `fresh`.
+    pub async fn generated_admin_token(&self, fresh: String) -> StoreResult<(String, bool)> {
         let stored = self
             .run(move |pool| async move {
                 let client = pool.get().await?;
-                set_once(&client, TOKEN_SECRET_KEY, fresh.to_vec()).await
+                let stored = set_once(&client, ADMIN_TOKEN_KEY, fresh.clone().into_bytes()).await?;
+                let stored = String::from_utf8(stored)
+                    .map_err(|_| PgError::Corrupt("the stored admin token is not text".into()))?;
+                let generated = stored == fresh;
+                Ok((stored, generated))
             })
             .await?;
-        stored.as_slice().try_into().map_err(|_| {
-            PgError::Corrupt("webhook token secret has the wrong length".into()).into()
+        Ok(stored)
+    }
+
+    /// Replace the stored admin token (a migrated deployment keeps its token).
+    pub async fn put_admin_token(&self, token: String) -> StoreResult<()> {
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&ADMIN_TOKEN_KEY, &token.into_bytes()],
+                )
+                .await?;
+            Ok(())
         })
+        .await?;
+        Ok(())
     }
 }

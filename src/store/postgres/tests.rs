@@ -3,7 +3,7 @@
 //! only this backend has (fencing, migrations, a shared token secret, NOTIFY, durability).
 
 use super::*;
-use crate::store::{SessionCursor, SessionSummaryRow, SledStore};
+use crate::store::{OrgStore, SessionCursor, SessionSummaryRow, SledStore, TicketQueries};
 use chrono::{DateTime, TimeZone, Utc};
 use testkit::pg::{execute, PgCluster, TestDatabase};
 use ticketsync_actors::ports::{EngineStore, EventKind, QueuedEvent, StoreFailure};
@@ -262,7 +262,7 @@ async fn session_pages_match_the_sled_store_row_for_row_and_cursor_for_cursor() 
     // A session that moves: its old position must disappear from the list.
     records.push(tracked(org, 11, t0 - second * 9, "ai_active"));
     pg.put_records(&records).await.unwrap();
-    sled.put_records(&records).unwrap();
+    sled.put_records(&records).await.unwrap();
     let moved = tracked(org, 11, t0 + second * 2, "ai_active");
     let mut moved_same_session = records.last().unwrap().clone();
     moved_same_session.session = Some(Session {
@@ -270,7 +270,7 @@ async fn session_pages_match_the_sled_store_row_for_row_and_cursor_for_cursor() 
         ..moved_same_session.session.unwrap()
     });
     pg.commit(&moved_same_session, &[]).await.unwrap();
-    sled.commit(&moved_same_session, &[]).unwrap();
+    sled.commit(&moved_same_session, &[]).await.unwrap();
 
     let all = |_: &SessionSummaryRow| true;
     let ai_only = |r: &SessionSummaryRow| r.session["state"] == "ai_active";
@@ -294,6 +294,7 @@ async fn session_pages_match_the_sled_store_row_for_row_and_cursor_for_cursor() 
                 .unwrap();
             let (sled_rows, sled_next) = sled
                 .session_page(org, cursor.as_ref(), filter, limit)
+                .await
                 .unwrap();
             assert_eq!(
                 serde_json::to_value(&pg_rows).unwrap(),
