@@ -2,7 +2,7 @@
 //! and the dead node's orgs are answered again within the lease TTL plus the settle window.
 
 use crate::harness::*;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use testkit::eventually;
 
 /// Beyond the lease TTL and the settle window, what a first answer on a moved org may take:
@@ -52,6 +52,7 @@ async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_a
     .await;
     c.nodes[victim].process.kill();
     let killed = Instant::now();
+    let killed_at = SystemTime::now();
     c.retarget_away_from(victim, &survivors).await;
 
     // A customer of each of the dead node's orgs writes right after the kill.
@@ -62,10 +63,20 @@ async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_a
     let budget = LEASE_TTL + SETTLE_WINDOW + ANSWER_SLACK;
     c.wait_answered(&probes, budget.saturating_sub(killed.elapsed()))
         .await;
+    let answered_after = killed.elapsed();
+    let victim_shards: Vec<usize> = victim_orgs.iter().map(|&o| c.orgs[o].shard).collect();
+    let taken_after: Vec<String> = c
+        .audit
+        .lease_changes()
+        .await
+        .iter()
+        .filter(|l| victim_shards.contains(&l.shard) && l.at > killed_at && l.owner.is_some())
+        .map(|l| format!("{} {:.1} s", l.shard, secs_after(l.at, killed_at)))
+        .collect();
     println!(
-        "the dead node's orgs answered again {:.1} s after the kill (lease TTL {} s + settle \
-         window {} s + slack {} s)",
-        killed.elapsed().as_secs_f64(),
+        "the dead node's shards taken after the kill: {taken_after:?}; its orgs answered again \
+         {:.1} s after the kill (lease TTL {} s + settle window {} s + slack {} s)",
+        answered_after.as_secs_f64(),
         LEASE_TTL.as_secs(),
         SETTLE_WINDOW.as_secs(),
         ANSWER_SLACK.as_secs()

@@ -6,6 +6,11 @@ use crate::harness::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How soon the others take a released shard: their lease poll runs every TTL/3 (waiting
+/// for the leaving node to age out would take up to a TTL).
+const TAKEOVER_AFTER_RELEASE: Duration =
+    Duration::from_millis(LEASE_TTL.as_millis() as u64 * 3 / 4);
+
 #[tokio::test]
 async fn a_node_joining_and_one_leaving_gracefully_under_load_lose_and_duplicate_nothing() {
     let Some(mut c) = Cluster::start(Plan {
@@ -58,28 +63,50 @@ async fn a_node_joining_and_one_leaving_gracefully_under_load_lose_and_duplicate
         "{} exited with {status}",
         c.nodes[leaving].id
     );
-    // Its leases were released, so the others need not wait for them to expire.
-    let after = c.wait_even_spread(&staying, LEASE_TTL).await;
+    let after = c
+        .wait_even_spread(&staying, LEASE_TTL + Duration::from_secs(10))
+        .await;
     println!(
         "{} left (held {held_when_leaving:?}); the others held every shard {:.1} s after it \
          exited: {after:?}",
         c.nodes[leaving].id,
         exited.elapsed().as_secs_f64()
     );
+    // It released its leases (owner NULL) rather than letting them expire, and the others
+    // took them over without waiting for anything to expire.
     let changes = c.audit.lease_changes().await;
-    let kept: Vec<usize> = held_when_leaving
-        .iter()
-        .copied()
-        .filter(|&s| {
-            !changes
-                .iter()
-                .any(|l| l.shard == s && l.at >= term_at && l.owner.is_none())
-        })
-        .collect();
+    let mut kept = Vec::new();
+    let mut takeover = Vec::new();
+    for &s in &held_when_leaving {
+        let Some(released) = changes
+            .iter()
+            .find(|l| l.shard == s && l.at >= term_at && l.owner.is_none())
+        else {
+            kept.push(s);
+            continue;
+        };
+        if let Some(taken) = changes
+            .iter()
+            .find(|l| l.shard == s && l.at > released.at && l.owner.is_some())
+        {
+            let delay = taken.at.duration_since(released.at).unwrap_or_default();
+            takeover.push((s, delay));
+        }
+    }
+    println!("released shard → taken over after: {takeover:?}");
     assert!(
         kept.is_empty(),
-        "shards {kept:?} were not released by the leaving node (taken at expiry instead): \
-         {changes:?}"
+        "shards {kept:?} were not released by the leaving node: {changes:?}"
+    );
+    let slow: Vec<_> = takeover
+        .iter()
+        .filter(|(_, delay)| *delay >= TAKEOVER_AFTER_RELEASE)
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "released shards taken over only after {slow:?} (want < {TAKEOVER_AFTER_RELEASE:?}, \
+         the others' lease poll; a lease TTL suggests they waited for the leaving node's \
+         heartbeat to age out)"
     );
 
     load.open_more(c.orgs.len()).await;
