@@ -51,12 +51,12 @@ static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 /// the test owns (and may stop and start).
 pub enum Database {
     Shared(TestDatabase),
-    /// The database is dropped before its server stops.
-    Owned {
-        database: TestDatabase,
-        server: PgCluster,
-    },
+    /// Database [`OWNED_DATABASE`] of the server; both go with it.
+    Owned(PgCluster),
 }
+
+/// The database of the nodes on a server the test owns.
+const OWNED_DATABASE: &str = "ticketsync";
 
 /// How to build a cluster.
 pub struct Plan {
@@ -127,17 +127,18 @@ impl Cluster {
         let serial = ONE_CLUSTER_AT_A_TIME.lock().await;
         let database = if plan.own_server {
             let server = PgCluster::start()?;
-            Database::Owned {
-                database: server.database(),
-                server,
-            }
+            testkit::pg::execute(
+                &server.url("postgres"),
+                &format!("CREATE DATABASE {OWNED_DATABASE}"),
+            )
+            .expect("the nodes' database is created");
+            Database::Owned(server)
         } else {
             Database::Shared(TestDatabase::create()?)
         };
         let url = match &database {
-            Database::Shared(database) | Database::Owned { database, .. } => {
-                database.url().to_string()
-            }
+            Database::Shared(database) => database.url().to_string(),
+            Database::Owned(server) => server.url(OWNED_DATABASE),
         };
         println!("cluster seed {} (replay with CLUSTER_SEED)", plan.seed);
         let sims: Vec<SimHandle> = (0..plan.orgs)
@@ -357,14 +358,15 @@ impl Cluster {
     /// The name of the test's database.
     pub fn database_name(&self) -> &str {
         match &self.database {
-            Database::Shared(database) | Database::Owned { database, .. } => database.name(),
+            Database::Shared(database) => database.name(),
+            Database::Owned(_) => OWNED_DATABASE,
         }
     }
 
     /// The throwaway PostgreSQL server this cluster owns (panics on a shared one).
     pub fn server(&mut self) -> &mut PgCluster {
         match &mut self.database {
-            Database::Owned { server, .. } => server,
+            Database::Owned(server) => server,
             Database::Shared(_) => panic!("this cluster runs on the shared server"),
         }
     }
