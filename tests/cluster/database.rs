@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use reqwest::StatusCode;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How long the database stays down.
@@ -90,7 +90,8 @@ async fn a_database_restart_under_load_answers_503_meanwhile_and_loses_nothing()
     c.wait_acknowledged_answered(&tickets, Duration::from_secs(60))
         .await;
     c.settle(&all, Duration::from_secs(60)).await;
-    c.assert_exactly_one_answer_each(&tickets, false).await;
+    c.assert_one_answer_per_message(&tickets, &BTreeSet::new(), false)
+        .await;
     let retried = c
         .deliveries()
         .await

@@ -1,14 +1,18 @@
 //! `kill -9` of a node mid-load (SPEC §11, §8): nothing acknowledged is lost or answered twice,
-//! and the dead node's orgs are answered again within the lease TTL plus the settle window.
+//! and the dead node's orgs are answered again — new tickets, and new messages in the
+//! conversations it had answered — within the lease TTL plus the settle window.
 
 use crate::harness::*;
 use std::time::{Duration, Instant, SystemTime};
 use testkit::eventually;
 
-/// Beyond the lease TTL and the settle window, what a first answer on a moved org may take:
-/// the survivors' lease poll (TTL/3), the reconciliation of inherited effects, the answer
-/// itself through an occasionally failing Freshdesk (a retried 5xx or a client timeout).
-const ANSWER_SLACK: Duration = Duration::from_secs(6);
+/// Beyond the lease TTL and the settle window, what an answer on a moved org may take: the
+/// survivors' lease poll and look for work (TTL/3 each), the backlog the dead node left on
+/// the shard (a dozen tickets), each through an occasionally failing Freshdesk (a client
+/// timeout of 1 s, then a backoff). Measured: 7.7 to 11.5 s after the kill in all.
+const ANSWER_SLACK: Duration = Duration::from_secs(10);
+/// A customer's second message in a conversation the dead node had answered.
+const FOLLOW_UP: &str = "Thanks. How do I reset my password on the mobile app?";
 
 #[tokio::test]
 async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_and_settle() {
@@ -36,16 +40,24 @@ async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_a
             .collect::<Vec<_>>()
     );
 
+    // A conversation on each of its orgs, answered before the load starts.
+    let mut conversations = Vec::new();
+    for &o in &victim_orgs {
+        conversations.push(c.new_ticket(o, "Password before the kill").await);
+    }
+    c.wait_answered(&conversations, 1, Duration::from_secs(30))
+        .await;
+
+    let seen_before_load = c.nodes[victim].proxy.requests().len();
     let load = c.start_load("Password");
-    // Kill it in the middle of its work: once it has written an answer for one of its orgs.
+    // Kill it in the middle of its work: once it has written to Freshdesk for one of its orgs
+    // under load.
     let hosts: Vec<String> = victim_orgs
         .iter()
         .map(|&o| c.orgs[o].host.clone())
         .collect();
     eventually("the victim to answer", Duration::from_secs(30), || async {
-        c.nodes[victim]
-            .proxy
-            .requests()
+        c.nodes[victim].proxy.requests()[seen_before_load..]
             .iter()
             .any(|r| r.is_write() && hosts.contains(&r.host))
     })
@@ -55,13 +67,19 @@ async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_a
     let killed_at = SystemTime::now();
     c.retarget_away_from(victim, &survivors).await;
 
-    // A customer of each of the dead node's orgs writes right after the kill.
+    // Right after the kill, a customer of each of the dead node's orgs opens a ticket, and
+    // each conversation gets a second customer message.
     let mut probes = Vec::new();
     for &o in &victim_orgs {
         probes.push(c.new_ticket(o, "Password after the kill").await);
     }
+    for &t in &conversations {
+        c.customer_writes(t, FOLLOW_UP).await;
+    }
     let budget = LEASE_TTL + SETTLE_WINDOW + ANSWER_SLACK;
-    c.wait_answered(&probes, budget.saturating_sub(killed.elapsed()))
+    c.wait_answered(&probes, 1, budget.saturating_sub(killed.elapsed()))
+        .await;
+    c.wait_answered(&conversations, 2, budget.saturating_sub(killed.elapsed()))
         .await;
     let answered_after = killed.elapsed();
     let victim_shards: Vec<usize> = victim_orgs.iter().map(|&o| c.orgs[o].shard).collect();
@@ -85,10 +103,12 @@ async fn a_killed_node_loses_nothing_and_its_orgs_are_answered_again_after_ttl_a
     load.open_more(c.orgs.len() * 2).await;
     let mut tickets = load.finish().await;
     tickets.extend(probes);
+    tickets.extend(conversations.iter().copied());
     c.wait_acknowledged_answered(&tickets, Duration::from_secs(60))
         .await;
     c.settle(&survivors, Duration::from_secs(60)).await;
-    c.assert_exactly_one_answer_each(&tickets, false).await;
+    c.assert_one_answer_per_message(&tickets, &conversations.into_iter().collect(), false)
+        .await;
     let after = c
         .wait_even_spread(&survivors, Duration::from_secs(10))
         .await;

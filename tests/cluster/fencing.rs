@@ -84,7 +84,7 @@ async fn a_node_paused_past_its_lease_writes_nothing_for_the_shards_it_lost() {
     for &o in &lost_orgs {
         probes.push(c.new_ticket(o, "Password while paused").await);
     }
-    c.wait_answered(&probes, Duration::from_secs(30)).await;
+    c.wait_answered(&probes, 1, Duration::from_secs(30)).await;
     let resumed_at = SystemTime::now();
     c.signal(victim, "CONT");
     println!(
@@ -100,7 +100,8 @@ async fn a_node_paused_past_its_lease_writes_nothing_for_the_shards_it_lost() {
     c.wait_acknowledged_answered(&tickets, Duration::from_secs(60))
         .await;
     c.settle(&all, Duration::from_secs(60)).await;
-    c.assert_exactly_one_answer_each(&tickets, false).await;
+    c.assert_one_answer_per_message(&tickets, &BTreeSet::new(), false)
+        .await;
 
     // When (if at all) it held each lost shard again, with a new token.
     let changes = c.audit.lease_changes().await;

@@ -527,6 +527,15 @@ impl Cluster {
         }
     }
 
+    /// The customer of ticket `t` writes again (the simulator fires rule 2).
+    pub async fn customer_writes(&self, t: TicketRef, body: &str) {
+        self.orgs[t.org]
+            .simc
+            .customer_reply(t.id, body)
+            .await
+            .expect("customer reply");
+    }
+
     /// Every webhook delivery of every org so far (org index, delivery).
     pub async fn deliveries(&self) -> Vec<(usize, DeliveryRecord)> {
         let mut all = Vec::new();
@@ -616,13 +625,16 @@ impl Cluster {
         .await
     }
 
-    /// The guarantee every test ends with: each acknowledged ticket has exactly one AI
-    /// answer (public, the FAQ's) and Freshdesk applied exactly one `POST …/reply` for it; no
-    /// ticket has more. With `all_acknowledged`, every ticket must also have been
-    /// acknowledged (no delivery given up on). Prints a summary; panics listing every failure.
-    pub async fn assert_exactly_one_answer_each(
+    /// The guarantee every test ends with, one AI answer per customer message: each
+    /// acknowledged ticket has exactly one AI answer (public, the FAQ's) per customer message
+    /// — the one it was opened with, and a second for those in `follow_ups` — and Freshdesk
+    /// applied exactly as many `POST …/reply` for it; no ticket has more. With
+    /// `all_acknowledged`, every ticket must also have been acknowledged (no delivery given up
+    /// on). Prints a summary; panics listing every failure.
+    pub async fn assert_one_answer_per_message(
         &self,
         tickets: &[TicketRef],
+        follow_ups: &BTreeSet<TicketRef>,
         all_acknowledged: bool,
     ) {
         let acked = self.acknowledged().await;
@@ -652,9 +664,14 @@ impl Cluster {
             let applied = replies.get(&t).copied().unwrap_or(0);
             answered += usize::from(!posts.is_empty());
             let is_acked = acked.contains(&t);
-            if posts.len() > 1 || applied > 1 || (is_acked && (posts.len() != 1 || applied != 1)) {
+            let messages = 1 + usize::from(follow_ups.contains(&t));
+            if posts.len() > messages
+                || applied > messages
+                || (is_acked && (posts.len() != messages || applied != messages))
+            {
                 failures.push(format!(
-                    "{t:?} (acknowledged: {is_acked}): {} AI posts, {applied} applied POST …/reply",
+                    "{t:?} (acknowledged: {is_acked}, customer messages: {messages}): {} AI \
+                     posts, {applied} applied POST …/reply",
                     posts.len()
                 ));
             }
@@ -765,12 +782,12 @@ impl Cluster {
         .await
     }
 
-    /// Wait until every ticket of `tickets` has an AI answer.
-    pub async fn wait_answered(&self, tickets: &[TicketRef], timeout: Duration) {
+    /// Wait until every ticket of `tickets` has `answers` AI answers.
+    pub async fn wait_answered(&self, tickets: &[TicketRef], answers: usize, timeout: Duration) {
         eventually("the tickets to be answered", timeout, || async {
             let mut missing = Vec::new();
             for &t in tickets {
-                if self.ai_posts(t).await.is_empty() {
+                if self.ai_posts(t).await.len() < answers {
                     missing.push(t);
                 }
             }
@@ -813,10 +830,15 @@ pub struct Load {
 impl Load {
     /// Let customers open `n` more tickets (the load goes on meanwhile).
     pub async fn open_more(&self, n: usize) {
-        let target = self.opened.load(Ordering::SeqCst) + n;
-        let timeout = LOAD_GAP * (n as u32) * 4 + Duration::from_secs(10);
+        let start = self.opened.load(Ordering::SeqCst);
+        let timeout = LOAD_GAP * (n as u32) * 4 + Duration::from_secs(30);
         eventually(&format!("{n} more tickets opened"), timeout, || async {
-            self.opened.load(Ordering::SeqCst) >= target
+            let opened = self.opened.load(Ordering::SeqCst) - start;
+            if opened >= n {
+                Ok(())
+            } else {
+                Err(format!("{opened} opened so far"))
+            }
         })
         .await
     }
