@@ -31,7 +31,8 @@ async fn a_node_joining_and_one_leaving_gracefully_under_load_lose_and_duplicate
     let join_started = Instant::now();
     c.wait_ready(joined).await;
     let four = [0, 1, 2, joined];
-    let spread = c.wait_even_spread(&four, Duration::from_secs(30)).await;
+    // Measured: 2.5 to 27 s (graceful hand-overs under load, on two busy cores).
+    let spread = c.wait_even_spread(&four, Duration::from_secs(60)).await;
     println!(
         "{} joined and holds {:?} after {:.1} s",
         c.nodes[joined].id,
