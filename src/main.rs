@@ -1,11 +1,14 @@
-//! The `ticketsync` binary: `serve` (default), `sim`, `demo`.
+//! The `ticketsync` binary: `serve` (default), `sim`, `demo`, `migrate-store`.
 
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use ticketsync::config::Settings;
 use ticketsync::demo::{self, DemoOptions};
 use ticketsync::startup::Application;
+use ticketsync::store::migrate;
+use ticketsync::store::postgres::PgOptions;
 use ticketsync::telemetry;
 
 #[derive(Parser)]
@@ -46,6 +49,18 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Copy a sled deployment into PostgreSQL (stop every node first; safe to run again).
+    MigrateStore {
+        /// The sled deployment's data directory (its `storage.path`).
+        #[arg(long)]
+        from_sled: PathBuf,
+        /// The PostgreSQL database, `postgres://user@host:port/database`.
+        #[arg(long)]
+        to_postgres: String,
+        /// Shards of a database set up now (`cluster.shards` of the nodes that will use it).
+        #[arg(long, default_value_t = 64)]
+        shards: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,7 +88,31 @@ fn main() -> anyhow::Result<()> {
             sim_port,
             keep_running,
         }),
+        Some(Command::MigrateStore {
+            from_sled,
+            to_postgres,
+            shards,
+        }) => migrate_store(&from_sled, to_postgres, shards),
     }
+}
+
+fn migrate_store(from_sled: &Path, url: String, shards: u32) -> anyhow::Result<()> {
+    let options = PgOptions {
+        url,
+        max_connections: 4,
+        statement_timeout: Duration::from_secs(60),
+    };
+    let copied = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(migrate::sled_to_postgres(from_sled, &options, shards))?;
+    println!("Copied {copied} from {}.", from_sled.display());
+    println!(
+        "Every node on this database needs storage.encryption_key = the key this sled \
+         deployment used (its configured key, or the contents of {}).",
+        from_sled.join("secret.key").display()
+    );
+    Ok(())
 }
 
 fn serve(config: PathBuf) -> anyhow::Result<()> {

@@ -272,6 +272,11 @@ impl Application {
                 "recovered tickets with queued or pending work"
             );
         }
+        if let Some(cluster) = &cluster {
+            if !cluster.joined().await {
+                tracing::warn!("no heartbeat written yet; /readyz says 503 until one is");
+            }
+        }
         readiness.set_ready();
         Ok(Self {
             port,

@@ -27,6 +27,8 @@ struct MemoryStore {
     seq: AtomicU32,
     /// A failing disk: every flush fails while set.
     flush_fails: AtomicBool,
+    /// An unreachable database: reading a ticket's queued events fails while set.
+    reads_fail: AtomicBool,
 }
 
 impl MemoryStore {
@@ -71,6 +73,9 @@ impl EngineStore for MemoryStore {
         org: OrgId,
         ticket: TicketId,
     ) -> Result<Vec<QueuedEvent>, StoreFailure> {
+        if self.reads_fail.load(Ordering::SeqCst) {
+            return Err(StoreFailure("the database is unreachable".into()));
+        }
         Ok(self.queued(org, ticket))
     }
     async fn discard_events(&self, events: &[QueuedEvent]) -> Result<(), StoreFailure> {
@@ -1256,4 +1261,31 @@ async fn an_admin_command_on_a_node_that_does_not_own_the_org_returns_once_the_o
     let queued = w.store.queued(w.org, TicketId(62));
     w.store.discard_events(&queued).await.unwrap();
     assert!(submit.await.unwrap().unwrap(), "reported applied");
+}
+
+#[actix::test]
+async fn a_store_outage_longer_than_the_restart_budget_does_not_park_the_ticket() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(63, "a normal question");
+    // The database goes away once the webhook is stored: every pass fails reading its events.
+    w.store.reads_fail.store(true, Ordering::SeqCst);
+    w.webhook(63).await;
+    until(
+        "more failed passes than the restart budget (3)",
+        Duration::from_secs(20),
+        || w.engine.metrics().actor_restarts.load(Ordering::SeqCst) >= 4,
+    )
+    .await;
+    assert_eq!(
+        w.engine.metrics().parked_tickets.load(Ordering::SeqCst),
+        0,
+        "a store outage is not the ticket's fault"
+    );
+    w.store.reads_fail.store(false, Ordering::SeqCst);
+    until(
+        "answered once the store is back",
+        Duration::from_secs(10),
+        || w.api.ai_replies(63) == 1,
+    )
+    .await;
 }

@@ -143,6 +143,19 @@ impl Cluster {
         self.ownership.heartbeat_fresh(self.ttl)
     }
 
+    /// Wait (at most one lease ttl) until this node's first heartbeat is written, so that a
+    /// node reports ready once it is a member. Returns whether it was.
+    pub async fn joined(&self) -> bool {
+        let deadline = tokio::time::Instant::now() + self.ttl;
+        while !self.heartbeat_fresh() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Tell the other nodes that the org's connection changed (saved, disconnected), so its
     /// owner mirrors it. A failure is logged: the owner also re-mirrors after reconnecting.
     pub async fn announce_org_change(&self, org: OrgId) {

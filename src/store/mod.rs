@@ -6,6 +6,7 @@
 //! flush before they are acknowledged.
 
 mod group_commit;
+pub mod migrate;
 mod orgs;
 pub mod postgres;
 mod tickets;

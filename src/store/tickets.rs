@@ -537,6 +537,41 @@ impl EngineStore for SledStore {
     }
 }
 
+/// The engine tree in full, for `migrate-store`.
+impl SledStore {
+    /// Every ticket record, in (org, ticket) order.
+    pub fn export_records(&self) -> impl Iterator<Item = StoreResult<TicketRecord>> + '_ {
+        self.engine
+            .scan_prefix([TICKET])
+            .values()
+            .map(|v| decode(&v?))
+    }
+
+    /// Every queued event, each ticket's oldest first.
+    pub fn export_events(&self) -> impl Iterator<Item = StoreResult<QueuedEvent>> + '_ {
+        self.engine
+            .scan_prefix([INBOX])
+            .values()
+            .map(|v| decode(&v?))
+    }
+
+    /// Every background job's state: (org, job, state).
+    pub fn export_jobs(
+        &self,
+    ) -> impl Iterator<Item = StoreResult<(OrgId, String, serde_json::Value)>> + '_ {
+        self.engine.scan_prefix([JOB]).map(|item| {
+            let (key, value) = item?;
+            let org = key
+                .get(1..17)
+                .and_then(|b| uuid::Uuid::from_slice(b).ok())
+                .ok_or_else(|| StoreError::Corrupt("bad job key".into()))?;
+            let job = String::from_utf8(key[17..].to_vec())
+                .map_err(|_| StoreError::Corrupt("bad job name".into()))?;
+            Ok((OrgId(org), job, decode(&value)?))
+        })
+    }
+}
+
 fn job_key(org: OrgId, job: &str) -> Vec<u8> {
     let mut key = org_prefix(JOB, org);
     key.extend_from_slice(job.as_bytes());

@@ -6,5 +6,6 @@ mod connect;
 mod flow;
 mod intake;
 mod lifecycle;
+mod migrate;
 mod org_health;
 mod thread;

@@ -6,10 +6,12 @@
 //! Failures (a store error, a panic inside a pass) stop the actor; the supervisor restarts
 //! it, `restarting` drops the cached record so it is reloaded from the store, and the next
 //! pass reconciles pending writes. After `restart_budget` consecutive failures the ticket is
-//! parked for `park_for`, visible in inspection, and other tickets are unaffected.
+//! parked for `park_for`, visible in inspection, and other tickets are unaffected. A pass
+//! the store failed (a database restart) does not count towards parking: it is retried with
+//! a growing delay until the store answers again.
 //! Idle actors ask their shard to passivate them (see `router`).
 
-use super::pass::{run_pass, PassOutcome};
+use super::pass::{run_pass, PassError, PassOutcome};
 use super::state::TicketRecord;
 use crate::engine::deps::EngineDeps;
 use crate::engine::router::{Passivate, Quiet, Shard, Stopped};
@@ -21,6 +23,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// First wait before a pass that the store failed runs again (doubled each time).
+const STORE_RETRY: Duration = Duration::from_millis(100);
+/// Longest wait between passes while the store fails.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How long a ticket waits after writing to Freshdesk before it processes new events.
 const ECHO_COALESCE: Duration = Duration::from_millis(750);
@@ -83,6 +90,11 @@ pub(crate) struct TicketActor {
     dirty: bool,
     /// Consecutive failed passes (survives supervisor restarts: same struct).
     restarts: u32,
+    /// Consecutive passes failed by the store (it cannot be reached): retried with a growing
+    /// delay, never parked — the ticket is not at fault, and it must go on once the store is
+    /// back. `failed_on_store`: the last failure was one.
+    store_failures: u32,
+    failed_on_store: bool,
     /// Pending writes must be reconciled before the next send (after a load or restart).
     reconcile: bool,
     last_active: Instant,
@@ -111,6 +123,8 @@ impl TicketActor {
             phase: Phase::Idle,
             dirty: true,
             restarts: 0,
+            store_failures: 0,
+            failed_on_store: false,
             reconcile: true,
             last_active: Instant::now(),
             total_restarts: 0,
@@ -153,8 +167,14 @@ impl TicketActor {
             act.last_active = Instant::now();
             match result {
                 Ok(Ok(outcome)) => act.finish(outcome, stop_after, ctx),
-                Ok(Err(error)) => act.fail(&error.to_string(), stop_after, ctx),
-                Err(panic) => act.fail(&panic_message(&panic), stop_after, ctx),
+                Ok(Err(error)) => {
+                    act.failed_on_store = matches!(error, PassError::Store(_));
+                    act.fail(&error.to_string(), stop_after, ctx)
+                }
+                Err(panic) => {
+                    act.failed_on_store = false;
+                    act.fail(&panic_message(&panic), stop_after, ctx)
+                }
             }
         }));
     }
@@ -176,6 +196,7 @@ impl TicketActor {
 
     fn finish(&mut self, outcome: PassOutcome, stop_after: bool, ctx: &mut Context<Self>) {
         self.restarts = 0;
+        self.store_failures = 0;
         self.record = outcome.record;
         self.deps.waiters.notify(&outcome.applied);
         if stop_after {
@@ -299,7 +320,13 @@ impl Actor for TicketActor {
             });
             return;
         }
-        if self.restarts > 0 {
+        if self.failed_on_store {
+            // The store is failing: wait longer each time, up to STORE_RETRY_MAX.
+            let delay = STORE_RETRY
+                .saturating_mul(1 << self.store_failures.min(8))
+                .min(STORE_RETRY_MAX);
+            ctx.run_later(delay, |act, ctx| act.kick(ctx));
+        } else if self.restarts > 0 {
             // Back off a little before retrying a failing ticket.
             let delay = Duration::from_millis(100 * u64::from(self.restarts));
             ctx.run_later(delay, |act, ctx| act.kick(ctx));
@@ -336,7 +363,11 @@ impl actix::Supervised for TicketActor {
             return;
         }
         EngineMetrics::inc(&self.deps.metrics.actor_restarts);
-        self.restarts += 1;
+        if self.failed_on_store {
+            self.store_failures += 1;
+        } else {
+            self.restarts += 1;
+        }
         self.total_restarts += 1;
         self.record = None;
         self.reconcile = true;

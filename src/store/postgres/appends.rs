@@ -82,7 +82,7 @@ pub(super) struct NewEvent {
 /// (one transaction, durable when it returns). Returns each event's `seq`, in order: the
 /// positions drawn for the group, ascending, paired with the events in their order (SQL never
 /// reads inside an event).
-async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgError> {
+pub(super) async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgError> {
     let orgs: Vec<uuid::Uuid> = events.iter().map(|e| e.org_id.0).collect();
     let tickets: Vec<i64> = events.iter().map(|e| e.ticket_id.0 as i64).collect();
     let bodies: Vec<Json<&StoredEvent>> = events.iter().map(|e| Json(&e.event)).collect();

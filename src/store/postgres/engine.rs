@@ -75,11 +75,12 @@ fn session_micros(updated_at: DateTime<Utc>) -> i64 {
     updated_at.timestamp_micros().max(0)
 }
 
-/// Write records (the last of duplicates wins), with the lease proof of their orgs' shards,
-/// and delete the consumed inbox rows, in one transaction.
-async fn write_records(
+/// Write records (the last of duplicates wins), with the lease proof of their orgs' shards
+/// (`fence`; None only for `migrate-store`, which runs while no node does), and delete the
+/// consumed inbox rows, in one transaction.
+pub(super) async fn write_records(
     pool: &Pool,
-    tokens: &super::ShardTokens,
+    fence: Option<&super::ShardTokens>,
     records: &[TicketRecord],
     consumed: &[i64],
 ) -> Result<(), PgError> {
@@ -93,7 +94,9 @@ async fn write_records(
         .collect();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    prove_leases(&*tx, tokens, records.iter().map(|r| r.org_id)).await?;
+    if let Some(tokens) = fence {
+        prove_leases(&*tx, tokens, records.iter().map(|r| r.org_id)).await?;
+    }
     if !consumed.is_empty() {
         tx.execute("DELETE FROM inbox WHERE seq = ANY($1)", &[&consumed])
             .await?;
@@ -250,7 +253,13 @@ impl EngineStore for PgStore {
         let consumed = seqs(consumed);
         let tokens = self.tokens.clone();
         self.run(move |pool| async move {
-            write_records(&pool, &tokens, std::slice::from_ref(&record), &consumed).await
+            write_records(
+                &pool,
+                Some(&tokens),
+                std::slice::from_ref(&record),
+                &consumed,
+            )
+            .await
         })
         .await
         .map_err(failure)
@@ -422,8 +431,10 @@ impl TicketQueries for PgStore {
     async fn put_records(&self, records: &[TicketRecord]) -> StoreResult<()> {
         let records = records.to_vec();
         let tokens = self.tokens.clone();
-        self.run(move |pool| async move { write_records(&pool, &tokens, &records, &[]).await })
-            .await?;
+        self.run(
+            move |pool| async move { write_records(&pool, Some(&tokens), &records, &[]).await },
+        )
+        .await?;
         Ok(())
     }
 

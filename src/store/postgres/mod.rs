@@ -20,6 +20,7 @@
 mod appends;
 mod engine;
 mod fence;
+mod import;
 mod migrations;
 mod orgs;
 

@@ -147,6 +147,18 @@ impl OrgStore for PgStore {
     }
 }
 
+/// Set a `meta` key, replacing its value.
+pub(super) async fn put_meta(client: &Client, key: &str, value: Vec<u8>) -> Result<(), PgError> {
+    client
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )
+        .await?;
+    Ok(())
+}
+
 impl PgStore {
     /// The deployment's generated admin token, shared by every node: `fresh` if this call
     /// stored it first, else the stored one; and whether it was `fresh`.
@@ -167,15 +179,8 @@ impl PgStore {
     /// Replace the stored admin token (a migrated deployment keeps its token).
     pub async fn put_admin_token(&self, token: String) -> StoreResult<()> {
         self.run(move |pool| async move {
-            pool.get()
-                .await?
-                .execute(
-                    "INSERT INTO meta (key, value) VALUES ($1, $2) \
-                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&ADMIN_TOKEN_KEY, &token.into_bytes()],
-                )
-                .await?;
-            Ok(())
+            let client = pool.get().await?;
+            put_meta(&client, ADMIN_TOKEN_KEY, token.into_bytes()).await
         })
         .await?;
         Ok(())
