@@ -222,6 +222,8 @@ impl Cluster {
             toml_string(&audit::node_url(&self.url, &id)),
         )
         .env("TICKETSYNC__STORAGE__ENCRYPTION_KEY", ENCRYPTION_KEY)
+        // Four nodes and the tests' own connections stay well inside the server's 100.
+        .env("TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS", "8")
         .env("TICKETSYNC__CLUSTER__NODE_ID", toml_string(&id))
         .env(
             "TICKETSYNC__CLUSTER__LEASE_TTL_SECS",
