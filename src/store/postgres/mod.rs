@@ -56,6 +56,10 @@ pub enum PgError {
     /// The server cannot be reached or is shutting down: the operation may succeed later.
     #[error("PostgreSQL is unavailable: {0}")]
     Unavailable(String),
+    /// Every pooled connection stayed busy for the wait timeout (not a reason for `/readyz`
+    /// to fail: the server is there).
+    #[error("PostgreSQL connections are all busy: {0}")]
+    Busy(String),
     /// The server refused the statement.
     #[error("PostgreSQL refused a statement: {0}")]
     Query(String),
@@ -101,8 +105,11 @@ impl From<tokio_postgres::Error> for PgError {
 
 impl From<deadpool_postgres::PoolError> for PgError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::{PoolError, TimeoutType};
         match e {
-            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            PoolError::Backend(e) => e.into(),
+            // Every connection busy: the server answers, this node is saturated.
+            PoolError::Timeout(TimeoutType::Wait) => Self::Busy(e.to_string()),
             other => Self::Unavailable(other.to_string()),
         }
     }

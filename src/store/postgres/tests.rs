@@ -729,3 +729,29 @@ async fn concurrent_appends_grouped_into_one_insert_each_get_their_own_position(
         appended
     );
 }
+
+#[actix_rt::test]
+async fn a_saturated_pool_is_not_an_unavailable_server() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PgStore::open(
+        &PgOptions {
+            max_connections: 1,
+            statement_timeout: Duration::from_secs(1),
+            ..options(db.url())
+        },
+        Arc::new(ShardTokens::new("node-a", SHARDS)),
+    )
+    .await
+    .unwrap();
+    let only = store.pool.get().await.unwrap();
+    let busy = store
+        .inbox_depth()
+        .await
+        .expect_err("a connection was free");
+    assert!(busy.to_string().contains("busy"), "{busy}");
+    assert_eq!(store.durability(), Ok(()), "/readyz would fail on load");
+    drop(only);
+    assert_eq!(store.inbox_depth().await.unwrap(), 0);
+}
