@@ -440,12 +440,15 @@ impl LeaseManager {
         );
         let sent = Instant::now();
         // `free` says whether the lease had no owner (never owned, or released after a
-        // hand-over) rather than an expired one.
+        // hand-over) rather than an expired one. A row still locked by a write proving the
+        // old lease (its node paused mid-transaction) is skipped, not waited for: that shard
+        // is taken in a later round, the others now.
         let rows = self
             .query(
                 "WITH old AS ( \
                SELECT shard, owner IS NULL AS free FROM shard_leases \
-               WHERE shard = ANY($2) AND (owner IS NULL OR expires_at <= now()) FOR UPDATE) \
+               WHERE shard = ANY($2) AND (owner IS NULL OR expires_at <= now()) \
+               FOR UPDATE SKIP LOCKED) \
              UPDATE shard_leases l SET owner = $1, token = l.token + 1, \
                expires_at = now() + make_interval(secs => $3) \
              FROM old WHERE l.shard = old.shard \

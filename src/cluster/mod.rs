@@ -133,11 +133,6 @@ impl Cluster {
         }
     }
 
-    /// This node's id.
-    pub fn node_id(&self) -> &str {
-        &self.node_id
-    }
-
     /// Whether this node's last heartbeat is younger than the lease ttl (`/readyz`).
     pub fn heartbeat_fresh(&self) -> bool {
         self.ownership.heartbeat_fresh(self.ttl)

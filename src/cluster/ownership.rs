@@ -62,11 +62,6 @@ impl ShardOwnership {
         }
     }
 
-    /// How many shards the orgs are spread over.
-    pub fn shards(&self) -> u32 {
-        self.shards
-    }
-
     /// The shard's state, if held.
     pub fn get(&self, shard: u32) -> Option<HeldShard> {
         self.held.read().get(&shard).copied()

@@ -317,12 +317,12 @@ impl From<crate::connect::ConnectError> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
-    /// A database that cannot be reached is 503 (retry later: a webhook is retried by
-    /// Freshdesk), anything else 500.
+    /// A database that cannot be reached, or whose connections are all busy, is 503 (retry
+    /// later: a webhook is retried by Freshdesk), anything else 500.
     fn from(err: crate::store::StoreError) -> Self {
         use crate::store::{postgres::PgError, StoreError};
         match &err {
-            StoreError::Postgres(PgError::Unavailable(_)) => {
+            StoreError::Postgres(PgError::Unavailable(_) | PgError::Busy(_)) => {
                 tracing::error!(error = %error_chain(&err), "request failed: the database is unavailable");
                 Self::new(
                     Code::StorageUnavailable,
