@@ -7,7 +7,8 @@
 //! task spawned there would die with it. An operation whose caller goes away still runs to
 //! its end on the store's runtime, so a transaction is never abandoned half-sent.
 //!
-//! Every session runs with `synchronous_commit = on` and the configured `statement_timeout`.
+//! Every session runs with `synchronous_commit = on`, the configured `statement_timeout`, and
+//! twice that as `idle_in_transaction_session_timeout` (a paused node releases its locks).
 //! A write is durable once its transaction committed: `flush` has nothing left to do.
 //! `durability()` reports the last failure to reach the server (from operations and from a
 //! probe every second) until the server answers again, so `/readyz` says 503 while
@@ -299,9 +300,12 @@ fn build_pool(options: &PgOptions) -> Result<Pool, PgError> {
     let mut config: tokio_postgres::Config = options.url.parse().map_err(|e| {
         PgError::Config(format!("storage.postgres.url is not a PostgreSQL URL: {e}"))
     })?;
+    // A node paused inside a transaction holds its row locks (among them its lease row, which
+    // a new owner's take skips) until the server ends the session: bound that as well.
     let session = format!(
-        "-c synchronous_commit=on -c statement_timeout={}",
-        options.statement_timeout.as_millis()
+        "-c synchronous_commit=on -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        options.statement_timeout.as_millis(),
+        options.statement_timeout.as_millis() * 2
     );
     let combined = match config.get_options() {
         Some(given) if !given.is_empty() => format!("{given} {session}"),
