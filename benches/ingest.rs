@@ -31,10 +31,12 @@
 //!    competes for the same two cores.
 //! 4. `hello-world (after)`: again, to bracket drift from other load on the machine.
 //! 5. `store only`: no HTTP and no engine: `INGEST_CONCURRENCY` tasks in this process call
-//!    what the webhook route calls, `SledStore::append_event` then the group-committed
-//!    `EngineStore::flush`, on a fresh sled directory (and once without the flush). Its
-//!    "server CPU" column is this process's CPU time. It attributes the service's cost per
-//!    acknowledgement to the durable-append path versus HTTP and the engine.
+//!    what the webhook route calls, `append_event` then the group-committed `flush`, on a
+//!    fresh sled directory, and (per backend of `INGEST_BACKENDS`) on a fresh PostgreSQL
+//!    database with `PgStore` (16 connections, the service's default; its appends commit
+//!    themselves and group concurrent callers into one insert), and once on sled without the
+//!    flush. Its "server CPU" column is this process's CPU time. It attributes the service's
+//!    cost per acknowledgement to the durable-append path versus HTTP and the engine.
 //! 6. `experiment`: the same closed loop on a raw sled tree, writing the same event bytes with
 //!    one `Tree::insert` (no `Batch`) and a minimal group commit around `flush_async`: the
 //!    floor for a durable append on sled 0.34. (sled 0.34's `apply_batch` rolls its IO buffer
@@ -188,8 +190,14 @@ async fn run() {
     phases.push(hello_phase("hello-world (after)", &knobs).await);
     if env_u64("INGEST_STORE", 1) == 1 {
         // Where the service's CPU goes: the store path alone, in this process, no HTTP.
-        phases.push(store_phase("store only: append + flush", &knobs, true).await);
-        phases.push(store_phase("store only: append, no flush", &knobs, false).await);
+        for &backend in &backends {
+            phases.extend(store_phase(backend, &knobs, true).await);
+        }
+        phases.push(
+            store_phase(Backend::Sled, &knobs, false)
+                .await
+                .expect("sled"),
+        );
         phases.push(raw_sled_phase("experiment: sled insert, no Batch, + flush", &knobs).await);
     }
 
@@ -565,17 +573,43 @@ fn report_progress(name: &str, load: &LoadResult) {
     );
 }
 
-/// The webhook route's storage calls alone, `knobs.concurrency` tasks in a closed loop.
-async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
+/// The webhook route's storage calls alone, `knobs.concurrency` tasks in a closed loop, on
+/// a fresh sled directory or PostgreSQL database (None: no PostgreSQL server).
+async fn store_phase(backend: Backend, knobs: &Knobs, flush: bool) -> Option<Phase> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
-    use ticketsync::store::SledStore;
-    use ticketsync_actors::ports::{EngineStore, EventKind};
+    use ticketsync::store::postgres::{PgOptions, PgStore, ShardTokens};
+    use ticketsync::store::{SledStore, Store};
+    use ticketsync_actors::ports::EventKind;
     use ticketsync_actors::{OrgId, TicketId};
 
+    let name = format!(
+        "store only {}: append{}",
+        backend.name(),
+        if flush { " + flush" } else { ", no flush" }
+    );
+    let storage = BenchStorage::prepare(backend)?;
     let dir = temp_dir("ingest-store-");
-    let store = SledStore::open(dir.path()).expect("store opens");
+    let store: Store = match storage.database() {
+        None => Arc::new(SledStore::open(dir.path()).expect("store opens")),
+        Some(db) => {
+            let options = PgOptions {
+                url: db.url().to_string(),
+                // The service's default pool.
+                max_connections: 16,
+                statement_timeout: Duration::from_secs(5),
+            };
+            // Appends are not fenced: no shard lease is needed.
+            let tokens = Arc::new(ShardTokens::new("bench-ingest", 64));
+            Arc::new(
+                PgStore::open(&options, tokens)
+                    .await
+                    .expect("PostgreSQL store opens"),
+            )
+        }
+    };
+    let monitor = storage.monitor().await;
     let org = OrgId::new();
     let pool = knobs.pool;
     let run = |secs: u64, first: u64| {
@@ -613,7 +647,7 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
                             .await
                             .expect("append");
                         if flush {
-                            EngineStore::flush(&store).await.expect("flush");
+                            store.flush().await.expect("flush");
                         }
                         lat.push(t.elapsed().as_micros() as u64);
                     }
@@ -623,7 +657,12 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
             collect(tasks, started).await
         }
     };
-    in_process_phase(name, knobs, &format!("store-{flush}"), run).await
+    let label = format!("store-{}-{flush}", backend.name());
+    let phase = in_process_phase(&name, knobs, &label, monitor.as_ref(), run).await;
+    drop(store);
+    drop(monitor);
+    drop(storage);
+    Some(phase)
 }
 
 /// The latencies the load tasks recorded, as one result.
@@ -642,21 +681,38 @@ async fn collect(
 }
 
 /// Warm up, then measure `run(secs, first_ticket)` in this process with its CPU time and
-/// log syncs (`label` names the perf output file).
-async fn in_process_phase<F, Fut>(name: &str, knobs: &Knobs, label: &str, run: F) -> Phase
+/// log syncs (`label` names the perf output file), and with a `pg` monitor what PostgreSQL
+/// spent (its processes' syncs counted with this process's).
+async fn in_process_phase<F, Fut>(
+    name: &str,
+    knobs: &Knobs,
+    label: &str,
+    pg: Option<&PgMonitor>,
+    run: F,
+) -> Phase
 where
     F: Fn(u64, u64) -> Fut,
     Fut: std::future::Future<Output = LoadResult>,
 {
     let warm = run(knobs.warmup, 1).await;
     let me = std::process::id();
+    let pg0 = match pg {
+        Some(pg) => Some(pg.snapshot().await),
+        None => None,
+    };
+    let mut counted = vec![me];
+    counted.extend(pg0.iter().flat_map(PgSnapshot::pids));
     let counter = FsyncCounter::start(
-        &[me],
+        &counted,
         &bench_data_dir().join(format!("perf-fsync-{label}-{me}.txt")),
     );
     let cpu0 = proc_cpu_secs(me);
     let load = run(knobs.secs, warm.ok + 1_000_000).await;
     let cpu = proc_cpu_secs(me) - cpu0;
+    let pg = match (pg, &pg0) {
+        (Some(pg), Some(start)) => Some(PgMonitor::cost(start, &pg.snapshot().await)),
+        _ => None,
+    };
     let syncs = counter.stop();
     report_progress(name, &load);
     Phase {
@@ -665,7 +721,7 @@ where
         server_cpu: cpu,
         bench_cpu: 0.0,
         fsyncs: syncs,
-        pg: None,
+        pg,
         note: String::new(),
     }
 }
@@ -735,5 +791,5 @@ async fn raw_sled_phase(name: &str, knobs: &Knobs) -> Phase {
             collect(tasks, started).await
         }
     };
-    in_process_phase(name, knobs, "raw", run).await
+    in_process_phase(name, knobs, "raw", None, run).await
 }
