@@ -16,7 +16,8 @@
 //! Setups: every backend of `E2E_BACKENDS` (`sled`) with every node count of `E2E_NODES` (`1`);
 //! more than one node needs `postgres` (all nodes on one fresh database, created for the setup
 //! and dropped after it; each node has its own `[cluster] node_id` and data directory). A
-//! setup with several nodes waits until every node holds shards before it measures. On a
+//! setup with several nodes waits until the shards are spread evenly (`/api/v1/inspect`'s
+//! `shards` on each node) before it measures. On a
 //! 2-core machine several nodes cannot be faster than one: the figure shows what the cluster
 //! costs, so CPU per answered ticket is reported per node as well as in all.
 //!
@@ -47,7 +48,8 @@
 //! figures show the service, not Freshdesk's per-minute budget: at a real Enterprise limit
 //! (700/min, 560 usable) throughput is capped at 560 / (credits per answered ticket, see the
 //! credits bench) per minute per org. Knobs: `E2E_LATENCIES` ("0,100"), `E2E_TIMEOUT_SECS`
-//! (180), `E2E_ORGS` (1), `E2E_LEASE_TTL_SECS` (the service's default when unset).
+//! (180), `E2E_ORGS` (1), `E2E_SHARDS` (64), `E2E_LEASE_TTL_SECS` (the service's default when
+//! unset), `E2E_FAILOVER` (1).
 
 mod common;
 
@@ -282,6 +284,7 @@ async fn deploy(
         ));
         if backend == Backend::Postgres {
             env.push(("TICKETSYNC__CLUSTER__NODE_ID", format!("bench-node-{n}")));
+            env.push(("TICKETSYNC__CLUSTER__SHARDS", shard_count().to_string()));
             if let Ok(ttl) = std::env::var("E2E_LEASE_TTL_SECS") {
                 env.push(("TICKETSYNC__CLUSTER__LEASE_TTL_SECS", ttl));
             }
@@ -310,7 +313,7 @@ async fn deploy(
         hook_paths.push(path);
     }
     if nodes > 1 {
-        wait_for_shards(&admins, Duration::from_secs(120)).await;
+        wait_for_shards(&admins, shard_count(), Duration::from_secs(120)).await;
     }
     for (_, simc) in &sims {
         admins[0].settle(simc, Duration::from_secs(30)).await;
@@ -333,30 +336,30 @@ async fn deploy(
     })
 }
 
-/// The shards a node says it holds (`/api/v1/inspect`: `cluster.shards`).
+/// The shards a node says it holds (`/api/v1/inspect`: `shards[].shard`, docs/contract.md).
 fn held_shards(inspect: &Value) -> Vec<u64> {
-    inspect["cluster"]["shards"]
+    inspect["shards"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["shard"].as_u64().or_else(|| s.as_u64()))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s["shard"].as_u64()).collect())
         .unwrap_or_default()
 }
 
-/// Wait until every node holds at least one shard (the hand-over after the later nodes
-/// joined is done), at most `timeout`; prints the spread.
-async fn wait_for_shards(admins: &[Admin], timeout: Duration) {
+/// Wait until the nodes hold all `shards` shards between them, evenly (the hand-over after
+/// the later nodes joined is done), at most `timeout`; prints the spread.
+async fn wait_for_shards(admins: &[Admin], shards: u64, timeout: Duration) {
     let started = Instant::now();
     loop {
         let mut counts = Vec::new();
         for a in admins {
-            counts.push(held_shards(&a.inspect().await).len());
+            counts.push(held_shards(&a.inspect().await).len() as u64);
         }
-        if counts.iter().all(|c| *c > 0) || started.elapsed() > timeout {
+        let (min, max) = (counts.iter().min(), counts.iter().max());
+        let even = counts.iter().sum::<u64>() == shards
+            && matches!((min, max), (Some(a), Some(b)) if b - a <= 1);
+        if even || started.elapsed() > timeout {
             println!(
-                "shards held per node: {counts:?} ({:.1} s after the last node was ready)",
+                "shards held per node: {counts:?} of {shards}{} ({:.1} s after the last node was ready)",
+                if even { "" } else { ", NOT evenly spread" },
                 started.elapsed().as_secs_f64()
             );
             return;
@@ -604,6 +607,11 @@ async fn analyse(
     }
 }
 
+/// `[cluster] shards` of the nodes: `E2E_SHARDS` (64, the service's default), passed on.
+fn shard_count() -> u64 {
+    env_u64("E2E_SHARDS", 64)
+}
+
 /// `shard_of(org)` as the service computes it: the first 8 bytes of the org's UUID,
 /// big-endian, modulo the shard count.
 fn shard_of(org: &str, shards: u64) -> u64 {
@@ -615,9 +623,7 @@ fn shard_of(org: &str, shards: u64) -> u64 {
 /// Kill (SIGKILL) the owner of an org that node 0 does not own, open a ticket in that org at
 /// once (its webhook now goes to node 0), and time the kill → the AI reply on it.
 async fn fail_over(d: &mut Deployment, timeout: Duration) -> String {
-    let shards = d.admins[0].inspect().await["cluster"]["shard_count"]
-        .as_u64()
-        .unwrap_or(64);
+    let shards = shard_count();
     let mut owned = Vec::new();
     for a in &d.admins {
         owned.push(held_shards(&a.inspect().await));
