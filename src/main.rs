@@ -91,7 +91,15 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
         tracing::info!(port = app.port(), "ticketsync listening");
         let handle = app.server_handle();
         actix_web::rt::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            // SIGTERM (an orchestrator stopping the node) or Ctrl-C: stop serving, then the
+            // node releases its leases so other nodes take its orgs at once.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("a SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
             tracing::info!("shutting down");
             handle.stop(true).await;
         });

@@ -1,6 +1,10 @@
 //! Wiring: open storage, load secrets, build the services, bind the listener (port 0 works,
 //! for tests) and run the HTTP server.
 
+use crate::cluster::lease::LeaseSettings;
+use crate::cluster::ownership::ShardOwnership;
+use crate::cluster::work::EngineWork;
+use crate::cluster::{Cluster, ClusterParts};
 use crate::config::{Settings, StorageBackend};
 use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
@@ -22,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketsync_actors::engine::{Engine, EngineConfig, EngineParts};
-use ticketsync_actors::ports::SystemClock;
+use ticketsync_actors::ports::{Ownership, SoleNode, SystemClock};
 
 /// Router shards of the engine, each on its own arbiter thread.
 const ENGINE_SHARDS: usize = 2;
@@ -31,6 +35,8 @@ const ENGINE_SHARDS: usize = 2;
 pub struct Application {
     port: u16,
     engine: Engine,
+    /// This node's membership (PostgreSQL backend).
+    cluster: Option<Arc<Cluster>>,
     server: Server,
     admin_token: SecretString,
     admin_token_generated: bool,
@@ -62,23 +68,31 @@ pub enum StartupError {
     },
 }
 
-/// Open the configured backend; return it with the admin token in force and whether it was
-/// generated on this start (sled keeps a generated token in `<dir>/admin_token`, PostgreSQL in
-/// its `meta` table, shared by every node).
-async fn open_storage(
-    settings: &Settings,
-    dir: &Path,
-) -> Result<(Store, SecretString, bool), StartupError> {
+/// The opened backend.
+struct Opened {
+    store: Store,
+    /// The admin token in force, and whether it was generated on this start.
+    admin_token: (SecretString, bool),
+    /// On PostgreSQL: this node's id and lease tokens (the node joins the cluster).
+    leases: Option<Arc<ShardTokens>>,
+}
+
+/// Open the configured backend, with the admin token in force (sled keeps a generated token
+/// in `<dir>/admin_token`, PostgreSQL in its `meta` table, shared by every node).
+async fn open_storage(settings: &Settings, dir: &Path) -> Result<Opened, StartupError> {
     match settings.storage.backend {
         StorageBackend::Sled => {
             let store = SledStore::open_with_cache(dir, settings.storage.cache_capacity_mb << 20)?;
-            let (token, generated) = load_admin_token(&settings.server.admin_token, dir)?;
-            Ok((Arc::new(store), token, generated))
+            Ok(Opened {
+                store: Arc::new(store),
+                admin_token: load_admin_token(&settings.server.admin_token, dir)?,
+                leases: None,
+            })
         }
         StorageBackend::Postgres => {
             let node_id = load_node_id(&settings.cluster.node_id, dir)?;
             let shards = Arc::new(ShardTokens::new(node_id, settings.cluster.shards));
-            let store = PgStore::open(&settings.storage.postgres.options(), shards)
+            let store = PgStore::open(&settings.storage.postgres.options(), shards.clone())
                 .await
                 .map_err(StoreError::from)?;
             let (token, generated) = if settings.server.admin_token.expose_secret().is_empty() {
@@ -88,14 +102,44 @@ async fn open_storage(
             } else {
                 (settings.server.admin_token.clone(), false)
             };
-            let ttl = Duration::from_secs(settings.cluster.lease_ttl_secs);
-            store
-                .claim_all_shards_for_single_node(ttl)
-                .await
-                .map_err(StoreError::from)?;
-            Ok((Arc::new(store), token, generated))
+            Ok(Opened {
+                store: Arc::new(store),
+                admin_token: (token, generated),
+                leases: Some(shards),
+            })
         }
     }
+}
+
+/// Join the cluster: the lease manager, the wake-up listener and the look for work, on the
+/// shards this node gets (docs/cluster.md).
+fn join_cluster(
+    settings: &Settings,
+    tokens: Arc<ShardTokens>,
+    ownership: Arc<ShardOwnership>,
+    engine: &Engine,
+    store: &Store,
+) -> Result<Cluster, StartupError> {
+    let lease = LeaseSettings {
+        node_id: tokens.node_id().to_string(),
+        address: settings.server.public_url.clone(),
+        url: settings.storage.postgres.options().url,
+        ttl: Duration::from_secs(settings.cluster.lease_ttl_secs),
+        shards: settings.cluster.shards,
+        write_margin: settings.lease_write_margin(),
+    };
+    let work = Arc::new(EngineWork {
+        engine: engine.clone(),
+        store: store.clone(),
+        shards: settings.cluster.shards,
+    });
+    Cluster::start(ClusterParts {
+        lease,
+        tokens,
+        ownership,
+        work,
+    })
+    .map_err(|e| StartupError::Thread(e.to_string()))
 }
 
 impl Application {
@@ -109,7 +153,22 @@ impl Application {
             path: dir.display().to_string(),
             source,
         })?;
-        let (store, admin_token, admin_token_generated) = open_storage(&settings, &dir).await?;
+        let Opened {
+            store,
+            admin_token: (admin_token, admin_token_generated),
+            leases,
+        } = open_storage(&settings, &dir).await?;
+        // With several nodes, an org's work runs where its shard's lease is held.
+        let shard_ownership = leases.as_ref().map(|_| {
+            Arc::new(ShardOwnership::new(
+                settings.cluster.shards,
+                settings.lease_write_margin(),
+            ))
+        });
+        let ownership: Arc<dyn Ownership> = match &shard_ownership {
+            Some(shards) => shards.clone(),
+            None => Arc::new(SoleNode),
+        };
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
         let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret().await?));
 
@@ -147,6 +206,7 @@ impl Application {
                     settings.freshdesk.request_timeout_ms * 2 + 1000,
                 ),
             },
+            ownership,
         });
         let connect = ConnectService::new(
             store.clone(),
@@ -155,21 +215,28 @@ impl Application {
             connector,
             &settings.server.public_url,
         );
+        let listener =
+            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
+                addr: settings.server.listen.clone(),
+                source,
+            })?;
+        let cluster = match (leases, shard_ownership) {
+            (Some(tokens), Some(ownership)) => Some(Arc::new(join_cluster(
+                &settings, tokens, ownership, &engine, &store,
+            )?)),
+            _ => None,
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             connect,
             engine: engine.clone(),
             tokens,
             metrics,
+            cluster: cluster.clone(),
         });
         let readiness = web::Data::new(Readiness::default());
         let admin = web::Data::new(AdminToken(admin_token.clone()));
 
-        let listener =
-            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
-                addr: settings.server.listen.clone(),
-                source,
-            })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let server = HttpServer::new({
             let readiness = readiness.clone();
@@ -205,10 +272,16 @@ impl Application {
                 "recovered tickets with queued or pending work"
             );
         }
+        if let Some(cluster) = &cluster {
+            if !cluster.joined().await {
+                tracing::warn!("no heartbeat written yet; /readyz says 503 until one is");
+            }
+        }
         readiness.set_ready();
         Ok(Self {
             port,
             engine,
+            cluster,
             server,
             admin_token,
             admin_token_generated,
@@ -226,9 +299,13 @@ impl Application {
         (&self.admin_token, self.admin_token_generated)
     }
 
-    /// Serve until the server stops, then stop the engine.
+    /// Serve until the server stops, then release this node's leases (its writes in flight
+    /// end first) and stop the engine.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(cluster) = &self.cluster {
+            cluster.stop().await;
+        }
         self.engine.shutdown().await;
         result
     }

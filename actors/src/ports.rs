@@ -135,6 +135,45 @@ pub trait OrgProvider: Send + Sync + 'static {
     async fn connection(&self, org: OrgId) -> Result<Option<OrgConnection>, ConnectionFailure>;
 }
 
+/// Which orgs' work runs on this node. Several nodes may share one database; each org is
+/// owned by one node at a time (through a lease on its shard), and only the owner runs its
+/// passes, jobs and Freshdesk writes. Events for an org that does not run here stay queued
+/// for its owner. With one node (sled) everything runs here: `SoleNode`.
+#[async_trait]
+pub trait Ownership: Send + Sync + 'static {
+    /// Whether the org's work runs here now.
+    fn runs(&self, org: OrgId) -> bool;
+    /// Changes whenever this node gains the org again (the lease's fencing token); None while
+    /// the org's work does not run here. A ticket's state cached under another epoch may be
+    /// stale: it is read again, and its pending writes reconciled, as after a crash.
+    fn epoch(&self, org: OrgId) -> Option<i64>;
+    /// Whether a Freshdesk write for the org may be sent now: it would end before this
+    /// node's hold on the org can lapse.
+    fn may_write(&self, org: OrgId) -> bool;
+    /// Wait until a write for the org may be sent (true) or its work no longer runs here
+    /// (false).
+    async fn writable(&self, org: OrgId) -> bool;
+}
+
+/// The only node: every org's work runs here.
+pub struct SoleNode;
+
+#[async_trait]
+impl Ownership for SoleNode {
+    fn runs(&self, _: OrgId) -> bool {
+        true
+    }
+    fn epoch(&self, _: OrgId) -> Option<i64> {
+        Some(0)
+    }
+    fn may_write(&self, _: OrgId) -> bool {
+        true
+    }
+    async fn writable(&self, _: OrgId) -> bool {
+        true
+    }
+}
+
 /// Why the responder could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("responder failed: {0}")]

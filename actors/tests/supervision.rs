@@ -394,6 +394,62 @@ impl OrgProvider for OneOrg {
     }
 }
 
+/// This node's hold on the org, switched by the tests (the lease manager's part).
+struct Held {
+    runs: AtomicBool,
+    /// Bumped each time the org comes (back) to this node.
+    epoch: std::sync::atomic::AtomicI64,
+    /// Enough of the hold is left for a write.
+    writable: AtomicBool,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            runs: true.into(),
+            epoch: 1.into(),
+            writable: true.into(),
+        }
+    }
+}
+
+impl Held {
+    /// The org leaves this node.
+    fn lose(&self) {
+        self.runs.store(false, Ordering::SeqCst);
+    }
+
+    /// The org comes (back) to this node, under a new epoch.
+    fn gain(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.runs.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Ownership for Held {
+    fn runs(&self, _: OrgId) -> bool {
+        self.runs.load(Ordering::SeqCst)
+    }
+    fn epoch(&self, org: OrgId) -> Option<i64> {
+        self.runs(org).then(|| self.epoch.load(Ordering::SeqCst))
+    }
+    fn may_write(&self, org: OrgId) -> bool {
+        self.runs(org) && self.writable.load(Ordering::SeqCst)
+    }
+    async fn writable(&self, org: OrgId) -> bool {
+        loop {
+            if self.may_write(org) {
+                return true;
+            }
+            if !self.runs(org) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Answers everything, but panics on any ticket whose description contains "poison", and
 /// waits for `release` on one that contains "hold".
 struct PoisonResponder {
@@ -429,6 +485,7 @@ impl Responder for PoisonResponder {
 
 struct World {
     engine: Engine,
+    held: Arc<Held>,
     orgs: Arc<OneOrg>,
     store: Arc<MemoryStore>,
     api: Arc<MemoryFreshdesk>,
@@ -500,15 +557,18 @@ fn world_built(clock: Arc<dyn Clock>, tune: impl FnOnce(&mut EngineConfig)) -> W
         connected: true.into(),
         reads: AtomicU32::new(0),
     });
+    let held = Arc::new(Held::default());
     let engine = Engine::start(EngineParts {
         store: store.clone(),
         orgs: orgs.clone(),
         responder: responder.clone(),
         clock,
         config,
+        ownership: held.clone(),
     });
     World {
         engine,
+        held,
         orgs,
         store,
         api,
@@ -1085,4 +1145,115 @@ async fn a_reply_that_landed_but_timed_out_is_not_sent_again_when_our_clock_is_t
         1,
         "found by reconciliation"
     );
+}
+
+/// Holds for `period`: the condition stays true (nothing more happens).
+async fn stays(what: &str, period: Duration, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + period;
+    while Instant::now() < end {
+        assert!(check(), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix::test]
+async fn an_org_owned_by_another_node_keeps_its_events_queued_and_is_answered_once_it_comes_here() {
+    let w = world(Duration::from_secs(3600));
+    w.held.lose();
+    w.api.add_ticket(60, "a normal question");
+    w.webhook(60).await;
+    stays(
+        "nothing is answered or consumed while another node owns the org",
+        Duration::from_millis(500),
+        || w.api.ai_replies(60) == 0 && w.store.queued(w.org, TicketId(60)).len() == 1,
+    )
+    .await;
+    assert_eq!(
+        w.engine.recover().await.unwrap(),
+        0,
+        "nothing of it runs here"
+    );
+    w.held.gain();
+    assert_eq!(w.engine.recover_where(|org| org == w.org).await.unwrap(), 1);
+    until(
+        "answered once the org came here",
+        Duration::from_secs(10),
+        || w.api.ai_replies(60) == 1 && w.store.queued(w.org, TicketId(60)).is_empty(),
+    )
+    .await;
+}
+
+#[actix::test]
+async fn a_write_waits_while_the_hold_is_too_short_and_is_never_sent_after_the_org_left() {
+    let w = world(Duration::from_secs(3600));
+    w.api.add_ticket(61, "a normal question");
+    w.held.writable.store(false, Ordering::SeqCst);
+    w.webhook(61).await;
+    until(
+        "the reply is decided and stored",
+        Duration::from_secs(10),
+        || {
+            w.store
+                .record(w.org, TicketId(61))
+                .is_some_and(|r| !r.pending_effects.is_empty())
+        },
+    )
+    .await;
+    stays(
+        "no write while the hold is too short",
+        Duration::from_millis(300),
+        || w.api.ai_replies(61) == 0,
+    )
+    .await;
+    // The org leaves before the hold was renewed: the write is never sent, and once
+    // `stop_orgs` returns no write of the org is in flight.
+    w.held.lose();
+    w.engine.stop_orgs(|org| org == w.org).await;
+    w.held.writable.store(true, Ordering::SeqCst);
+    stays(
+        "nothing is sent for an org that left",
+        Duration::from_millis(300),
+        || w.api.ai_replies(61) == 0,
+    )
+    .await;
+    // It comes back (another node may have posted meanwhile; here none did): the pending
+    // reply is reconciled and sent once.
+    w.held.gain();
+    w.engine.recover_where(|_| true).await.unwrap();
+    until("sent once back here", Duration::from_secs(10), || {
+        w.api.ai_replies(61) == 1
+            && w.store
+                .record(w.org, TicketId(61))
+                .is_some_and(|r| r.pending_effects.is_empty())
+    })
+    .await;
+}
+
+#[actix::test]
+async fn an_admin_command_on_a_node_that_does_not_own_the_org_returns_once_the_owner_applied_it() {
+    let w = world(Duration::from_secs(3600));
+    w.held.lose();
+    let submit = {
+        let engine = w.engine.clone();
+        let org = w.org;
+        actix::spawn(async move {
+            engine
+                .submit(
+                    org,
+                    TicketId(62),
+                    EventKind::AdminResume,
+                    Duration::from_secs(10),
+                )
+                .await
+        })
+    };
+    until("the command is queued", Duration::from_secs(5), || {
+        w.store.queued(w.org, TicketId(62)).len() == 1
+    })
+    .await;
+    assert!(!submit.is_finished(), "waits for the owner");
+    // The owner (another node) consumes it.
+    let queued = w.store.queued(w.org, TicketId(62));
+    w.store.discard_events(&queued).await.unwrap();
+    assert!(submit.await.unwrap().unwrap(), "reported applied");
 }

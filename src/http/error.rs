@@ -317,8 +317,20 @@ impl From<crate::connect::ConnectError> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
+    /// A database that cannot be reached is 503 (retry later: a webhook is retried by
+    /// Freshdesk), anything else 500.
     fn from(err: crate::store::StoreError) -> Self {
-        Self::internal(&err)
+        use crate::store::{postgres::PgError, StoreError};
+        match &err {
+            StoreError::Postgres(PgError::Unavailable(_)) => {
+                tracing::error!(error = %error_chain(&err), "request failed: the database is unavailable");
+                Self::new(
+                    Code::StorageUnavailable,
+                    "The database is unavailable; nothing was stored. Retry later.",
+                )
+            }
+            _ => Self::internal(&err),
+        }
     }
 }
 

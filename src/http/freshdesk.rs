@@ -56,7 +56,6 @@ async fn save(
         .map_err(|e| ApiError::new(Code::InvalidSettings, format!("Invalid settings: {e}.")))?;
     let (view, first_connect) = state.connect.save(*org_id, request).await?;
     state
-        .engine
         .org_changed(*org_id)
         .await
         .map_err(|e| ApiError::internal(&e))?;
@@ -86,9 +85,9 @@ async fn disconnect(
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     state.connect.disconnect(*org_id).await?;
-    // Returns once no write to Freshdesk is in flight: after this answer nothing is posted.
+    // Returns once no write to Freshdesk of this node is in flight: after this answer it posts
+    // nothing more. The owner, when it is another node, stops once it hears of the change.
     state
-        .engine
         .org_changed(*org_id)
         .await
         .map_err(|e| ApiError::internal(&e))?;

@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers) and `/readyz` (storage open, recovery done, and webhooks
-//! can be made durable: no flush stuck, the last one succeeded).
+//! `/healthz` (the process answers) and `/readyz` (storage open, recovery done, webhooks can
+//! be made durable: no flush stuck, the last one succeeded; and with several nodes, this
+//! node's heartbeat in the database is fresh).
 
 use super::error::{ApiError, Code};
 use crate::http::state::{AppState, Readiness};
@@ -17,6 +18,13 @@ async fn readyz(readiness: web::Data<Readiness>, state: web::Data<AppState>) -> 
     if !readiness.is_ready() {
         return ApiError::new(Code::NotReady, "Storage recovery is still running.")
             .error_response();
+    }
+    if state.cluster.as_ref().is_some_and(|c| !c.heartbeat_fresh()) {
+        return ApiError::new(
+            Code::NotReady,
+            "This node has no fresh heartbeat in the cluster's database.",
+        )
+        .error_response();
     }
     match state.store.durability() {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),

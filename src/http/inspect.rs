@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use crate::http::state::AppState;
 use crate::metrics::{render, StorageGauges};
+use crate::store::StoreError;
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -28,7 +29,7 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "sweep": state.engine.sweep(org.id).await,
         }));
     }
-    Ok(HttpResponse::Ok().json(json!({
+    let mut view = json!({
         "tracked_tickets": state.store.tracked_tickets().await?,
         "live_actors": m.live_actors.load(Ordering::Relaxed).max(0),
         "inbox_depth": state.store.inbox_depth().await?,
@@ -41,7 +42,15 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         "passivations": EngineMetrics::get(&m.passivations),
         "effects_reconciled": EngineMetrics::get(&m.effects_reconciled),
         "orgs": orgs,
-    })))
+    });
+    if let Some(cluster) = &state.cluster {
+        let cluster = cluster.view().await.map_err(StoreError::from)?;
+        let fields = serde_json::to_value(cluster).expect("the cluster view serialises");
+        if let (Some(view), serde_json::Value::Object(fields)) = (view.as_object_mut(), fields) {
+            view.extend(fields);
+        }
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]

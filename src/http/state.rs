@@ -1,6 +1,7 @@
 //! What every request handler shares: the application state and the readiness flag. Startup
 //! builds them; the routes only read them, so routes never import startup.
 
+use crate::cluster::Cluster;
 use crate::connect::{ConnectService, ConnectionView};
 use crate::metrics::ServiceMetrics;
 use crate::secrets::WebhookTokens;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub engine: Engine,
     pub tokens: Arc<WebhookTokens>,
     pub metrics: Arc<ServiceMetrics>,
+    /// This node's membership when several nodes share a PostgreSQL database.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
@@ -45,6 +48,19 @@ impl AppState {
         view.backfill = self.backfill_view(org).await;
         view.error = self.engine.org_pause(org);
         Ok(view)
+    }
+
+    /// The org's stored connection changed: mirror it here, and tell the node that owns the
+    /// org (which may be another one) to mirror it too and start or stop its jobs.
+    pub async fn org_changed(
+        &self,
+        org: ticketsync_actors::OrgId,
+    ) -> Result<(), ticketsync_actors::ports::StoreFailure> {
+        self.engine.org_changed(org).await?;
+        if let Some(cluster) = &self.cluster {
+            cluster.announce_org_change(org).await;
+        }
+        Ok(())
     }
 
     /// The org's backfill progress as the API shows it.

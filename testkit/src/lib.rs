@@ -5,7 +5,8 @@
 //! - [`process`]: `ticketsync serve` as a child process ([`ServiceProcess`]); the binary's
 //!   path is a parameter, since only the root package's tests and benches see
 //!   `env!("CARGO_BIN_EXE_ticketsync")`;
-//! - [`pg`]: a real PostgreSQL for the tests ([`pg::TestDatabase`], [`pg::PgCluster`]);
+//! - [`pg`]: a real PostgreSQL for the tests ([`pg::TestDatabase`], [`pg::PgCluster`]) and
+//!   the backend the black-box suites run on ([`pg::TestBackend`]);
 //! - [`wait`]: [`eventually`] (poll until a condition holds, with a deadline) and
 //!   [`assert_quiet_for`] (a condition keeps holding for a while: "nothing more happens");
 //! - [`free_port`], [`json_response`], [`ai_posts`], [`last_request_seq`].

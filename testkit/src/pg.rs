@@ -7,6 +7,9 @@
 //!   `SKIPPED (no PostgreSQL): <why>` to stderr and the test returns early.
 //! - [`TestDatabase`]: a fresh database `ts_<random>` on that server, dropped `WITH (FORCE)`
 //!   when the value is dropped.
+//! - [`TestBackend`]: the backend a black-box suite runs the service on, from
+//!   `TICKETSYNC_TEST_BACKEND=sled|postgres` (default sled): with postgres, each service
+//!   instance gets a [`TestDatabase`] of its own.
 //! - [`PgCluster`]: a throwaway cluster a test owns and may stop and start again (a database
 //!   restart under load). Its data lives in a temp dir; a watchdog process shuts the server
 //!   down and removes the dir if the test process dies without dropping it.
@@ -42,14 +45,21 @@ impl TestPostgres {
     /// The server, found (or started) once per process; None when there is none and it is not
     /// required (the notice is printed, so the caller just returns).
     pub fn get() -> Option<&'static TestPostgres> {
-        static SERVER: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
-        match SERVER.get_or_init(Self::find) {
+        match Self::find_once() {
             Ok(server) => Some(server),
             Err(why) => {
                 unavailable(why);
                 None
             }
         }
+    }
+
+    fn find_once() -> Result<&'static TestPostgres, &'static str> {
+        static SERVER: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
+        SERVER
+            .get_or_init(Self::find)
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     fn find() -> Result<TestPostgres, String> {
@@ -116,6 +126,24 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Every row of every table, as text, one per line (for "this never reaches storage").
+    pub fn contents(&self) -> String {
+        let tables = query_column(
+            &self.url,
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .unwrap_or_else(|e| panic!("listing the tables of {}: {e}", self.name));
+        let mut text = String::new();
+        for table in tables {
+            let rows = query_column(&self.url, &format!("SELECT t::text FROM {table} t"))
+                .unwrap_or_else(|e| panic!("reading {table}: {e}"));
+            for row in rows {
+                text.push_str(&format!("{table}: {row}\n"));
+            }
+        }
+        text
+    }
 }
 
 impl Drop for TestDatabase {
@@ -124,6 +152,63 @@ impl Drop for TestDatabase {
         if let Err(e) = execute(&self.admin_url, &sql) {
             let _ = writeln!(std::io::stderr(), "test database {}: {e}", self.name);
         }
+    }
+}
+
+/// Chooses the storage backend of the black-box suites.
+pub const BACKEND_ENV: &str = "TICKETSYNC_TEST_BACKEND";
+/// The encryption key of services on PostgreSQL (the backend needs one configured).
+const TEST_ENCRYPTION_KEY: &str = "dGlja2V0c3luYy10ZXN0LWtleS0zMi1ieXRlcyEhISE=";
+
+/// The storage backend a suite runs the service on; with PostgreSQL, the service's database
+/// (keep the value as long as the service's data: across its restarts).
+pub enum TestBackend {
+    Sled,
+    Postgres(TestDatabase),
+}
+
+impl TestBackend {
+    /// `TICKETSYNC_TEST_BACKEND` (`sled` when unset). `postgres` without a server panics: the
+    /// run asked for it explicitly.
+    pub fn from_env() -> Self {
+        match std::env::var(BACKEND_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("sled") => Self::Sled,
+            Ok("postgres") => match TestPostgres::find_once() {
+                Ok(server) => Self::Postgres(server.database()),
+                Err(why) => panic!("{BACKEND_ENV}=postgres, but there is no PostgreSQL: {why}"),
+            },
+            Ok(other) => panic!("{BACKEND_ENV}={other}: expected sled or postgres"),
+        }
+    }
+
+    /// Whether the service runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// The configuration overrides (`TICKETSYNC__…`) that put a service on this backend.
+    pub fn overrides(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Sled => Vec::new(),
+            Self::Postgres(db) => vec![
+                ("TICKETSYNC__STORAGE__BACKEND", "postgres".into()),
+                ("TICKETSYNC__STORAGE__POSTGRES__URL", db.url().to_string()),
+                ("TICKETSYNC__STORAGE__POSTGRES__MAX_CONNECTIONS", "4".into()),
+                (
+                    "TICKETSYNC__STORAGE__ENCRYPTION_KEY",
+                    TEST_ENCRYPTION_KEY.into(),
+                ),
+            ],
+        }
+    }
+
+    /// For a test about the sled backend itself: true on PostgreSQL, with the reason printed
+    /// (the caller returns).
+    pub fn skips_sled_only_test(&self, why: &str) -> bool {
+        if self.is_postgres() {
+            let _ = writeln!(std::io::stderr(), "SKIPPED on PostgreSQL: {why}");
+        }
+        self.is_postgres()
     }
 }
 
@@ -318,6 +403,12 @@ fn unavailable(why: &str) {
 
 /// Run SQL on `url` from a thread of its own (usable from sync code, async tests and `Drop`).
 pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+    query_column(url, sql).map(|_| ())
+}
+
+/// The first column of every row `sql` returns on `url`, as text (NULL as empty), from a
+/// thread of its own.
+pub fn query_column(url: &str, sql: &str) -> Result<Vec<String>, String> {
     let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -330,9 +421,23 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
             let (client, connection) = config
                 .connect(tokio_postgres::NoTls)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             let connection = tokio::spawn(connection);
-            let result = client.batch_execute(&sql).await.map_err(|e| e.to_string());
+            let result = client
+                .simple_query(&sql)
+                .await
+                .map_err(|e| describe(&e))
+                .map(|messages| {
+                    messages
+                        .iter()
+                        .filter_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                                Some(row.get(0).unwrap_or("").to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                });
             drop(client);
             let _ = connection.await;
             result
@@ -340,6 +445,18 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
     })
     .join()
     .map_err(|_| "the SQL thread panicked".to_string())?
+}
+
+/// An error with its causes.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `url` with its database replaced.
@@ -419,6 +536,23 @@ mod tests {
             "postgres://u:p@h:1/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
+
+    #[test]
+    fn the_test_encryption_key_is_32_bytes_of_base64() {
+        let decoded: Vec<u8> = {
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let bits: String = TEST_ENCRYPTION_KEY
+                .trim_end_matches('=')
+                .bytes()
+                .map(|c| format!("{:06b}", alphabet.iter().position(|a| *a == c).unwrap()))
+                .collect();
+            bits.as_bytes()
+                .chunks_exact(8)
+                .map(|byte| u8::from_str_radix(std::str::from_utf8(byte).unwrap(), 2).unwrap())
+                .collect()
+        };
+        assert_eq!(decoded.len(), 32);
     }
 
     #[test]

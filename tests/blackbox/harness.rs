@@ -1,5 +1,6 @@
-//! The black-box harness: the real application on port 0 with a temporary sled directory,
-//! the Freshdesk simulator on its own port, and one helper method per endpoint.
+//! The black-box harness: the real application on port 0 with a temporary data directory on
+//! the backend `TICKETSYNC_TEST_BACKEND` names (sled by default; postgres: a fresh database
+//! per test app), the Freshdesk simulator on its own port, and one helper method per endpoint.
 
 use freshdesk_sim::{SimClient, SimConfig, SimHandle};
 use reqwest::{Method, StatusCode};
@@ -64,6 +65,8 @@ pub struct TestApp {
     pub simc: SimClient,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The storage backend (its database lives as long as the app's data).
+    pub backend: testkit::pg::TestBackend,
     overrides: Vec<(&'static str, String)>,
 }
 
@@ -108,14 +111,16 @@ impl TestApp {
 
     /// Simulator plus service with config overrides. Logs go to the test output when
     /// RUST_LOG is set.
-    pub async fn spawn_with(overrides: &[(&'static str, String)]) -> Self {
+    pub async fn spawn_with(overrides_given: &[(&'static str, String)]) -> Self {
         if std::env::var_os("RUST_LOG").is_some() {
             ticketsync::telemetry::init();
         }
         let sim = freshdesk_sim::spawn(SimConfig::default()).expect("simulator starts");
         let simc = SimClient::new(sim.base_url());
         let data_dir = tempfile::tempdir().unwrap();
-        let mut overrides = overrides.to_vec();
+        let backend = testkit::pg::TestBackend::from_env();
+        let mut overrides = backend.overrides();
+        overrides.extend_from_slice(overrides_given);
         if !overrides
             .iter()
             .any(|(k, _)| *k == "TICKETSYNC__FRESHDESK__INSECURE_HOSTS")
@@ -132,6 +137,7 @@ impl TestApp {
             simc,
             http: reqwest::Client::new(),
             data_dir,
+            backend,
             overrides,
         }
     }

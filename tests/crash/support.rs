@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use testkit::pg::TestBackend;
 use testkit::{json_response, ServiceProcess};
 
 pub use testkit::eventually;
@@ -32,6 +33,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Service {
     process: ServiceProcess,
     dir: Option<tempfile::TempDir>,
+    /// The storage backend (`TICKETSYNC_TEST_BACKEND`), held for its database: it outlives
+    /// the restarts.
+    _backend: TestBackend,
 }
 
 impl Service {
@@ -41,23 +45,29 @@ impl Service {
             .prefix("ticketsync-crash-")
             .tempdir()
             .expect("temp dir");
-        let process = ServiceProcess::new(
+        let backend = TestBackend::from_env();
+        let mut process = ServiceProcess::new(
             env!("CARGO_BIN_EXE_ticketsync"),
             dir.path(),
             include_str!("../../config.toml"),
-        )
-        .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
-        .env(
-            "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
-            format!("[\"{freshdesk_host}\"]"),
-        )
-        .env(
-            "TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS",
-            REQUEST_TIMEOUT_MS.to_string(),
         );
+        for (key, value) in backend.overrides() {
+            process = process.env(key, value);
+        }
+        let process = process
+            .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
+            .env(
+                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+                format!("[\"{freshdesk_host}\"]"),
+            )
+            .env(
+                "TICKETSYNC__FRESHDESK__REQUEST_TIMEOUT_MS",
+                REQUEST_TIMEOUT_MS.to_string(),
+            );
         Self {
             process,
             dir: Some(dir),
+            _backend: backend,
         }
     }
 }

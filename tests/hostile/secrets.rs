@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use testkit::pg::TestBackend;
 use testkit::{eventually, ServiceProcess};
 
 /// Distinctive API keys of two admin agents the tests add to the simulator, and a wrong one.
@@ -370,13 +371,23 @@ async fn api_keys_never_appear_in_any_admin_response_or_in_the_data_directory() 
         let bytes = std::fs::read(&file).expect("read a data file");
         assert_absent(&format!("the data file {}", file.display()), &bytes, &keys);
     }
+    // On PostgreSQL the data is in the database: every row of every table.
+    if let TestBackend::Postgres(db) = &t.backend {
+        let contents = db.contents();
+        assert!(
+            contents.contains("api_key_sealed"),
+            "the database holds no connection: {contents}"
+        );
+        assert_absent("the database", contents.as_bytes(), &keys);
+    }
 }
 
-/// The real `ticketsync serve` rooted at `dir` (data in `<dir>/data`) on a free port, with
-/// `env` on top of the listen address, public URL and storage path, and its stdout/stderr
+/// The real `ticketsync serve` rooted at `dir` (data in `<dir>/data`) on a free port, on
+/// `backend`, with `env` on top of the listen address, public URL and storage path, and its stdout/stderr
 /// appended to `stdout`/`stderr` (the same file is fine); returned once it is ready.
 async fn start_binary(
     dir: &Path,
+    backend: &TestBackend,
     env: &[(&str, String)],
     stdout: &Path,
     stderr: &Path,
@@ -387,6 +398,9 @@ async fn start_binary(
         include_str!("../../config.toml"),
     )
     .output_to(stdout, stderr);
+    for (key, value) in backend.overrides() {
+        binary = binary.env(key, value);
+    }
     for (key, value) in env {
         binary = binary.env(key, value.clone());
     }
@@ -413,8 +427,10 @@ async fn binary_keeps_secrets_out_of_its_output(level: &str, json_logs: bool) {
     add_admin(&simc, "Two", KEY_TWO).await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("output.log");
+    let backend = TestBackend::from_env();
     let binary = start_binary(
         dir.path(),
+        &backend,
         &[
             ("TICKETSYNC__SERVER__ADMIN_TOKEN", BINARY_ADMIN_TOKEN.into()),
             (
@@ -487,13 +503,16 @@ async fn the_real_binary_keeps_every_secret_out_of_json_logs_even_at_trace_level
 async fn a_generated_admin_token_is_printed_once_and_never_logged_at_any_level() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let backend = TestBackend::from_env();
     let run = |n: u32| {
         let dir = dir.path().to_path_buf();
         let stdout = dir.join(format!("stdout-{n}.txt"));
         let stderr = dir.join(format!("stderr-{n}.txt"));
+        let backend = &backend;
         async move {
             let binary = start_binary(
                 &dir,
+                backend,
                 &[
                     ("TICKETSYNC__SERVER__ADMIN_TOKEN", String::new()),
                     ("RUST_LOG", "trace".into()),
@@ -518,7 +537,16 @@ async fn a_generated_admin_token_is_printed_once_and_never_logged_at_any_level()
         1,
         "the token is printed exactly once: {printed:?}"
     );
-    let stored = std::fs::read_to_string(data.join("admin_token")).unwrap();
+    // Stored with the data: sled's directory, or PostgreSQL's meta table (every node's).
+    let stored = match &backend {
+        TestBackend::Sled => std::fs::read_to_string(data.join("admin_token")).unwrap(),
+        TestBackend::Postgres(db) => testkit::pg::query_column(
+            db.url(),
+            "SELECT convert_from(value, 'UTF8') FROM meta WHERE key = 'admin_token'",
+        )
+        .unwrap()
+        .concat(),
+    };
     assert_eq!(stored.trim(), token);
     // Use it, and fail with a wrong one, so that request logging runs at every level.
     let http = reqwest::Client::new();

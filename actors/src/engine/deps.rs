@@ -7,7 +7,8 @@ use crate::org::actor::OrgActor;
 use crate::org::budget::RateBudget;
 use crate::org::gate::{OrgGate, PauseReason};
 use crate::ports::{
-    Clock, ConnectionFailure, EngineStore, OrgProvider, QueuedEvent, Responder, StoreFailure,
+    Clock, ConnectionFailure, EngineStore, OrgProvider, Ownership, QueuedEvent, Responder,
+    StoreFailure,
 };
 use crate::ticket::state::ErrorNote;
 use actix::prelude::*;
@@ -52,6 +53,8 @@ pub struct EngineDeps {
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
     pub metrics: Arc<EngineMetrics>,
+    /// Which orgs' work runs on this node.
+    pub ownership: Arc<dyn Ownership>,
     pub waiters: Waiters,
     pub failures: FailureLog,
 }
@@ -93,6 +96,7 @@ pub struct OrgRegistry {
     pub(crate) arbiter: ArbiterHandle,
     rate_limit_share: f64,
     metrics: Arc<EngineMetrics>,
+    ownership: Arc<dyn Ownership>,
     actors: Mutex<HashMap<OrgId, OrgEntry>>,
 }
 
@@ -109,12 +113,14 @@ impl OrgRegistry {
         arbiter: ArbiterHandle,
         rate_limit_share: f64,
         metrics: Arc<EngineMetrics>,
+        ownership: Arc<dyn Ownership>,
     ) -> Self {
         Self {
             provider,
             arbiter,
             rate_limit_share,
             metrics,
+            ownership,
             actors: Mutex::new(HashMap::new()),
         }
     }
@@ -139,6 +145,16 @@ impl OrgRegistry {
         self.entry(org).3
     }
 
+    /// The gates of the orgs started so far that `which` selects.
+    pub(crate) fn gates_where(&self, which: impl Fn(OrgId) -> bool) -> Vec<Arc<OrgGate>> {
+        self.actors
+            .lock()
+            .iter()
+            .filter(|(org, _)| which(**org))
+            .map(|(_, entry)| entry.3.clone())
+            .collect()
+    }
+
     /// Whether the store says the org is connected (the source of truth the gate mirrors).
     pub async fn stored_connected(&self, org: OrgId) -> Result<bool, StoreFailure> {
         Ok(StoredState::read(self.provider.as_ref(), org)
@@ -158,7 +174,12 @@ impl OrgRegistry {
             .or_insert_with(|| {
                 // Closed until the store's connection is mirrored in it (at once, on the org
                 // arbiter); a pass that finds it closed asks the store itself (see run_pass).
-                let gate = Arc::new(OrgGate::new(org, false, self.metrics.clone()));
+                let gate = Arc::new(OrgGate::new(
+                    org,
+                    false,
+                    self.metrics.clone(),
+                    self.ownership.clone(),
+                ));
                 let (provider, first_sync) = (self.provider.clone(), gate.clone());
                 self.arbiter.spawn(async move {
                     if let Err(e) = mirror_in_gate(provider.as_ref(), org, &first_sync).await {

@@ -34,8 +34,12 @@ impl Inbox {
         self.route(org_id, ticket_id, false);
     }
 
-    /// The ticket has queued work, `background` only or not.
+    /// The ticket has queued work, `background` only or not. Work of an org that does not
+    /// run here is left to its owner (woken through the store).
     pub(crate) fn route(&self, org_id: OrgId, ticket_id: TicketId, background: bool) {
+        if !self.deps.ownership.runs(org_id) {
+            return;
+        }
         self.shard(org_id, ticket_id).do_send(Route {
             org_id,
             ticket_id,

@@ -2,6 +2,11 @@
 //! dependencies of every actor, and offers typed async methods to the service (wake a
 //! ticket, submit an admin command and wait for it, inspect, recover after a restart), so
 //! HTTP routes never touch mailboxes.
+//!
+//! Only orgs whose work runs on this node (`Ownership`) are processed here. When the service
+//! learns that orgs came to this node it starts their jobs (`org_connected`) and wakes their
+//! tickets with work (`recover_where`); when they leave, `stop_orgs` stops their jobs and
+//! returns once their writes in flight ended.
 
 pub(crate) mod deps;
 pub(crate) mod inbox;
@@ -19,10 +24,10 @@ use crate::org::actor::Reload;
 use crate::org::budget::BudgetView;
 use crate::org::gate::OrgPause;
 use crate::org::jobs::{
-    self, BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, SweepProgress,
+    self, BackfillProgress, BackfillState, Ensure, ListCursor, OrgJobs, StopJobs, SweepProgress,
 };
 use crate::ports::{
-    background_only, Clock, EngineStore, EventKind, OrgProvider, Responder, StoreFailure,
+    background_only, Clock, EngineStore, EventKind, OrgProvider, Ownership, Responder, StoreFailure,
 };
 use crate::ticket::actor::ActorStatus;
 use crate::ticket::state::ErrorNote;
@@ -32,6 +37,9 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How often `Engine::submit` looks in the store whether another node applied its command.
+const CONSUMED_POLL: Duration = Duration::from_millis(200);
 
 /// A waiter registered by `Engine::submit`, forgotten when dropped.
 struct Registered<'a> {
@@ -61,6 +69,8 @@ pub struct EngineParts {
     pub responder: Arc<dyn Responder>,
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
+    /// Which orgs' work runs on this node (`SoleNode`: all of them).
+    pub ownership: Arc<dyn Ownership>,
 }
 
 impl Engine {
@@ -75,10 +85,12 @@ impl Engine {
                 org_arbiter.handle(),
                 parts.config.rate_limit_share,
                 metrics.clone(),
+                parts.ownership.clone(),
             ),
             responder: parts.responder,
             clock: parts.clock,
             metrics,
+            ownership: parts.ownership,
             waiters: Waiters::default(),
             failures: FailureLog::default(),
             config: parts.config,
@@ -124,15 +136,50 @@ impl Engine {
         &self.inbox
     }
 
-    /// Wake every ticket with queued events or pending writes (after a restart); tickets
-    /// with nothing but imports and sweeps queued wait behind the others.
+    /// Wake every ticket with queued events or pending writes (after a restart) of the orgs
+    /// whose work runs here; tickets with nothing but imports and sweeps queued wait behind
+    /// the others.
     pub async fn recover(&self) -> Result<usize, StoreFailure> {
-        let tickets = self.deps.store.tickets_with_work().await?;
+        self.recover_where(|_| true).await
+    }
+
+    /// `recover` for the orgs `which` selects (orgs that just came to this node; the periodic
+    /// look for work whose wake-up was lost). Pending writes are reconciled as after a crash.
+    pub async fn recover_where(
+        &self,
+        which: impl Fn(OrgId) -> bool,
+    ) -> Result<usize, StoreFailure> {
+        let ownership = &self.deps.ownership;
+        let tickets: Vec<_> = self
+            .deps
+            .store
+            .tickets_with_work()
+            .await?
+            .into_iter()
+            .filter(|(org, _)| which(*org) && ownership.runs(*org))
+            .collect();
         for (org, ticket) in &tickets {
             let events = self.deps.store.queued_events(*org, *ticket).await?;
             self.inbox.route(*org, *ticket, background_only(&events));
         }
         Ok(tickets.len())
+    }
+
+    /// The orgs `which` selects no longer run here: stop their jobs, and return once none of
+    /// their writes to Freshdesk is in flight (their passes stop by themselves: see
+    /// `run_pass`).
+    pub async fn stop_orgs(&self, which: impl Fn(OrgId) -> bool) {
+        let stopped: Vec<Addr<OrgJobs>> = {
+            let mut jobs = self.jobs.lock();
+            let orgs: Vec<OrgId> = jobs.keys().copied().filter(|o| which(*o)).collect();
+            orgs.iter().filter_map(|org| jobs.remove(org)).collect()
+        };
+        for addr in stopped {
+            addr.do_send(StopJobs);
+        }
+        for gate in self.deps.orgs.gates_where(which) {
+            gate.writes_drained().await;
+        }
     }
 
     /// Queue an admin command durably, then wait (up to `wait`) until the ticket applied it.
@@ -154,7 +201,30 @@ impl Engine {
         };
         self.inbox.flush().await?;
         self.wake(org_id, ticket_id);
-        Ok(tokio::time::timeout(wait, done).await.is_ok())
+        // The org's owner applies it: this node, whose pass wakes the waiter, or another one
+        // (or this one loses the org meanwhile): then the event leaving the store says so.
+        let applied = async {
+            tokio::select! {
+                _ = done => {}
+                () = self.consumed(org_id, ticket_id, event.id) => {}
+            }
+        };
+        Ok(tokio::time::timeout(wait, applied).await.is_ok())
+    }
+
+    /// Returns once the event is no longer queued (applied, or discarded for a disconnected
+    /// org). A store failure is taken as "still queued" and asked again.
+    async fn consumed(&self, org: OrgId, ticket: TicketId, event: crate::ids::EventId) {
+        loop {
+            tokio::time::sleep(CONSUMED_POLL).await;
+            match self.deps.store.queued_events(org, ticket).await {
+                Ok(events) if !events.iter().any(|e| e.id == event) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(org_id = %org, ticket_id = %ticket, error = %e, "cannot look whether a command was applied")
+                }
+            }
+        }
     }
 
     /// Admin commands whose callers are waiting for them to be applied (inspection).
@@ -191,8 +261,14 @@ impl Engine {
     }
 
     /// The org is connected (saved now, or found connected at startup): make sure its
-    /// background jobs run. On its first connect, the backfill is scheduled first.
+    /// background jobs run, if its work runs here. On its first connect, the backfill is
+    /// scheduled first.
     pub async fn org_connected(&self, org: OrgId, first_connect: bool) -> Result<(), StoreFailure> {
+        if !self.deps.ownership.runs(org) {
+            // The owner starts the jobs (and schedules a first backfill) when it learns of
+            // the change: job state is written by the owner only.
+            return Ok(());
+        }
         if first_connect && jobs::load_backfill(&self.deps, org).await?.is_none() {
             let window_start =
                 self.now() - chrono::Duration::days(i64::from(self.deps.config.backfill_days));

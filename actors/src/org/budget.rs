@@ -372,6 +372,22 @@ macro_rules! budgeted {
     }};
 }
 
+/// A write: budgeted, and sent only if it would still end before this node's hold on the org
+/// can lapse (the wait for a slot may have been long).
+macro_rules! budgeted_write {
+    ($self:ident, $endpoint:expr, $call:expr) => {{
+        if !$self
+            .budget
+            .acquire($self.priority, $endpoint, $self.gate.connected_flag())
+            .await
+            || !$self.gate.may_send_write()
+        {
+            return Err(FreshdeskError::Cancelled);
+        }
+        $self.call($endpoint, $call).await
+    }};
+}
+
 #[async_trait]
 impl FreshdeskApi for BudgetedApi<'_> {
     async fn me(&self) -> FreshdeskResult<Agent> {
@@ -396,7 +412,7 @@ impl FreshdeskApi for BudgetedApi<'_> {
         budgeted!(self, self.inner.ticket(id))
     }
     async fn update_ticket(&self, id: TicketId, update: &TicketUpdate) -> FreshdeskResult<Ticket> {
-        budgeted!(
+        budgeted_write!(
             self,
             Some(Endpoint::TicketUpdate),
             self.inner.update_ticket(id, update)
@@ -409,7 +425,7 @@ impl FreshdeskApi for BudgetedApi<'_> {
         budgeted!(self, self.inner.conversations(id, page))
     }
     async fn reply(&self, id: TicketId, body_html: &str) -> FreshdeskResult<Conversation> {
-        budgeted!(self, self.inner.reply(id, body_html))
+        budgeted_write!(self, None, self.inner.reply(id, body_html))
     }
     async fn note(
         &self,
@@ -417,7 +433,7 @@ impl FreshdeskApi for BudgetedApi<'_> {
         body_html: &str,
         private: bool,
     ) -> FreshdeskResult<Conversation> {
-        budgeted!(self, self.inner.note(id, body_html, private))
+        budgeted_write!(self, None, self.inner.note(id, body_html, private))
     }
 }
 
@@ -429,7 +445,12 @@ mod tests {
     static OPEN: AtomicBool = AtomicBool::new(true);
 
     fn open_gate() -> crate::org::gate::OrgGate {
-        crate::org::gate::OrgGate::new(crate::ids::OrgId::new(), true, Arc::default())
+        crate::org::gate::OrgGate::new(
+            crate::ids::OrgId::new(),
+            true,
+            Arc::default(),
+            Arc::new(crate::ports::SoleNode),
+        )
     }
 
     #[tokio::test]

@@ -15,9 +15,15 @@
 //!   again shortly; a save (`Engine::org_changed`) clears it. A refused key is also retried by
 //!   one probing pass every `PROBE_EVERY`, and any call Freshdesk answers again (a probe, the
 //!   backfill's retry) lifts it: a key or role restored in Freshdesk needs no save.
+//!
+//! And it asks the node's `Ownership` whether the org's work runs here: a write starts only
+//! while it does and while there is time for it to end before this node's hold on the org
+//! can lapse (it waits out a renewal instead of failing), and the last check is made right
+//! before the request leaves (`may_send_write`), after any wait for a budget slot.
 
 use crate::ids::OrgId;
 use crate::metrics::EngineMetrics;
+use crate::ports::Ownership;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -58,6 +64,7 @@ pub struct OrgGate {
     /// Held while the stored connection is read and mirrored here (see `syncing`).
     sync: tokio::sync::Mutex<()>,
     metrics: Arc<EngineMetrics>,
+    ownership: Arc<dyn Ownership>,
 }
 
 struct Paused {
@@ -72,7 +79,12 @@ pub struct WritePermit<'a> {
 
 impl OrgGate {
     /// A connected or disconnected gate, not paused.
-    pub fn new(org_id: OrgId, connected: bool, metrics: Arc<EngineMetrics>) -> Self {
+    pub fn new(
+        org_id: OrgId,
+        connected: bool,
+        metrics: Arc<EngineMetrics>,
+        ownership: Arc<dyn Ownership>,
+    ) -> Self {
         Self {
             org_id,
             connected: AtomicBool::new(connected),
@@ -80,6 +92,7 @@ impl OrgGate {
             pause: Mutex::new(None),
             sync: tokio::sync::Mutex::new(()),
             metrics,
+            ownership,
         }
     }
 
@@ -109,10 +122,25 @@ impl OrgGate {
         drop(self.writes.write().await);
     }
 
-    /// Permission to send one write, or None when the org is disconnected.
+    /// Whether the org's work runs on this node.
+    pub fn runs_here(&self) -> bool {
+        self.ownership.runs(self.org_id)
+    }
+
+    /// Permission to send one write, or None when the org is disconnected or its work no
+    /// longer runs here. Waits while the node's hold on the org is too short for a write
+    /// (until it is renewed).
     pub async fn begin_write(&self) -> Option<WritePermit<'_>> {
+        if !self.ownership.writable(self.org_id).await {
+            return None;
+        }
         let guard = self.writes.read().await;
-        self.is_connected().then_some(WritePermit { _guard: guard })
+        (self.is_connected() && self.runs_here()).then_some(WritePermit { _guard: guard })
+    }
+
+    /// The last check before a write's request leaves: it would still end in time.
+    pub fn may_send_write(&self) -> bool {
+        self.ownership.may_write(self.org_id)
     }
 
     /// Why work is paused, if it is.
@@ -183,10 +211,16 @@ impl OrgGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::SoleNode;
 
     #[tokio::test]
     async fn a_disconnect_waits_for_the_write_in_flight_and_refuses_new_ones() {
-        let gate = Arc::new(OrgGate::new(OrgId::new(), true, Arc::default()));
+        let gate = Arc::new(OrgGate::new(
+            OrgId::new(),
+            true,
+            Arc::default(),
+            Arc::new(SoleNode),
+        ));
         let permit = gate.begin_write().await.expect("connected");
         let disconnect = {
             let gate = gate.clone();
@@ -211,7 +245,7 @@ mod tests {
     #[test]
     fn a_pause_is_counted_once_and_lifted_once() {
         let metrics = Arc::new(EngineMetrics::default());
-        let gate = OrgGate::new(OrgId::new(), true, metrics.clone());
+        let gate = OrgGate::new(OrgId::new(), true, metrics.clone(), Arc::new(SoleNode));
         gate.set_pause(PauseReason::AuthFailed, "401".into());
         gate.set_pause(PauseReason::AuthFailed, "401 again".into());
         assert_eq!(metrics.orgs_paused.load(Ordering::Relaxed), 1);
@@ -224,7 +258,7 @@ mod tests {
     #[test]
     fn a_refused_key_is_probed_once_a_period_and_lifted_by_any_answer() {
         let metrics = Arc::new(EngineMetrics::default());
-        let gate = OrgGate::new(OrgId::new(), true, metrics.clone());
+        let gate = OrgGate::new(OrgId::new(), true, metrics.clone(), Arc::new(SoleNode));
         gate.set_pause(PauseReason::AuthFailed, "401".into());
         assert!(gate.holds_work(), "no probe right after the refusal");
         gate.pause.lock().as_mut().unwrap().last_probe -= PROBE_EVERY;
@@ -238,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_disallowed_domain_is_never_probed_nor_lifted_by_a_call() {
-        let gate = OrgGate::new(OrgId::new(), true, Arc::default());
+        let gate = OrgGate::new(OrgId::new(), true, Arc::default(), Arc::new(SoleNode));
         gate.set_pause(PauseReason::DomainNotAllowed, "not allowed".into());
         gate.pause.lock().as_mut().unwrap().last_probe -= PROBE_EVERY;
         assert!(gate.holds_work());

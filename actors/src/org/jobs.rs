@@ -12,7 +12,8 @@
 //!   after our last read, and for new tickets created after the connection.
 //!
 //! Both run at `Background` priority in the org's rate budget, behind live traffic, and stop
-//! as soon as the org is disconnected.
+//! as soon as the org is disconnected, or its work no longer runs on this node (another node
+//! owns it now: its jobs resume there from the stored progress). `StopJobs` stops the actor.
 //!
 //! The backfill never gives up: any failure (a 5xx, a timeout, but also a 401/403 after the
 //! agent lost a permission, or a store error) is shown as `last_error` and retried with a
@@ -154,6 +155,11 @@ impl ListCursor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Ensure;
+
+/// The org's work no longer runs here: stop (the running job ends at its next step).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopJobs;
 
 /// What the jobs use of the engine: the shared dependencies, and the inbox to queue work.
 /// (Not the `Engine` handle: the handle holds the jobs' addresses.)
@@ -306,6 +312,9 @@ impl OrgJobs {
     }
 
     fn start_backfill(&mut self, ctx: &mut Context<Self>) {
+        if !self.jobs.deps.orgs.gate(self.org_id).runs_here() {
+            return;
+        }
         if self.backfill_running {
             self.retry_now.notify_one();
             return;
@@ -319,7 +328,7 @@ impl OrgJobs {
     }
 
     fn start_sweep(&mut self, ctx: &mut Context<Self>) {
-        if self.sweep_running {
+        if self.sweep_running || !self.jobs.deps.orgs.gate(self.org_id).runs_here() {
             return;
         }
         self.sweep_running = true;
@@ -346,6 +355,14 @@ impl Handler<Ensure> for OrgJobs {
 
     fn handle(&mut self, _: Ensure, ctx: &mut Self::Context) {
         self.start_backfill(ctx);
+    }
+}
+
+impl Handler<StopJobs> for OrgJobs {
+    type Result = ();
+
+    fn handle(&mut self, _: StopJobs, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 
@@ -377,6 +394,10 @@ async fn run_backfill(jobs: JobDeps, org: OrgId, retry_now: Arc<Notify>) {
     let mut importing = Vec::new();
     loop {
         imports_done(&jobs, org, &mut importing).await;
+        if !jobs.deps.orgs.gate(org).runs_here() {
+            // Another node owns the org now: it resumes from the stored progress.
+            return;
+        }
         let Some(snapshot) = connected_snapshot(&jobs, org).await else {
             if progress.state != BackfillState::Done {
                 progress.state = BackfillState::Stopped;
@@ -495,7 +516,7 @@ async fn run_sweep(jobs: JobDeps, org: OrgId) {
     let mut requeued = 0;
     let api = snapshot.api(Priority::Background);
     loop {
-        if !snapshot.is_connected() {
+        if !snapshot.is_connected() || !snapshot.gate.runs_here() {
             return;
         }
         let tickets = match cursor.next(&api).await {

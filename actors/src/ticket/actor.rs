@@ -90,6 +90,8 @@ pub(crate) struct TicketActor {
     total_restarts: u32,
     /// Tells a running pass that more work arrived (it may be waiting for a pass slot).
     woken: Arc<Notify>,
+    /// The org's ownership epoch `record` was cached under (see `Ownership::epoch`).
+    epoch: Option<i64>,
 }
 
 impl TicketActor {
@@ -113,6 +115,7 @@ impl TicketActor {
             last_active: Instant::now(),
             total_restarts: 0,
             woken: Arc::new(Notify::new()),
+            epoch: None,
         }
     }
 
@@ -125,6 +128,14 @@ impl TicketActor {
         self.phase = Phase::Running { stop_after: false };
         self.dirty = false;
         self.last_active = Instant::now();
+        let epoch = self.deps.ownership.epoch(self.org_id);
+        if epoch != self.epoch {
+            // The org moved away (and maybe back) since the record was cached: another node
+            // may have changed it. Read it again and reconcile pending writes as after a crash.
+            self.record = None;
+            self.reconcile = true;
+            self.epoch = epoch;
+        }
         let pass = run_pass(
             self.deps.clone(),
             self.org_id,

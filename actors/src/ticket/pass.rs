@@ -90,6 +90,16 @@ pub async fn run_pass(
     reconcile: bool,
     woken: Arc<Notify>,
 ) -> Result<PassOutcome, PassError> {
+    if !deps.orgs.gate(org_id).runs_here() {
+        // Another node owns the org now (or this one has not settled in yet): the events stay
+        // queued for the owner, and nothing is cached here.
+        return Ok(PassOutcome {
+            record: None,
+            retry_in: None,
+            applied: Vec::new(),
+            wrote: false,
+        });
+    }
     let mut events = deps.store.queued_events(org_id, ticket_id).await?;
     // Bound how many passes of this org hold a ticket's state and wait on Freshdesk at once,
     // so a large backlog costs idle actors, not loaded records; background work has its own,

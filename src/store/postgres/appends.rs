@@ -13,7 +13,6 @@ use super::engine::StoredEvent;
 use super::PgError;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use std::collections::HashMap;
 use ticketsync_actors::{OrgId, TicketId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
@@ -80,7 +79,9 @@ pub(super) struct NewEvent {
 }
 
 /// Insert events, stamp their orgs' webhook times and notify the owners, in one statement
-/// (one transaction, durable when it returns). Returns each event's `seq`, in order.
+/// (one transaction, durable when it returns). Returns each event's `seq`, in order: the
+/// positions drawn for the group, ascending, paired with the events in their order (SQL never
+/// reads inside an event).
 async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgError> {
     let orgs: Vec<uuid::Uuid> = events.iter().map(|e| e.org_id.0).collect();
     let tickets: Vec<i64> = events.iter().map(|e| e.ticket_id.0 as i64).collect();
@@ -97,11 +98,17 @@ async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgE
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "WITH event AS ( \
-                 INSERT INTO inbox (org_id, ticket_id, event) \
-                 SELECT o, t, e FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) \
-                     WITH ORDINALITY AS n(o, t, e, i) ORDER BY i \
-                 RETURNING seq, event->>'id' AS id \
+            "WITH input AS ( \
+                 SELECT o, t, e, i \
+                 FROM unnest($1::uuid[], $2::bigint[], $3::json[]) WITH ORDINALITY AS n(o, t, e, i) \
+             ), numbered AS ( \
+                 SELECT s, row_number() OVER (ORDER BY s) AS i FROM ( \
+                     SELECT nextval(pg_get_serial_sequence('inbox', 'seq')) AS s FROM input \
+                 ) AS drawn \
+             ), event AS ( \
+                 INSERT INTO inbox (seq, org_id, ticket_id, event) \
+                 SELECT numbered.s, input.o, input.t, input.e \
+                 FROM input JOIN numbered USING (i) ORDER BY i \
              ), webhook AS ( \
                  INSERT INTO org_webhooks (org_id, last_webhook_at) \
                  SELECT o, max(at) FROM unnest($4::uuid[], $5::timestamptz[]) AS w(o, at) \
@@ -111,7 +118,7 @@ async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgE
              ), notified AS ( \
                  SELECT count(pg_notify($6, p)) FROM unnest($7::text[]) AS p \
              ) \
-             SELECT event.seq, event.id FROM event, notified",
+             SELECT numbered.s FROM numbered, notified ORDER BY numbered.i",
         )
         .await?;
     let rows = client
@@ -128,13 +135,13 @@ async fn insert_events(pool: &Pool, events: &[NewEvent]) -> Result<Vec<i64>, PgE
             ],
         )
         .await?;
-    let seqs: HashMap<String, i64> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-    events
-        .iter()
-        .map(|e| {
-            seqs.get(&e.event.id.to_string())
-                .copied()
-                .ok_or_else(|| PgError::Corrupt(format!("event {} was not inserted", e.event.id)))
-        })
-        .collect()
+    let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    if seqs.len() != events.len() {
+        return Err(PgError::Corrupt(format!(
+            "{} events inserted, {} positions returned",
+            events.len(),
+            seqs.len()
+        )));
+    }
+    Ok(seqs)
 }

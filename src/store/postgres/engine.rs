@@ -103,8 +103,8 @@ async fn write_records(
             .prepare_cached(
                 "INSERT INTO tickets (org_id, ticket_id, record, pending, session_id, \
                      session_updated_micros, summary) \
-                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[], $4::bool[], \
-                     $5::uuid[], $6::bigint[], $7::jsonb[]) \
+                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::json[], $4::bool[], \
+                     $5::uuid[], $6::bigint[], $7::json[]) \
                  ON CONFLICT (org_id, ticket_id) DO UPDATE SET record = EXCLUDED.record, \
                      pending = EXCLUDED.pending, session_id = EXCLUDED.session_id, \
                      session_updated_micros = EXCLUDED.session_updated_micros, \

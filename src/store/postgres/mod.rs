@@ -22,7 +22,6 @@ mod engine;
 mod fence;
 mod migrations;
 mod orgs;
-mod single_node;
 
 pub use appends::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};

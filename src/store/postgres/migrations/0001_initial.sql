@@ -1,6 +1,8 @@
--- The whole state of a ticketsync deployment (docs/decisions.md, "PostgreSQL schema").
--- Records are the same JSON the sled backend stores; columns beside them exist only to be
--- indexed (session list, pending effects, session lookup).
+-- The whole state of a ticketsync deployment (docs/decisions.md, "PostgreSQL client").
+-- Records are the same JSON the sled backend stores, as type json, not jsonb: jsonb refuses
+-- the U+0000 that Freshdesk text and admin input may hold, and SQL never looks inside a
+-- record. Columns beside them exist only to be indexed (session list, pending effects,
+-- session lookup).
 
 CREATE TABLE meta (
     key text PRIMARY KEY,
@@ -10,12 +12,12 @@ CREATE TABLE meta (
 CREATE TABLE orgs (
     id uuid PRIMARY KEY,
     created_at timestamptz NOT NULL,
-    record jsonb NOT NULL
+    record json NOT NULL
 );
 
 CREATE TABLE connections (
     org_id uuid PRIMARY KEY,
-    record jsonb NOT NULL
+    record json NOT NULL
 );
 
 -- The webhook inbox: events wait here until the ticket's actor consumed them.
@@ -23,18 +25,18 @@ CREATE TABLE inbox (
     seq bigserial PRIMARY KEY,
     org_id uuid NOT NULL,
     ticket_id bigint NOT NULL,
-    event jsonb NOT NULL
+    event json NOT NULL
 );
 CREATE INDEX inbox_ticket ON inbox (org_id, ticket_id, seq);
 
 CREATE TABLE tickets (
     org_id uuid NOT NULL,
     ticket_id bigint NOT NULL,
-    record jsonb NOT NULL,
+    record json NOT NULL,
     pending boolean NOT NULL,
     session_id uuid NULL,
     session_updated_micros bigint NULL,
-    summary jsonb NULL,
+    summary json NULL,
     PRIMARY KEY (org_id, ticket_id)
 );
 CREATE UNIQUE INDEX tickets_session ON tickets (session_id) WHERE session_id IS NOT NULL;
@@ -50,7 +52,7 @@ CREATE TABLE org_webhooks (
 CREATE TABLE jobs (
     org_id uuid NOT NULL,
     job text NOT NULL,
-    state jsonb NOT NULL,
+    state json NOT NULL,
     PRIMARY KEY (org_id, job)
 );
 
