@@ -9,10 +9,10 @@
 //! database on the machine's server (`testkit::pg`), seeds it (as below, but with the
 //! `PgStore`: first `MEMORY_SMALL` tickets, measured, then up to `MEMORY_TICKETS`, measured),
 //! runs the restart phase on it and drops it at the end: nothing is kept between runs, and
-//! the seeding time is part of every run. The service runs with `[cluster] node_id =
-//! "bench-memory"`; the offline steps open the store with the same node id and claim every
-//! shard lease the way a lone node does (`claim_all_shards_for_single_node`), since engine
-//! writes on PostgreSQL are fenced by the shard lease.
+//! the seeding time is part of every run. Engine writes on PostgreSQL are fenced by the shard
+//! leases, so the offline steps take every lease as node `bench-offline` (the lease SQL of
+//! docs/cluster.md) and release them when done; the service (node `bench-memory`) then takes
+//! them at its start.
 //!
 //! Seeding (only when `target/bench-data/memory-<N>/seed.json` does not already say N): the
 //! release binary is started once on an empty data directory, an org is created and connected
@@ -276,7 +276,8 @@ impl Target {
     }
 
     /// The store, opened by this process while the service is stopped. On PostgreSQL it
-    /// holds every shard lease under the service's node id (engine writes are fenced).
+    /// takes every shard lease as node `OFFLINE_NODE` (engine writes are fenced); give it
+    /// back with [`close_store`](Self::close_store).
     async fn open_store(&self) -> Store {
         match &self.postgres {
             None => {
@@ -291,20 +292,36 @@ impl Target {
             Some((storage, _)) => {
                 let url = storage.database().expect("a database").url().to_string();
                 let options = PgOptions {
-                    url,
+                    url: url.clone(),
                     max_connections: 4,
                     statement_timeout: Duration::from_secs(600),
                 };
                 let shards = env_u64("MEMORY_SHARDS", 64) as u32;
-                let store = PgStore::open(&options, Arc::new(ShardTokens::new(NODE_ID, shards)))
+                let tokens = Arc::new(ShardTokens::new(OFFLINE_NODE, shards));
+                let store = PgStore::open(&options, tokens.clone())
                     .await
                     .expect("PostgreSQL store opens");
-                store
-                    .claim_all_shards_for_single_node(Duration::from_secs(60))
-                    .await
-                    .expect("shard leases claimed");
+                for (shard, token) in take_every_lease(&url, shards).await {
+                    tokens.grant(shard, token);
+                }
                 Arc::new(store)
             }
+        }
+    }
+
+    /// Close a store from [`open_store`](Self::open_store); on PostgreSQL release its leases,
+    /// so the service takes them at once when it starts.
+    async fn close_store(&self, store: Store) {
+        drop(store);
+        if let Some((storage, _)) = &self.postgres {
+            let client = connect(storage.database().expect("a database").url()).await;
+            client
+                .execute(
+                    "UPDATE shard_leases SET owner = NULL, expires_at = now() WHERE owner = $1",
+                    &[&OFFLINE_NODE],
+                )
+                .await
+                .expect("leases released");
         }
     }
 
@@ -312,6 +329,50 @@ impl Target {
     /// (`inspect`'s `storage_bytes`).
     fn data_dir(&self) -> PathBuf {
         self.root.join("data")
+    }
+}
+
+/// The node id of the offline steps on PostgreSQL.
+const OFFLINE_NODE: &str = "bench-offline";
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers");
+    tokio::spawn(connection);
+    client
+}
+
+/// Take every shard lease for `OFFLINE_NODE` the way a node takes a free or expired one
+/// (docs/cluster.md), for an hour; waits (at most 2 min) for leases a stopped service may
+/// still hold until they expire. The (shard, fencing token) pairs.
+async fn take_every_lease(url: &str, shards: u32) -> Vec<(u32, i64)> {
+    let client = connect(url).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut held = std::collections::BTreeMap::new();
+    loop {
+        let rows = client
+            .query(
+                "UPDATE shard_leases SET owner = $1, token = token + 1, \
+                     expires_at = now() + interval '1 hour' \
+                 WHERE owner IS NULL OR expires_at <= now() OR owner = $1 \
+                 RETURNING shard, token",
+                &[&OFFLINE_NODE],
+            )
+            .await
+            .expect("leases taken");
+        for row in rows {
+            held.insert(row.get::<_, i32>(0) as u32, row.get::<_, i64>(1));
+        }
+        if held.len() as u32 >= shards {
+            return held.into_iter().collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {shards} shard leases could be taken",
+            held.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -445,7 +506,7 @@ async fn seed_records(target: &Target, seed: &mut Seed, n: u64, last: u64) {
     let bytes = seed.record_bytes_avg * seed.tickets + bytes.iter().sum::<u64>();
     store.flush().await.expect("flushed");
     let tracked = store.tracked_tickets().await.expect("tracked");
-    drop(store);
+    target.close_store(store).await;
     assert_eq!(tracked, n, "every seeded record is tracked");
     seed.seeded_in_secs += started.elapsed().as_secs_f64();
     seed.record_bytes_avg = bytes / n.max(1);
@@ -468,7 +529,7 @@ async fn discard_leftovers(target: &Target) -> usize {
         store.discard_events(&events).await.expect("discard");
     }
     store.flush().await.expect("flushed");
-    drop(store);
+    target.close_store(store).await;
     dropped
 }
 
@@ -702,12 +763,14 @@ async fn restart_with_events(
         a.expect("event appended");
     }
     store.flush().await.expect("flushed");
-    drop(store);
+    target.close_store(store).await;
     lines.push(format!(
         "appended and flushed {events} events with the process stopped in {:.2} s",
         t0.elapsed().as_secs_f64()
     ));
 
+    let seq_spawn = last_request_seq(simc).await;
+    let spawned_at = Utc::now();
     let mut service = target.service(&sim.host());
     service.spawn();
     let ready = service
@@ -723,6 +786,22 @@ async fn restart_with_events(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cpu = service.cpu_secs() - cpu0;
     let inspect = admin.inspect().await;
+    // When the queued work resumed: the first ticket read after the spawn (the simulator's
+    // clock, this process's).
+    let first_read = simc
+        .requests_filtered(&freshdesk_sim::RequestFilter {
+            method: Some("GET".into()),
+            path_prefix: Some("/api/v2/tickets/".into()),
+            since_seq: Some(seq_spawn),
+        })
+        .await
+        .unwrap_or_default()
+        .first()
+        .map(|r| (r.at - spawned_at).num_milliseconds() as f64 / 1000.0);
+    lines.push(match first_read {
+        Some(s) => format!("spawn → first Freshdesk ticket read (queued work resumed): {s:.2} s"),
+        None => "no Freshdesk ticket read within 5 s of ready".to_string(),
+    });
     lines.push(format!(
         "spawn → /readyz 200: {ready:.2} s; RSS {} MiB at ready, {} MiB 5 s later (peak {} MiB); CPU over those 5 s {:.2} s",
         mib(rss_ready),
