@@ -314,6 +314,22 @@ async fn deploy(
     }
     if nodes > 1 {
         wait_for_shards(&admins, shard_count(), Duration::from_secs(120)).await;
+        let mut owned = Vec::new();
+        for a in &admins {
+            owned.push(held_shards(&a.inspect().await));
+        }
+        let orgs_per_node: Vec<usize> = owned
+            .iter()
+            .map(|held| {
+                org_ids
+                    .iter()
+                    .filter(|o| held.contains(&shard_of(o, shard_count())))
+                    .count()
+            })
+            .collect();
+        println!(
+            "orgs owned per node: {orgs_per_node:?}; webhooks of org i go to node i % {nodes}"
+        );
     }
     for (_, simc) in &sims {
         admins[0].settle(simc, Duration::from_secs(30)).await;
