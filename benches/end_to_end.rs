@@ -628,12 +628,10 @@ fn shard_count() -> u64 {
     env_u64("E2E_SHARDS", 64)
 }
 
-/// `shard_of(org)` as the service computes it: the first 8 bytes of the org's UUID,
-/// big-endian, modulo the shard count.
+/// The shard of `org` (an org id as the API returns it), as the service computes it.
 fn shard_of(org: &str, shards: u64) -> u64 {
-    let uuid = uuid::Uuid::parse_str(org).expect("org id is a UUID");
-    let bytes: [u8; 8] = uuid.as_bytes()[..8].try_into().expect("8 bytes");
-    u64::from_be_bytes(bytes) % shards
+    let org: ticketsync_actors::OrgId = org.parse().expect("org id is a UUID");
+    ticketsync::store::postgres::shard_of(org, shards as u32) as u64
 }
 
 /// Kill (SIGKILL) the owner of an org that node 0 does not own, open a ticket in that org at
