@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench ingest`
 //!
-//! Phases (each on fresh processes):
+//! Phases (each on fresh processes; the ingest phases run once per backend of
+//! `INGEST_BACKENDS`, default `sled,postgres`):
 //! 1. `hello-world (before)`: a minimal actix-web server (2 workers, the service's worker
 //!    count on this 2-core machine) answering `POST /webhooks/freshdesk/{token}` with 200 "ok"
 //!    after reading the body. It runs as a child process (this bench binary re-executed with
@@ -15,16 +16,27 @@
 //!    woken. The engine's re-reads of those tickets are then capped by the org's rate budget
 //!    (560/min), exactly as during a real webhook burst, so the figure is the intake path
 //!    itself (parse, append, group commit, wake + actor start) and not Freshdesk round trips.
+//!    With `postgres`, the service stores into a fresh database on the machine's PostgreSQL
+//!    server (`testkit::pg`: `TICKETSYNC_TEST_POSTGRES_URL`, default 127.0.0.1:5432, user
+//!    `postgres`), created for the phase and dropped after it; a webhook is acknowledged after
+//!    its transaction committed (`synchronous_commit` as the server has it, printed at the
+//!    top). PostgreSQL's own cost is measured apart: the CPU time of the server processes
+//!    connected to that database (`/proc/<pid>/stat` of the pids `pg_stat_activity` lists for
+//!    it), its commits (`pg_stat_database.xact_commit`), and the WAL writer, checkpointer and
+//!    background writer (server-wide, so other databases' work shows there too). Without a
+//!    server, the postgres phases are skipped with a notice.
 //! 3. `ingest (engine draining)`: the same, but the simulator's limit is raised so the
 //!    engine re-reads every ticket while the load runs (each re-read is a 404: the ids do not
 //!    exist in the simulator, the event is discarded). This shows intake while the engine
 //!    competes for the same two cores.
 //! 4. `hello-world (after)`: again, to bracket drift from other load on the machine.
 //! 5. `store only`: no HTTP and no engine: `INGEST_CONCURRENCY` tasks in this process call
-//!    what the webhook route calls, `SledStore::append_event` then the group-committed
-//!    `EngineStore::flush`, on a fresh sled directory (and once without the flush). Its
-//!    "server CPU" column is this process's CPU time. It attributes the service's cost per
-//!    acknowledgement to the durable-append path versus HTTP and the engine.
+//!    what the webhook route calls, `append_event` then the group-committed `flush`, on a
+//!    fresh sled directory, and (per backend of `INGEST_BACKENDS`) on a fresh PostgreSQL
+//!    database with `PgStore` (16 connections, the service's default; its appends commit
+//!    themselves and group concurrent callers into one insert), and once on sled without the
+//!    flush. Its "server CPU" column is this process's CPU time. It attributes the service's
+//!    cost per acknowledgement to the durable-append path versus HTTP and the engine.
 //! 6. `experiment`: the same closed loop on a raw sled tree, writing the same event bytes with
 //!    one `Tree::insert` (no `Batch`) and a minimal group commit around `flush_async`: the
 //!    floor for a durable append on sled 0.34. (sled 0.34's `apply_batch` rolls its IO buffer
@@ -37,12 +49,13 @@
 //! The ratio uses the mean of the two hello-world runs. Knobs: `INGEST_SECS` (10),
 //! `INGEST_WARMUP_SECS` (1), `INGEST_CONCURRENCY` (64), `INGEST_MAX_REQUESTS` (2000000),
 //! `INGEST_DRAIN` (1: run phase 3), `INGEST_STORE` (1: run phases 5 and 6),
-//! `INGEST_TICKET_POOL` (0: every webhook names a new ticket; N: ids cycle over N tickets, so
+//! `INGEST_BACKENDS` (`sled,postgres`), `INGEST_TICKET_POOL` (0: every webhook names a new ticket; N: ids cycle over N tickets, so
 //! events of one ticket coalesce), `INGEST_RUST_LOG`
 //! (passed to the service as `RUST_LOG`; default: unset, the service logs at `info`),
 //! `INGEST_PERF_RECORD` (set: `perf record` each ingest phase into
 //! `target/bench-data/perf-ingest-<phase>.data`), `BENCH_NO_PERF` (set: do not count log syncs
-//! with `perf stat`).
+//! with `perf stat`; for postgres phases the syscalls of the database's server processes and
+//! the WAL writer, checkpointer and background writer are counted with the service's).
 
 mod common;
 
@@ -99,7 +112,18 @@ struct Phase {
     server_cpu: f64,
     bench_cpu: f64,
     fsyncs: Option<u64>,
+    /// What the PostgreSQL server spent (postgres phases).
+    pg: Option<PgCost>,
     note: String,
+}
+
+/// One measured closed-loop run.
+struct Measured {
+    load: LoadResult,
+    server_cpu: f64,
+    bench_cpu: f64,
+    fsyncs: Option<u64>,
+    pg: Option<PgCost>,
 }
 
 async fn run() {
@@ -122,34 +146,58 @@ async fn run() {
     if let Ok(level) = std::env::var("INGEST_RUST_LOG") {
         println!("service RUST_LOG={level}");
     }
+    let backends = env_backends("INGEST_BACKENDS", "sled,postgres");
+    println!(
+        "backends: {}",
+        backends
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if backends.contains(&Backend::Postgres) {
+        print_postgres_server().await;
+    }
     println!();
 
     let mut phases = vec![hello_phase("hello-world (before)", &knobs).await];
-    phases.push(
-        ingest_phase(
-            "ingest (Freshdesk rate-limited)",
-            &knobs,
-            700,
-            1_000_000_000,
-        )
-        .await,
-    );
-    if env_u64("INGEST_DRAIN", 1) == 1 {
-        phases.push(
+    for &backend in &backends {
+        phases.extend(
             ingest_phase(
-                "ingest (engine draining)",
+                &format!("ingest {} (Freshdesk rate-limited)", backend.name()),
                 &knobs,
-                100_000_000,
-                2_000_000_000,
+                backend,
+                700,
+                1_000_000_000,
             )
             .await,
         );
     }
+    if env_u64("INGEST_DRAIN", 1) == 1 {
+        for &backend in &backends {
+            phases.extend(
+                ingest_phase(
+                    &format!("ingest {} (engine draining)", backend.name()),
+                    &knobs,
+                    backend,
+                    100_000_000,
+                    2_000_000_000,
+                )
+                .await,
+            );
+        }
+    }
     phases.push(hello_phase("hello-world (after)", &knobs).await);
     if env_u64("INGEST_STORE", 1) == 1 {
         // Where the service's CPU goes: the store path alone, in this process, no HTTP.
-        phases.push(store_phase("store only: append + flush", &knobs, true).await);
-        phases.push(store_phase("store only: append, no flush", &knobs, false).await);
+        for &backend in &backends {
+            phases.extend(store_phase(backend, &knobs, true).await);
+        }
+        phases.push(
+            store_phase(Backend::Sled, &knobs, false)
+                .await
+                .expect("sled"),
+        );
         phases.push(raw_sled_phase("experiment: sled insert, no Batch, + flush", &knobs).await);
     }
 
@@ -167,6 +215,9 @@ async fn run() {
                 p.load.ok.to_string(),
                 (p.load.non_2xx() + p.load.errors).to_string(),
                 f(p.server_cpu * 1e6 / ok, 0),
+                p.pg.as_ref()
+                    .map(|pg| f(pg.backend_cpu * 1e6 / ok, 0))
+                    .unwrap_or_else(|| "-".into()),
                 f(p.bench_cpu * 1e6 / ok, 0),
                 p.fsyncs
                     .map(|n| f(n as f64 / p.load.elapsed.as_secs_f64(), 0))
@@ -188,6 +239,7 @@ async fn run() {
             "2xx",
             "failed",
             "server CPU us/req",
+            "PostgreSQL CPU us/req",
             "loadgen CPU us/req",
             "log syncs/s",
             "acks/sync",
@@ -197,6 +249,24 @@ async fn run() {
     for p in &phases {
         if !p.note.is_empty() {
             println!("  {}: {}", p.name, p.note);
+        }
+        if let Some(pg) = &p.pg {
+            let ok = p.load.ok.max(1) as f64;
+            println!(
+                "  {}: PostgreSQL: {} backends of the database used {:.2} s CPU ({:.0} us/ack; {} backends seen at the start had gone), {} transactions committed ({:.2} per ack; pg_stat_database.xact_commit, which counts every read outside a transaction too); server-wide: WAL writer + checkpointer + bgwriter {:.2} s CPU ({:.1} us/ack), {} WAL writes, {} WAL syncs ({:.1} acks per WAL sync)",
+                p.name,
+                pg.backends,
+                pg.backend_cpu,
+                pg.backend_cpu * 1e6 / ok,
+                pg.vanished,
+                pg.commits,
+                pg.commits as f64 / ok,
+                pg.aux_cpu,
+                pg.aux_cpu * 1e6 / ok,
+                pg.wal_writes,
+                pg.wal_syncs,
+                ok / pg.wal_syncs.max(1) as f64
+            );
         }
     }
     let hello: Vec<&Phase> = phases
@@ -208,14 +278,69 @@ async fn run() {
     println!("hello-world mean: {:.0} req/s", hello_rate);
     for p in phases.iter().filter(|p| p.name.starts_with("ingest")) {
         let ratio = p.load.rate() / hello_rate;
+        let ok = p.load.ok.max(1) as f64;
+        let cpu = match &p.pg {
+            Some(pg) => format!(
+                "service {:.0} us + PostgreSQL {:.0} us = {:.0} us",
+                p.server_cpu * 1e6 / ok,
+                pg.backend_cpu * 1e6 / ok,
+                (p.server_cpu + pg.backend_cpu) * 1e6 / ok
+            ),
+            None => format!("service {:.0} us", p.server_cpu * 1e6 / ok),
+        };
         println!(
-            "{}: {:.0} acks/s = {:.1}% of hello-world (target >= 50%: {})",
+            "{}: {:.0} acks/s = {:.1}% of hello-world (target >= 50%: {}); CPU per ack: {cpu} (hello-world {:.0} us)",
             p.name,
             p.load.rate(),
             ratio * 100.0,
-            if ratio >= 0.5 { "met" } else { "missed" }
+            if ratio >= 0.5 { "met" } else { "missed" },
+            hello_cpu_per_req(&hello)
         );
     }
+}
+
+/// Mean server CPU per request of the hello-world phases, microseconds.
+fn hello_cpu_per_req(hello: &[&Phase]) -> f64 {
+    hello
+        .iter()
+        .map(|p| p.server_cpu * 1e6 / p.load.ok.max(1) as f64)
+        .sum::<f64>()
+        / hello.len().max(1) as f64
+}
+
+/// The PostgreSQL server's version and the settings that decide what a durable commit costs.
+async fn print_postgres_server() {
+    let Some(server) = testkit::pg::TestPostgres::get() else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers");
+    tokio::spawn(connection);
+    let version: String = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+    let settings = client
+        .query(
+            "SELECT name || '=' || setting || coalesce(unit, '') FROM pg_settings WHERE name IN \
+             ('synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'commit_siblings', \
+             'shared_buffers', 'max_connections', 'full_page_writes', 'wal_level') ORDER BY name",
+            &[],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    println!(
+        "PostgreSQL {version} at {}: {}",
+        server.url(),
+        settings.join(", ")
+    );
 }
 
 async fn hello_phase(name: &str, knobs: &Knobs) -> Phase {
@@ -244,8 +369,7 @@ async fn hello_phase(name: &str, knobs: &Knobs) -> Phase {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let pid = child.id();
-    let (load, server_cpu, bench_cpu, _) =
-        measure(&http, knobs, pid, &url, 0, false, "hello").await;
+    let m = measure(&http, knobs, pid, &url, 0, false, None, "hello").await;
     let _ = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
@@ -258,23 +382,36 @@ async fn hello_phase(name: &str, knobs: &Knobs) -> Phase {
     }
     let _ = child.kill();
     let _ = child.wait();
-    report_progress(name, &load);
+    report_progress(name, &m.load);
     Phase {
         name: name.to_string(),
-        load,
-        server_cpu,
-        bench_cpu,
+        load: m.load,
+        server_cpu: m.server_cpu,
+        bench_cpu: m.bench_cpu,
         fsyncs: None,
+        pg: None,
         note: String::new(),
     }
 }
 
-async fn ingest_phase(name: &str, knobs: &Knobs, rate_limit: u32, first_ticket: u64) -> Phase {
+/// The service on `backend` under webhook load; None when the backend is not available.
+async fn ingest_phase(
+    name: &str,
+    knobs: &Knobs,
+    backend: Backend,
+    rate_limit: u32,
+    first_ticket: u64,
+) -> Option<Phase> {
+    let Some(storage) = BenchStorage::prepare(backend) else {
+        println!("{name}: skipped, no PostgreSQL server (see the notice above)");
+        return None;
+    };
     let (sim, simc) = spawn_sim(rate_limit);
     let root = temp_dir("ingest-");
-    let env: Vec<(&str, String)> = std::env::var("INGEST_RUST_LOG")
-        .map(|level| vec![("RUST_LOG", level)])
-        .unwrap_or_default();
+    let mut env = storage.service_env();
+    if let Ok(level) = std::env::var("INGEST_RUST_LOG") {
+        env.push(("RUST_LOG", level));
+    }
     let mut service = Service::new(root.path(), &sim.host(), &env);
     service.spawn();
     let http = load_client(knobs.concurrency);
@@ -289,18 +426,24 @@ async fn ingest_phase(name: &str, knobs: &Knobs, rate_limit: u32, first_ticket: 
         service.pid()
     );
     let before = admin.inspect().await;
-    let (load, server_cpu, bench_cpu, fsyncs) = measure(
+    let monitor = storage.monitor().await;
+    let m = measure(
         &http,
         knobs,
         service.pid(),
         &hook,
         first_ticket,
         true,
-        if rate_limit > 1000 {
-            "draining"
-        } else {
-            "rate-limited"
-        },
+        monitor.as_ref(),
+        &format!(
+            "{}-{}",
+            backend.name(),
+            if rate_limit > 1000 {
+                "draining"
+            } else {
+                "rate-limited"
+            }
+        ),
     )
     .await;
     let after = admin.inspect().await;
@@ -313,21 +456,27 @@ async fn ingest_phase(name: &str, knobs: &Knobs, rate_limit: u32, first_ticket: 
         "after the run: inbox_depth {}, live_actors {}, events_processed {processed}, Freshdesk API calls {api_calls}, RSS {} MiB, threads {threads}",
         after["inbox_depth"], after["live_actors"], mib(rss)
     );
-    report_progress(name, &load);
+    report_progress(name, &m.load);
     service.stop(Duration::from_secs(10));
     drop(sim);
-    Phase {
+    drop(monitor);
+    drop(storage);
+    Some(Phase {
         name: name.to_string(),
-        load,
-        server_cpu,
-        bench_cpu,
-        fsyncs,
+        load: m.load,
+        server_cpu: m.server_cpu,
+        bench_cpu: m.bench_cpu,
+        fsyncs: m.fsyncs,
+        pg: m.pg,
         note,
-    }
+    })
 }
 
 /// Warm up, then measure one closed-loop run against `url`, with the server's and this
-/// process's CPU time and (for the service) the fsyncs counted during the measured part.
+/// process's CPU time, (for the service, `count_fsyncs`) the log syncs counted during the
+/// measured part, and with a `pg` monitor what PostgreSQL spent (its processes' syncs are
+/// counted with the service's).
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     http: &reqwest::Client,
     knobs: &Knobs,
@@ -335,8 +484,9 @@ async fn measure(
     url: &str,
     first_ticket: u64,
     count_fsyncs: bool,
+    pg: Option<&PgMonitor>,
     tag: &str,
-) -> (LoadResult, f64, f64, Option<u64>) {
+) -> Measured {
     let request = {
         let url = url.to_string();
         let pool = knobs.pool;
@@ -363,9 +513,15 @@ async fn measure(
         request(first_ticket),
     )
     .await;
+    let pg0 = match pg {
+        Some(pg) => Some(pg.snapshot().await),
+        None => None,
+    };
+    let mut counted = vec![pid];
+    counted.extend(pg0.iter().flat_map(PgSnapshot::pids));
     let counter = count_fsyncs.then(|| {
         FsyncCounter::start(
-            pid,
+            &counted,
             &bench_data_dir().join(format!("perf-fsync-{tag}-{pid}.txt")),
         )
     });
@@ -387,11 +543,21 @@ async fn measure(
     .await;
     let server_cpu = proc_cpu_secs(pid) - cpu0;
     let bench_cpu = proc_cpu_secs(std::process::id()) - me0;
+    let pg = match (pg, &pg0) {
+        (Some(pg), Some(start)) => Some(PgMonitor::cost(start, &pg.snapshot().await)),
+        _ => None,
+    };
     let fsyncs = counter.and_then(|c| c.stop());
     if let Some(p) = profile {
         p.stop();
     }
-    (load, server_cpu, bench_cpu, fsyncs)
+    Measured {
+        load,
+        server_cpu,
+        bench_cpu,
+        fsyncs,
+        pg,
+    }
 }
 
 fn report_progress(name: &str, load: &LoadResult) {
@@ -407,17 +573,43 @@ fn report_progress(name: &str, load: &LoadResult) {
     );
 }
 
-/// The webhook route's storage calls alone, `knobs.concurrency` tasks in a closed loop.
-async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
+/// The webhook route's storage calls alone, `knobs.concurrency` tasks in a closed loop, on
+/// a fresh sled directory or PostgreSQL database (None: no PostgreSQL server).
+async fn store_phase(backend: Backend, knobs: &Knobs, flush: bool) -> Option<Phase> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
-    use ticketsync::store::SledStore;
-    use ticketsync_actors::ports::{EngineStore, EventKind};
+    use ticketsync::store::postgres::{PgOptions, PgStore, ShardTokens};
+    use ticketsync::store::{SledStore, Store};
+    use ticketsync_actors::ports::EventKind;
     use ticketsync_actors::{OrgId, TicketId};
 
+    let name = format!(
+        "store only {}: append{}",
+        backend.name(),
+        if flush { " + flush" } else { ", no flush" }
+    );
+    let storage = BenchStorage::prepare(backend)?;
     let dir = temp_dir("ingest-store-");
-    let store = SledStore::open(dir.path()).expect("store opens");
+    let store: Store = match storage.database() {
+        None => Arc::new(SledStore::open(dir.path()).expect("store opens")),
+        Some(db) => {
+            let options = PgOptions {
+                url: db.url().to_string(),
+                // The service's default pool.
+                max_connections: 16,
+                statement_timeout: Duration::from_secs(5),
+            };
+            // Appends are not fenced: no shard lease is needed.
+            let tokens = Arc::new(ShardTokens::new("bench-ingest", 64));
+            Arc::new(
+                PgStore::open(&options, tokens)
+                    .await
+                    .expect("PostgreSQL store opens"),
+            )
+        }
+    };
+    let monitor = storage.monitor().await;
     let org = OrgId::new();
     let pool = knobs.pool;
     let run = |secs: u64, first: u64| {
@@ -455,7 +647,7 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
                             .await
                             .expect("append");
                         if flush {
-                            EngineStore::flush(&store).await.expect("flush");
+                            store.flush().await.expect("flush");
                         }
                         lat.push(t.elapsed().as_micros() as u64);
                     }
@@ -465,7 +657,12 @@ async fn store_phase(name: &str, knobs: &Knobs, flush: bool) -> Phase {
             collect(tasks, started).await
         }
     };
-    in_process_phase(name, knobs, &format!("store-{flush}"), run).await
+    let label = format!("store-{}-{flush}", backend.name());
+    let phase = in_process_phase(&name, knobs, &label, monitor.as_ref(), run).await;
+    drop(store);
+    drop(monitor);
+    drop(storage);
+    Some(phase)
 }
 
 /// The latencies the load tasks recorded, as one result.
@@ -484,21 +681,38 @@ async fn collect(
 }
 
 /// Warm up, then measure `run(secs, first_ticket)` in this process with its CPU time and
-/// log syncs (`label` names the perf output file).
-async fn in_process_phase<F, Fut>(name: &str, knobs: &Knobs, label: &str, run: F) -> Phase
+/// log syncs (`label` names the perf output file), and with a `pg` monitor what PostgreSQL
+/// spent (its processes' syncs counted with this process's).
+async fn in_process_phase<F, Fut>(
+    name: &str,
+    knobs: &Knobs,
+    label: &str,
+    pg: Option<&PgMonitor>,
+    run: F,
+) -> Phase
 where
     F: Fn(u64, u64) -> Fut,
     Fut: std::future::Future<Output = LoadResult>,
 {
     let warm = run(knobs.warmup, 1).await;
     let me = std::process::id();
+    let pg0 = match pg {
+        Some(pg) => Some(pg.snapshot().await),
+        None => None,
+    };
+    let mut counted = vec![me];
+    counted.extend(pg0.iter().flat_map(PgSnapshot::pids));
     let counter = FsyncCounter::start(
-        me,
+        &counted,
         &bench_data_dir().join(format!("perf-fsync-{label}-{me}.txt")),
     );
     let cpu0 = proc_cpu_secs(me);
     let load = run(knobs.secs, warm.ok + 1_000_000).await;
     let cpu = proc_cpu_secs(me) - cpu0;
+    let pg = match (pg, &pg0) {
+        (Some(pg), Some(start)) => Some(PgMonitor::cost(start, &pg.snapshot().await)),
+        _ => None,
+    };
     let syncs = counter.stop();
     report_progress(name, &load);
     Phase {
@@ -507,6 +721,7 @@ where
         server_cpu: cpu,
         bench_cpu: 0.0,
         fsyncs: syncs,
+        pg,
         note: String::new(),
     }
 }
@@ -576,5 +791,5 @@ async fn raw_sled_phase(name: &str, knobs: &Knobs) -> Phase {
             collect(tasks, started).await
         }
     };
-    in_process_phase(name, knobs, "raw", run).await
+    in_process_phase(name, knobs, "raw", None, run).await
 }

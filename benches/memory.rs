@@ -3,12 +3,23 @@
 //!
 //! `cargo bench --bench memory`            (1M tickets; seeding takes minutes the first time)
 //! `MEMORY_TICKETS=200000 cargo bench --bench memory`   (a quick run)
+//! `MEMORY_BACKEND=postgres cargo bench --bench memory` (the PostgreSQL backend)
+//!
+//! `MEMORY_BACKEND` (`sled`) chooses the backend. With `postgres` the bench creates a fresh
+//! database on the machine's server (`testkit::pg`), seeds it (as below, but with the
+//! `PgStore`: first `MEMORY_SMALL` tickets, measured, then up to `MEMORY_TICKETS`, measured),
+//! runs the restart phase on it and drops it at the end: nothing is kept between runs, and
+//! the seeding time is part of every run. Engine writes on PostgreSQL are fenced by the shard
+//! leases, so the offline steps take every lease as node `bench-offline` (the lease SQL of
+//! docs/cluster.md) and release them when done; the service (node `bench-memory`) then takes
+//! them at its start.
 //!
 //! Seeding (only when `target/bench-data/memory-<N>/seed.json` does not already say N): the
 //! release binary is started once on an empty data directory, an org is created and connected
 //! to the simulator through the admin API, the binary is stopped, and then, with the process
 //! NOT running, the bench opens the data directory with `SledStore::open` and writes N
-//! realistic ticket records with `put_records` in batches (`MEMORY_SEED_BATCH`, 5000). Each
+//! realistic ticket records with `put_records` in batches (`MEMORY_SEED_BATCH`, 5000; up to
+//! `MEMORY_SEED_PARALLEL`, 2, at once). Each
 //! record is built with `machine::start_session` and has 2–5 messages (customer question, AI
 //! answers, follow-ups), a watermark and AI progress; every 5th is handed off, every 7th is
 //! resolved. The seeded directory is reused by later runs.
@@ -41,13 +52,16 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::*;
+use futures::StreamExt;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use ticketsync::store::{SledStore, TicketQueries};
+use ticketsync::store::postgres::{PgOptions, PgStore, ShardTokens};
+use ticketsync::store::{SledStore, Store};
 use ticketsync_actors::freshdesk::TicketStatus;
 use ticketsync_actors::org::Routing;
-use ticketsync_actors::ports::{EngineStore, EventKind};
+use ticketsync_actors::ports::EventKind;
 use ticketsync_actors::session::{Author, HandoffReason, HandoffRecord, Message, SessionState};
 use ticketsync_actors::ticket::machine::{self, ObservedTicket};
 use ticketsync_actors::ticket::state::{GateDecision, GateOutcome, TicketRecord};
@@ -104,25 +118,40 @@ async fn run() {
 
     let (sim, simc) = spawn_sim(700);
     let http = reqwest::Client::new();
+    let backend = env_backends("MEMORY_BACKEND", "sled")
+        .first()
+        .copied()
+        .unwrap_or(Backend::Sled);
+    println!("backend: {}", backend.name());
 
     let mut results = Vec::new();
-    for n in [small, big] {
-        let (root, seed) = ensure_seeded(n, &sim, &http).await;
-        let m = measure(&root, &seed, &sim, &http, touch).await;
-        println!(
-            "{} tickets: ready in {:.2} s, RSS {} MiB at ready, {} MiB after touching {} sessions",
-            n,
-            m.ready_s,
-            mib(m.rss_ready),
-            mib(m.rss_touched),
-            m.touched_ok
-        );
-        results.push(m);
-    }
-
-    // Restart with queued events on the big directory.
-    let (root, seed) = ensure_seeded(big, &sim, &http).await;
-    let restart = restart_with_events(&root, &seed, &sim, &simc, &http, events).await;
+    let restart = match backend {
+        Backend::Sled => {
+            for n in [small, big] {
+                let (target, seed) = ensure_seeded(n, &sim, &http).await;
+                let m = measure(&target, &seed, &sim, &http, touch).await;
+                print_measured(&m);
+                results.push(m);
+            }
+            // Restart with queued events on the big directory.
+            let (target, seed) = ensure_seeded(big, &sim, &http).await;
+            restart_with_events(&target, &seed, &sim, &simc, &http, events).await
+        }
+        Backend::Postgres => {
+            let Some(target) = Target::postgres() else {
+                println!("no PostgreSQL server (see the notice above): nothing measured");
+                return;
+            };
+            let mut seed = seed_org(&target, &sim, &http).await;
+            for n in [small, big] {
+                seed_records(&target, &mut seed, n, big).await;
+                let m = measure(&target, &seed, &sim, &http, touch).await;
+                print_measured(&m);
+                results.push(m);
+            }
+            restart_with_events(&target, &seed, &sim, &simc, &http, events).await
+        }
+    };
     drop(simc);
 
     println!();
@@ -155,7 +184,7 @@ async fn run() {
             "sessions read",
             "GET p50/p99 ms",
             "threads",
-            "sled size MiB",
+            "store size MiB",
             "dir MiB",
         ],
         &rows,
@@ -194,6 +223,159 @@ async fn run() {
     drop(sim);
 }
 
+fn print_measured(m: &Measured) {
+    println!(
+        "{} tickets: ready in {:.2} s, RSS {} MiB at ready, {} MiB after touching {} sessions",
+        m.tickets,
+        m.ready_s,
+        mib(m.rss_ready),
+        mib(m.rss_touched),
+        m.touched_ok
+    );
+}
+
+/// Where the service under measurement keeps its state: its root directory (config, data
+/// directory, logs) and, with PostgreSQL, the run's database.
+struct Target {
+    root: PathBuf,
+    /// `TICKETSYNC__…` overrides of every start.
+    env: Vec<(&'static str, String)>,
+    /// The run's database and the temporary root (postgres only; dropped at the end).
+    postgres: Option<(BenchStorage, tempfile::TempDir)>,
+}
+
+/// The node id of the service and of the offline steps (PostgreSQL).
+const NODE_ID: &str = "bench-memory";
+
+impl Target {
+    /// A seeded sled directory (kept between runs).
+    fn sled(root: PathBuf) -> Target {
+        Target {
+            root,
+            env: Vec::new(),
+            postgres: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database and a temporary root; None without a server.
+    fn postgres() -> Option<Target> {
+        let storage = BenchStorage::prepare(Backend::Postgres)?;
+        let root = temp_dir("memory-pg-");
+        let mut env = storage.service_env();
+        env.push(("TICKETSYNC__CLUSTER__NODE_ID", NODE_ID.to_string()));
+        Some(Target {
+            root: root.path().to_path_buf(),
+            env,
+            postgres: Some((storage, root)),
+        })
+    }
+
+    /// The service on this target, not started.
+    fn service(&self, sim_host: &str) -> Service {
+        Service::new(&self.root, sim_host, &self.env)
+    }
+
+    /// The store, opened by this process while the service is stopped. On PostgreSQL it
+    /// takes every shard lease as node `OFFLINE_NODE` (engine writes are fenced); give it
+    /// back with [`close_store`](Self::close_store).
+    async fn open_store(&self) -> Store {
+        match &self.postgres {
+            None => {
+                let data = self.root.join("data");
+                let store = tokio::task::spawn_blocking(move || {
+                    SledStore::open(&data).expect("store opens")
+                })
+                .await
+                .expect("open");
+                Arc::new(store)
+            }
+            Some((storage, _)) => {
+                let url = storage.database().expect("a database").url().to_string();
+                let options = PgOptions {
+                    url: url.clone(),
+                    max_connections: 4,
+                    statement_timeout: Duration::from_secs(600),
+                };
+                let shards = env_u64("MEMORY_SHARDS", 64) as u32;
+                let tokens = Arc::new(ShardTokens::new(OFFLINE_NODE, shards));
+                let store = PgStore::open(&options, tokens.clone())
+                    .await
+                    .expect("PostgreSQL store opens");
+                for (shard, token) in take_every_lease(&url, shards).await {
+                    tokens.grant(shard, token);
+                }
+                Arc::new(store)
+            }
+        }
+    }
+
+    /// Close a store from [`open_store`](Self::open_store); on PostgreSQL release its leases,
+    /// so the service takes them at once when it starts.
+    async fn close_store(&self, store: Store) {
+        drop(store);
+        if let Some((storage, _)) = &self.postgres {
+            let client = connect(storage.database().expect("a database").url()).await;
+            client
+                .execute(
+                    "UPDATE shard_leases SET owner = NULL, expires_at = now() WHERE owner = $1",
+                    &[&OFFLINE_NODE],
+                )
+                .await
+                .expect("leases released");
+        }
+    }
+
+    /// What the store occupies: the data directory, plus the database with PostgreSQL
+    /// (`inspect`'s `storage_bytes`).
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+}
+
+/// The node id of the offline steps on PostgreSQL.
+const OFFLINE_NODE: &str = "bench-offline";
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers");
+    tokio::spawn(connection);
+    client
+}
+
+/// Take every shard lease for `OFFLINE_NODE` the way a node takes a free or expired one
+/// (docs/cluster.md), for an hour; waits (at most 2 min) for leases a stopped service may
+/// still hold until they expire. The (shard, fencing token) pairs.
+async fn take_every_lease(url: &str, shards: u32) -> Vec<(u32, i64)> {
+    let client = connect(url).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut held = std::collections::BTreeMap::new();
+    loop {
+        let rows = client
+            .query(
+                "UPDATE shard_leases SET owner = $1, token = token + 1, \
+                     expires_at = now() + interval '1 hour' \
+                 WHERE owner IS NULL OR expires_at <= now() OR owner = $1 \
+                 RETURNING shard, token",
+                &[&OFFLINE_NODE],
+            )
+            .await
+            .expect("leases taken");
+        for row in rows {
+            held.insert(row.get::<_, i32>(0) as u32, row.get::<_, i64>(1));
+        }
+        if held.len() as u32 >= shards {
+            return held.into_iter().collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {shards} shard leases could be taken",
+            held.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn seed_root(n: u64) -> PathBuf {
     bench_data_dir().join(format!("memory-{n}"))
 }
@@ -213,30 +395,41 @@ fn dir_size(path: &Path) -> u64 {
     total
 }
 
-/// The seeded directory for `n` tickets, seeding it when missing or for another count.
+/// The seeded sled directory for `n` tickets, seeding it when missing or for another count.
 async fn ensure_seeded(
     n: u64,
     sim: &freshdesk_sim::SimHandle,
     http: &reqwest::Client,
-) -> (PathBuf, Seed) {
-    let root = seed_root(n);
-    if let Some(seed) = std::fs::read(root.join("seed.json"))
+) -> (Target, Seed) {
+    let target = Target::sled(seed_root(n));
+    if let Some(seed) = std::fs::read(target.root.join("seed.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Seed>(&b).ok())
         .filter(|s| s.tickets == n)
     {
-        let dropped = discard_leftovers(&root.join("data")).await;
+        let dropped = discard_leftovers(&target).await;
         if dropped > 0 {
             println!("(discarded {dropped} events left queued by an earlier run)");
         }
-        return (root, seed);
+        return (target, seed);
     }
-    let _ = std::fs::remove_dir_all(&root);
-    println!("seeding {n} tickets into {} ...", root.display());
-    let started = Instant::now();
+    let _ = std::fs::remove_dir_all(&target.root);
+    println!("seeding {n} tickets into {} ...", target.root.display());
+    let mut seed = seed_org(&target, sim, http).await;
+    seed_records(&target, &mut seed, n, n).await;
+    std::fs::write(
+        target.root.join("seed.json"),
+        serde_json::to_vec_pretty(&seed).unwrap(),
+    )
+    .expect("seed.json written");
+    (target, seed)
+}
 
-    // The org, created and connected through the real service.
-    let mut service = Service::new(&root, &sim.host(), &[]);
+/// Create an org and connect it through the real service (then stopped): the seeded
+/// tickets' org, with no ticket yet.
+async fn seed_org(target: &Target, sim: &freshdesk_sim::SimHandle, http: &reqwest::Client) -> Seed {
+    let started = Instant::now();
+    let mut service = target.service(&sim.host());
     service.spawn();
     service.wait_ready(http, Duration::from_secs(60)).await;
     let admin = Admin::new(service.base());
@@ -258,78 +451,85 @@ async fn ensure_seeded(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     service.stop(Duration::from_secs(20));
-    let data = service.data_dir();
-    drop(service);
-
-    // The records, written with the process stopped.
-    let org_id: OrgId = org.parse().expect("org id");
-    let batch = env_u64("MEMORY_SEED_BATCH", 5000);
-    let (bytes, store) = tokio::task::spawn_blocking(move || {
-        let store = SledStore::open(&data).expect("store opens");
-        let now = Utc::now();
-        let mut bytes = 0u64;
-        let mut i = 1;
-        let t0 = Instant::now();
-        while i <= n {
-            let end = (i + batch).min(n + 1);
-            let records: Vec<TicketRecord> = (i..end).map(|t| record(org_id, t, n, now)).collect();
-            bytes += records
-                .iter()
-                .map(|r| serde_json::to_vec(r).map(|v| v.len() as u64).unwrap_or(0))
-                .sum::<u64>();
-            // The sled store answers synchronously: blocking on it here is blocking on sled.
-            futures::executor::block_on(store.put_records(&records)).expect("records written");
-            if (end - 1) / 100_000 != (i - 1) / 100_000 || end > n {
-                println!(
-                    "  {} / {n} records ({:.0} records/s)",
-                    end - 1,
-                    (end - 1) as f64 / t0.elapsed().as_secs_f64()
-                );
-            }
-            i = end;
-        }
-        (bytes, store)
-    })
-    .await
-    .expect("seeding");
-    EngineStore::flush(&store).await.expect("flushed");
-    let tracked = store.tracked_tickets().await.expect("tracked");
-    drop(store);
-    assert_eq!(tracked, n, "every seeded record is tracked");
-    let seed = Seed {
-        tickets: n,
+    Seed {
+        tickets: 0,
         org_id: org,
-        record_bytes_avg: bytes / n.max(1),
+        record_bytes_avg: 0,
         seeded_in_secs: started.elapsed().as_secs_f64(),
-    };
-    std::fs::write(
-        root.join("seed.json"),
-        serde_json::to_vec_pretty(&seed).unwrap(),
-    )
-    .expect("seed.json written");
-    println!(
-        "seeded {n} tickets in {:.0} s (average record {} bytes of JSON)",
-        seed.seeded_in_secs, seed.record_bytes_avg
-    );
-    (root, seed)
+    }
 }
 
-/// With the process stopped, drop every event still queued in a seeded directory (an
+/// With the service stopped, write the records of tickets `seed.tickets + 1 ..= n` with
+/// `put_records` in batches, and check the store tracks `n`. Ticket `i` of `last` was
+/// created `(last - i) * 20 s + 10 min` ago.
+async fn seed_records(target: &Target, seed: &mut Seed, n: u64, last: u64) {
+    let started = Instant::now();
+    let store = target.open_store().await;
+    let org_id: OrgId = seed.org_id.parse().expect("org id");
+    let batch = env_u64("MEMORY_SEED_BATCH", 5000);
+    // Batches written at once (PostgreSQL spreads them over its connections; sled's calls
+    // complete synchronously, one after the other).
+    let parallel = env_u64("MEMORY_SEED_PARALLEL", 2).max(1) as usize;
+    let now = Utc::now();
+    let first = seed.tickets + 1;
+    let batches: Vec<(u64, u64)> = (first..=n)
+        .step_by(batch.max(1) as usize)
+        .map(|i| (i, (i + batch).min(n + 1)))
+        .collect();
+    let written = std::sync::atomic::AtomicU64::new(0);
+    let bytes: Vec<u64> = futures::stream::iter(batches)
+        .map(|(i, end)| {
+            let (store, written) = (store.clone(), &written);
+            async move {
+                let records: Vec<TicketRecord> =
+                    (i..end).map(|t| record(org_id, t, last, now)).collect();
+                let bytes = records
+                    .iter()
+                    .map(|r| serde_json::to_vec(r).map(|v| v.len() as u64).unwrap_or(0))
+                    .sum::<u64>();
+                store.put_records(&records).await.expect("records written");
+                let done =
+                    written.fetch_add(end - i, std::sync::atomic::Ordering::Relaxed) + (end - i);
+                if done / 100_000 != (done - (end - i)) / 100_000 || first + done > n {
+                    println!(
+                        "  {} / {n} records ({:.0} records/s)",
+                        first - 1 + done,
+                        done as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+                bytes
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let bytes = seed.record_bytes_avg * seed.tickets + bytes.iter().sum::<u64>();
+    store.flush().await.expect("flushed");
+    let tracked = store.tracked_tickets().await.expect("tracked");
+    target.close_store(store).await;
+    assert_eq!(tracked, n, "every seeded record is tracked");
+    seed.seeded_in_secs += started.elapsed().as_secs_f64();
+    seed.record_bytes_avg = bytes / n.max(1);
+    seed.tickets = n;
+    println!(
+        "seeded {n} tickets in {:.0} s in all (average record {} bytes of JSON)",
+        seed.seeded_in_secs, seed.record_bytes_avg
+    );
+}
+
+/// With the process stopped, drop every event still queued in a seeded store (an
 /// interrupted run may leave some), so each run starts from the same state. Returns how
 /// many were dropped.
-async fn discard_leftovers(data: &Path) -> usize {
-    let data = data.to_path_buf();
-    let store = tokio::task::spawn_blocking(move || SledStore::open(&data).expect("store opens"))
-        .await
-        .expect("open");
+async fn discard_leftovers(target: &Target) -> usize {
+    let store = target.open_store().await;
     let mut dropped = 0;
     for (org, ticket) in store.tickets_with_work().await.expect("scan") {
         let events = store.queued_events(org, ticket).await.expect("events");
         dropped += events.len();
         store.discard_events(&events).await.expect("discard");
     }
-    EngineStore::flush(&store).await.expect("flushed");
-    drop(store);
+    store.flush().await.expect("flushed");
+    target.close_store(store).await;
     dropped
 }
 
@@ -432,14 +632,14 @@ fn record(org: OrgId, i: u64, n: u64, now: DateTime<Utc>) -> TicketRecord {
     r
 }
 
-/// Start the service on a seeded directory, reconnect the org to this run's simulator.
+/// Start the service on a seeded target, reconnect the org to this run's simulator.
 async fn start(
-    root: &Path,
+    target: &Target,
     seed: &Seed,
     sim: &freshdesk_sim::SimHandle,
     http: &reqwest::Client,
 ) -> (Service, Admin, f64) {
-    let mut service = Service::new(root, &sim.host(), &[]);
+    let mut service = target.service(&sim.host());
     service.spawn();
     let ready = service
         .wait_ready(http, Duration::from_secs(300))
@@ -451,13 +651,13 @@ async fn start(
 }
 
 async fn measure(
-    root: &Path,
+    target: &Target,
     seed: &Seed,
     sim: &freshdesk_sim::SimHandle,
     http: &reqwest::Client,
     touch: u64,
 ) -> Measured {
-    let (mut service, admin, ready_s) = start(root, seed, sim, http).await;
+    let (mut service, admin, ready_s) = start(target, seed, sim, http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_ready = service.rss_kib();
     let n = seed.tickets;
@@ -518,14 +718,14 @@ async fn measure(
         touch_ms_p99: percentile(&latencies, 99.0) as f64 / 1000.0,
         tracked: inspect["tracked_tickets"].as_u64().unwrap_or(0),
         storage_bytes: inspect["storage_bytes"].as_u64().unwrap_or(0),
-        dir_bytes: dir_size(&root.join("data")),
+        dir_bytes: dir_size(&target.data_dir()),
         threads,
     }
 }
 
 /// Append `events` queued webhook events with the process stopped, then time the restart.
 async fn restart_with_events(
-    root: &Path,
+    target: &Target,
     seed: &Seed,
     sim: &freshdesk_sim::SimHandle,
     simc: &freshdesk_sim::SimClient,
@@ -533,37 +733,45 @@ async fn restart_with_events(
     events: u64,
 ) -> (Vec<String>, f64) {
     let mut lines = Vec::new();
-    let data = root.join("data");
     let org: OrgId = seed.org_id.parse().expect("org id");
     let n = seed.tickets;
     let t0 = Instant::now();
-    let store = tokio::task::spawn_blocking(move || {
-        let store = SledStore::open(&data).expect("store opens");
-        for k in 0..events {
-            // Tracked tickets spread over the id range.
-            let ticket = TicketId((k * 7919 % n) + 1);
-            futures::executor::block_on(store.append_event(
-                org,
-                ticket,
-                EventKind::Webhook {
-                    triggered_event: "{reply_sent:sent}".into(),
-                },
-                Utc::now(),
-            ))
-            .expect("event appended");
-        }
-        store
-    })
-    .await
-    .expect("append");
-    EngineStore::flush(&store).await.expect("flushed");
-    drop(store);
+    let store = target.open_store().await;
+    // 64 appends at a time, as concurrent webhooks would arrive (PostgreSQL groups them).
+    let appended: Vec<_> = futures::stream::iter(0..events)
+        .map(|k| {
+            let store = store.clone();
+            async move {
+                // Tracked tickets spread over the id range.
+                let ticket = TicketId((k * 7919 % n) + 1);
+                store
+                    .append_event(
+                        org,
+                        ticket,
+                        EventKind::Webhook {
+                            triggered_event: "{reply_sent:sent}".into(),
+                        },
+                        Utc::now(),
+                    )
+                    .await
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for a in appended {
+        a.expect("event appended");
+    }
+    store.flush().await.expect("flushed");
+    target.close_store(store).await;
     lines.push(format!(
         "appended and flushed {events} events with the process stopped in {:.2} s",
         t0.elapsed().as_secs_f64()
     ));
 
-    let mut service = Service::new(root, &sim.host(), &[]);
+    let seq_spawn = last_request_seq(simc).await;
+    let spawned_at = Utc::now();
+    let mut service = target.service(&sim.host());
     service.spawn();
     let ready = service
         .wait_ready(http, Duration::from_secs(300))
@@ -578,6 +786,22 @@ async fn restart_with_events(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cpu = service.cpu_secs() - cpu0;
     let inspect = admin.inspect().await;
+    // When the queued work resumed: the first ticket read after the spawn (the simulator's
+    // clock, this process's).
+    let first_read = simc
+        .requests_filtered(&freshdesk_sim::RequestFilter {
+            method: Some("GET".into()),
+            path_prefix: Some("/api/v2/tickets/".into()),
+            since_seq: Some(seq_spawn),
+        })
+        .await
+        .unwrap_or_default()
+        .first()
+        .map(|r| (r.at - spawned_at).num_milliseconds() as f64 / 1000.0);
+    lines.push(match first_read {
+        Some(s) => format!("spawn → first Freshdesk ticket read (queued work resumed): {s:.2} s"),
+        None => "no Freshdesk ticket read within 5 s of ready".to_string(),
+    });
     lines.push(format!(
         "spawn → /readyz 200: {ready:.2} s; RSS {} MiB at ready, {} MiB 5 s later (peak {} MiB); CPU over those 5 s {:.2} s",
         mib(rss_ready),
@@ -680,7 +904,7 @@ async fn restart_with_events(
         mib(service.rss_kib())
     ));
     service.stop(Duration::from_secs(20));
-    let dropped = discard_leftovers(&root.join("data")).await;
+    let dropped = discard_leftovers(target).await;
     lines.push(format!(
         "{dropped} events still queued at shutdown were discarded offline so the directory can be reused"
     ));

@@ -37,15 +37,16 @@ pub fn proc_cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clk_tck()
 }
 
-/// `perf <args> -o <out> -p <pid>` with its output silenced, given a moment to attach to
-/// every thread of `pid`; `None` when perf cannot be started.
-fn perf_attach(args: &[&str], out: &Path, pid: u32) -> Option<Child> {
+/// `perf <args> -o <out> -p <pids>` with its output silenced, given a moment to attach to
+/// every thread of the processes; `None` when perf cannot be started.
+fn perf_attach(args: &[&str], out: &Path, pids: &[u32]) -> Option<Child> {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
     let child = Command::new("perf")
         .args(args)
         .arg("-o")
         .arg(out)
         .arg("-p")
-        .arg(pid.to_string())
+        .arg(pids.join(","))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -55,18 +56,19 @@ fn perf_attach(args: &[&str], out: &Path, pid: u32) -> Option<Child> {
     child
 }
 
-/// Counts the durability system calls of a process (all threads, including ones it starts
+/// Counts the durability system calls of processes (all threads, including ones they start
 /// later) with `perf stat`, when perf and its syscall tracepoints are available. sled 0.34
 /// makes its log durable with `sync_file_range` on Linux (`fsync` only when a segment or
-/// snapshot is completed), so all three are counted.
+/// snapshot is completed), PostgreSQL with `fdatasync` (`wal_sync_method`), so all three are
+/// counted.
 pub struct FsyncCounter {
     child: Option<Child>,
     out: PathBuf,
 }
 
 impl FsyncCounter {
-    /// Start counting for `pid` (None when perf is not usable).
-    pub fn start(pid: u32, out: &Path) -> Self {
+    /// Start counting for `pids` (counts nothing when perf is not usable).
+    pub fn start(pids: &[u32], out: &Path) -> Self {
         let _ = std::fs::remove_file(out);
         if std::env::var("BENCH_NO_PERF").is_ok() {
             return Self {
@@ -83,7 +85,7 @@ impl FsyncCounter {
                 "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_sync_file_range",
             ],
             out,
-            pid,
+            pids,
         );
         Self {
             child,
@@ -130,7 +132,7 @@ impl PerfRecord {
     /// Sample `pid` at 999 Hz into `out`, with call graphs (frame pointers are absent in
     /// release builds, so mostly leaf functions are meaningful).
     pub fn start(pid: u32, out: &Path) -> Self {
-        Self(perf_attach(&["record", "-F", "999", "-g"], out, pid))
+        Self(perf_attach(&["record", "-F", "999", "-g"], out, &[pid]))
     }
 
     /// Stop sampling and wait for perf to write its file.

@@ -1,6 +1,8 @@
 //! Shared by the benchmarks (each bench compiles this module on its own and uses only some of
 //! it):
 //!
+//! - `backend`: sled or a fresh PostgreSQL database per phase, and what PostgreSQL's own
+//!   processes spend;
 //! - `world`: the simulator, the real `ticketsync` binary as a child process, the admin API
 //!   and a connected org: what a bench sets up;
 //! - `load`: a closed-loop HTTP load generator;
@@ -12,11 +14,13 @@
 
 #![allow(dead_code, unused_imports)]
 
+mod backend;
 mod load;
 mod measure;
 mod report;
 mod world;
 
+pub use backend::*;
 pub use load::*;
 pub use measure::*;
 pub use report::*;

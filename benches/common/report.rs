@@ -49,7 +49,7 @@ pub fn percentile_f64(values: &[f64], p: f64) -> f64 {
 /// (the first column left-aligned, the others right-aligned).
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let cols = header.len();
-    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(cols) {
             width[i] = width[i].max(cell.chars().count());
