@@ -27,6 +27,9 @@ pub enum SimClientError {
 /// Result of a control call.
 pub type SimResult<T> = Result<T, SimClientError>;
 
+/// How long the client keeps an idle connection to the simulator (below the server's 5 s).
+const IDLE_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Client of the simulator's control API.
 #[derive(Debug, Clone)]
 pub struct SimClient {
@@ -37,8 +40,15 @@ pub struct SimClient {
 impl SimClient {
     /// A client of the simulator at `base_url` (e.g. `http://127.0.0.1:9000`).
     pub fn new(base_url: impl Into<String>) -> Self {
+        // The simulator (actix-web) closes a connection idle for 5 s; a pooled connection
+        // reused just as it closes fails the request (IncompleteMessage). Idle connections are
+        // dropped well before that, so every reused one is fresh.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(IDLE_CONNECTION_LIFETIME)
+            .build()
+            .expect("an HTTP client without TLS settings builds");
         SimClient {
-            http: reqwest::Client::new(),
+            http,
             base_url: base_url.into().trim_end_matches('/').to_string(),
         }
     }

@@ -163,8 +163,11 @@ impl Cluster {
             .prefix("ticketsync-cluster-")
             .tempdir()
             .expect("temp dir");
+        // Idle connections are dropped before the nodes' 5 s keep-alive closes them, so a
+        // request never goes out on a connection the server is closing.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(1))
             .no_proxy()
             .build()
             .expect("http client");
