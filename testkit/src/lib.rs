@@ -9,7 +9,8 @@
 //!   the backend the black-box suites run on ([`pg::TestBackend`]);
 //! - [`wait`]: [`eventually`] (poll until a condition holds, with a deadline) and
 //!   [`assert_quiet_for`] (a condition keeps holding for a while: "nothing more happens");
-//! - [`free_port`], [`json_response`], [`ai_posts`], [`last_request_seq`].
+//! - [`free_port`], [`json_response`], [`ai_posts`], [`last_request_seq`],
+//!   [`applied_replies`], [`seed_from_env`].
 //!
 //! The in-process service (`BackgroundService`) stays in `tests/blackbox/harness.rs`: it
 //! needs the service crate, which this crate does not depend on.
@@ -24,6 +25,7 @@ pub use wait::{assert_quiet_for, eventually, Polled};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 
 /// A port on 127.0.0.1 that was free a moment ago (bound on port 0, then released): fine on
@@ -71,4 +73,34 @@ pub async fn last_request_seq(simc: &freshdesk_sim::SimClient) -> u64 {
         .last()
         .map(|r| r.seq)
         .unwrap_or(0)
+}
+
+/// `POST /api/v2/tickets/{id}/reply` requests the simulator applied (2xx), per ticket.
+pub fn applied_replies(requests: &[freshdesk_sim::RecordedRequest]) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for r in requests {
+        if r.method == "POST" && (200..300).contains(&r.status) {
+            if let Some(id) = reply_ticket(&r.path) {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The ticket of a `/api/v2/tickets/{id}/reply` path.
+fn reply_ticket(path: &str) -> Option<u64> {
+    path.strip_prefix("/api/v2/tickets/")?
+        .strip_suffix("/reply")?
+        .parse()
+        .ok()
+}
+
+/// A test's RNG seed: the environment variable `var` when set to a number (to replay a run),
+/// else the test's fixed default.
+pub fn seed_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }

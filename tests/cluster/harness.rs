@@ -646,12 +646,9 @@ impl Cluster {
         let mut replies: BTreeMap<TicketRef, usize> = BTreeMap::new();
         let mut retried = 0;
         for (org_index, org) in self.orgs.iter().enumerate() {
-            for r in org.simc.requests().await.expect("simulator requests") {
-                if r.method == "POST" && (200..300).contains(&r.status) {
-                    if let Some(id) = reply_ticket(&r.path) {
-                        *replies.entry(TicketRef { org: org_index, id }).or_default() += 1;
-                    }
-                }
+            let requests = org.simc.requests().await.expect("simulator requests");
+            for (id, n) in testkit::applied_replies(&requests) {
+                replies.insert(TicketRef { org: org_index, id }, n);
             }
             retried += org
                 .simc
@@ -871,20 +868,9 @@ pub fn delivery_final(d: &DeliveryRecord) -> bool {
         || d.attempts as usize > RETRY_DELAYS_MS.len()
 }
 
-/// The ticket of a `/api/v2/tickets/{id}/reply` path.
-fn reply_ticket(path: &str) -> Option<u64> {
-    path.strip_prefix("/api/v2/tickets/")?
-        .strip_suffix("/reply")?
-        .parse()
-        .ok()
-}
-
 /// The seed of a test: `CLUSTER_SEED` when set, else the test's fixed default.
 pub fn seed(default: u64) -> u64 {
-    std::env::var("CLUSTER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    testkit::seed_from_env("CLUSTER_SEED", default)
 }
 
 /// A time as seconds since the start of `since`, for messages.

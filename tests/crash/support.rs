@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+pub use testkit::applied_replies;
 use testkit::pg::TestBackend;
 use testkit::{json_response, ServiceProcess};
 
@@ -400,31 +401,7 @@ pub fn acknowledged(deliveries: &[DeliveryRecord]) -> BTreeSet<u64> {
         .collect()
 }
 
-/// `POST /api/v2/tickets/{id}/reply` requests the simulator applied (2xx), per ticket.
-pub fn applied_replies(requests: &[RecordedRequest]) -> BTreeMap<u64, usize> {
-    let mut counts = BTreeMap::new();
-    for r in requests {
-        if r.method == "POST" && (200..300).contains(&r.status) {
-            if let Some(id) = reply_ticket(&r.path) {
-                *counts.entry(id).or_default() += 1;
-            }
-        }
-    }
-    counts
-}
-
-/// The ticket of a `/api/v2/tickets/{id}/reply` path.
-pub fn reply_ticket(path: &str) -> Option<u64> {
-    path.strip_prefix("/api/v2/tickets/")?
-        .strip_suffix("/reply")?
-        .parse()
-        .ok()
-}
-
 /// A test's RNG seed: `CRASH_SEED` when set, else the test's fixed default.
 pub fn seed(default: u64) -> u64 {
-    std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    testkit::seed_from_env("CRASH_SEED", default)
 }
