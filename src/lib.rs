@@ -1,6 +1,7 @@
 //! ticketsync, the service: configuration, startup and wiring, the HTTP surface, the Freshdesk
 //! client, the sled store and the responders. The engine itself lives in `ticketsync_actors`.
 
+pub mod access;
 pub mod cluster;
 pub mod config;
 pub mod connect;

@@ -1,6 +1,7 @@
 //! Wiring: open storage, load secrets, build the services, bind the listener (port 0 works,
 //! for tests) and run the HTTP server.
 
+use crate::access::Access;
 use crate::cluster::lease::LeaseSettings;
 use crate::cluster::ownership::ShardOwnership;
 use crate::cluster::work::EngineWork;
@@ -9,7 +10,6 @@ use crate::config::{Settings, StorageBackend};
 use crate::connect::{ConnectService, FreshdeskConnector};
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
-use crate::http::auth::AdminToken;
 use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
@@ -232,10 +232,10 @@ impl Application {
             engine: engine.clone(),
             tokens,
             metrics,
+            access: Arc::new(Access::new(admin_token.clone(), store.clone())),
             cluster: cluster.clone(),
         });
         let readiness = web::Data::new(Readiness::default());
-        let admin = web::Data::new(AdminToken(admin_token.clone()));
 
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let server = HttpServer::new({
@@ -248,7 +248,6 @@ impl Application {
                     .wrap(actix_web::middleware::from_fn(http::trace_request))
                     .app_data(state.clone())
                     .app_data(readiness.clone())
-                    .app_data(admin.clone())
                     .configure(http::configure)
             }
         })

@@ -1,6 +1,7 @@
 //! What every request handler shares: the application state and the readiness flag. Startup
 //! builds them; the routes only read them, so routes never import startup.
 
+use crate::access::Access;
 use crate::cluster::Cluster;
 use crate::connect::{ConnectService, ConnectionView};
 use crate::metrics::ServiceMetrics;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub engine: Engine,
     pub tokens: Arc<WebhookTokens>,
     pub metrics: Arc<ServiceMetrics>,
+    /// Who a presented token stands for (operator or org admin).
+    pub access: Arc<Access>,
     /// This node's membership when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
 }
