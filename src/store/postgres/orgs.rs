@@ -148,6 +148,7 @@ impl OrgStore for PgStore {
         Ok(())
     }
 
+    /// A token with this id already stored is kept (`migrate-store` may run twice).
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
         let token = token.clone();
         self.run(move |pool| async move {
@@ -155,7 +156,7 @@ impl OrgStore for PgStore {
                 .await?
                 .execute(
                     "INSERT INTO org_tokens (id, org_id, name, hash, created_at, last_used_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
                     &[
                         &token.id.0,
                         &token.org.0,
