@@ -243,12 +243,22 @@ impl OrgStore for PgStore {
         Ok(deleted)
     }
 
-    /// One transaction: every table that holds an `org_id`, then the org.
+    /// One transaction: every table with an `org_id` column (found in the catalogue, so a
+    /// table added by a later migration is erased too), then the org.
     async fn erase_org(&self, org: OrgId) -> StoreResult<()> {
         self.run(move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            for table in ORG_TABLES {
+            let tables = tx
+                .query(
+                    "SELECT quote_ident(table_name::text) FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND column_name = 'org_id' \
+                     ORDER BY table_name",
+                    &[],
+                )
+                .await?;
+            for table in tables {
+                let table: String = table.get(0);
                 tx.execute(&format!("DELETE FROM {table} WHERE org_id = $1"), &[&org.0])
                     .await?;
             }
@@ -262,17 +272,6 @@ impl OrgStore for PgStore {
         Ok(())
     }
 }
-
-/// Every table with an `org_id` column, the connection first (the webhook answers 410 from
-/// the moment the erase commits).
-const ORG_TABLES: [&str; 6] = [
-    "connections",
-    "org_tokens",
-    "inbox",
-    "tickets",
-    "org_webhooks",
-    "jobs",
-];
 
 /// The columns of `org_tokens`, in the order `token_of` reads them.
 const TOKEN_COLUMNS: &str = "id, org_id, name, hash, created_at, last_used_at";
