@@ -303,6 +303,26 @@ async fn a_black_box_test_walks_every_route_with_org_a_s_token_against_org_b_s_i
         ),
         (Method::GET, "/api/v1/inspect".into(), None, "not_found"),
         (Method::GET, "/metrics".into(), None, "not_found"),
+        // Percent-encoded the way the router decodes it: scoped all the same.
+        (
+            Method::GET,
+            format!("/api/v1/orgs/%{:02X}{}/sessions", b.as_bytes()[0], &b[1..]),
+            None,
+            "org_not_found",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/%6Frgs/{b}"),
+            None,
+            "org_not_found",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{}", b.replace('-', "")),
+            None,
+            "org_not_found",
+        ),
+        (Method::GET, "/api/v1/%69nspect".into(), None, "not_found"),
         // Org A's own paths with org B's session: not B's session through A's org either.
         (
             Method::GET,
