@@ -6,6 +6,7 @@ mod freshdesk;
 mod health;
 mod inspect;
 mod orgs;
+mod selftest;
 mod sessions;
 pub mod state;
 pub mod webhook;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(auth::require_admin))
             .configure(orgs::configure)
             .configure(freshdesk::configure)
+            .configure(selftest::configure)
             .configure(sessions::configure)
             .configure(inspect::configure)
             .default_service(web::to(error::route_not_found)),

@@ -6,6 +6,7 @@ use crate::cluster::Cluster;
 use crate::connect::{ConnectService, ConnectionView};
 use crate::metrics::ServiceMetrics;
 use crate::secrets::WebhookTokens;
+use crate::selftest::SelfTests;
 use crate::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// This node's membership when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
+    /// The setup self-test: runs, reports, webhook arrivals.
+    pub self_tests: SelfTests,
 }
 
 impl AppState {
