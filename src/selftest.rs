@@ -269,7 +269,7 @@ struct Arrival {
 }
 
 /// Freshdesk calls one run makes at most.
-const MAX_CALLS_PER_RUN: u32 = 8;
+const MAX_CALLS_PER_RUN: u32 = 7;
 /// Rule waits per run.
 const WAITS_PER_RUN: u32 = 3;
 
