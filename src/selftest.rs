@@ -388,8 +388,50 @@ impl Expect {
     fn advice(self) -> &'static str {
         match self {
             Self::Created => "check that Rule 1 is active under Admin → Automations → Ticket Creation, that its action is 'Trigger webhook' with this organization's webhook URL, and that its conditions match any ticket",
-            Self::NoteAdded => "check that Rule 2 is active under Admin → Automations → Ticket Updates and that its events include 'Note is added'",
-            Self::StatusChanged => "check that Rule 2 is active under Admin → Automations → Ticket Updates and that its events include 'Status is changed'",
+            Self::NoteAdded => "check that Rule 2 is active under Admin → Automations → Ticket Updates, that it is performed by 'Anyone', and that its events include 'Note is added'",
+            Self::StatusChanged => "check that Rule 2 is active under Admin → Automations → Ticket Updates, that it is performed by 'Anyone', and that its events include 'Status is changed'",
+        }
+    }
+}
+
+/// The private note the self-test adds to its ticket.
+const TEST_NOTE: &str =
+    "<p>ticketsync self-test: this private note checks that Rule 2 fires when a note is added.</p>";
+
+/// What the self-test does to its ticket to make Rule 2 fire.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    AddNote,
+    SetPending,
+}
+
+impl Action {
+    fn key(self) -> StepKey {
+        match self {
+            Self::AddNote => StepKey::AddNote,
+            Self::SetPending => StepKey::SetPending,
+        }
+    }
+
+    /// The step that waits for the rule this action fires, and what it waits for.
+    fn awaited(self) -> (StepKey, Expect) {
+        match self {
+            Self::AddNote => (StepKey::Rule2Note, Expect::NoteAdded),
+            Self::SetPending => (StepKey::Rule2Status, Expect::StatusChanged),
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::AddNote => "private note added",
+            Self::SetPending => "status set to Pending",
+        }
+    }
+
+    fn refused(self) -> &'static str {
+        match self {
+            Self::AddNote => "the note",
+            Self::SetPending => "the status change",
         }
     }
 }
@@ -424,27 +466,23 @@ impl Run {
     }
 
     async fn steps(&mut self) {
-        let mut stop: Option<String> = None;
-        match self.check_agent().await {
-            Ok(()) => {}
-            Err(reason) => stop = Some(reason),
-        }
-        if stop.is_none() {
-            self.check_marker().await;
-        } else {
-            self.skip(StepKey::MarkerField, &stop);
-        }
-        let ticket = match &stop {
-            None => self.create_ticket().await,
-            Some(_) => {
-                self.skip(StepKey::CreateTicket, &stop);
+        // Why the steps that need Freshdesk cannot run, once one of them made that clear.
+        let blocked = self.check_agent().await.err();
+        let ticket = match &blocked {
+            None => {
+                self.check_marker().await;
+                self.create_ticket().await
+            }
+            Some(reason) => {
+                self.skip(StepKey::MarkerField, reason);
+                self.skip(StepKey::CreateTicket, reason);
                 None
             }
         };
         match ticket {
             Some(ticket) => self.exercise_rules(ticket).await,
             None => {
-                let stop = stop.or(Some("no test ticket was created".into()));
+                let reason = blocked.unwrap_or_else(|| "no test ticket was created".into());
                 for key in [
                     StepKey::Rule1Created,
                     StepKey::AddNote,
@@ -453,7 +491,7 @@ impl Run {
                     StepKey::Rule2Status,
                     StepKey::CloseTicket,
                 ] {
-                    self.skip(key, &stop);
+                    self.skip(key, &reason);
                 }
             }
         }
@@ -469,71 +507,54 @@ impl Run {
             self.created_at,
         )
         .await;
-        let note = "<p>ticketsync self-test: this private note checks that Rule 2 fires when a note is added.</p>";
+        let mut blocked: Option<String> = None;
+        for action in [Action::AddNote, Action::SetPending] {
+            match &blocked {
+                Some(reason) => {
+                    self.skip(action.key(), reason);
+                    self.skip(action.awaited().0, reason);
+                }
+                None => blocked = self.act_then_wait(action, ticket).await,
+            }
+        }
+        let closed = self.set_status(ticket, TicketStatus::Closed).await;
+        let (outcome, finding) = match closed {
+            Ok(()) => (
+                StepOutcome::Ok,
+                format!("ticket #{ticket} closed (it stays in Freshdesk for you to look at)"),
+            ),
+            Err(e) => (
+                StepOutcome::Failed,
+                format!("Freshdesk refused to close ticket #{ticket}: {e} — close it by hand"),
+            ),
+        };
+        self.step(StepKey::CloseTicket, outcome, &finding).await;
+    }
+
+    /// Do `action` on the test ticket, then wait for the rule it fires. Returns why the next
+    /// actions cannot run when Freshdesk refused this one.
+    async fn act_then_wait(&mut self, action: Action, ticket: TicketId) -> Option<String> {
         let sent = Instant::now();
-        let noted = self.client.note(ticket, note, true).await;
-        let mut stop = match self.record_call(noted) {
-            Ok(_) => {
-                self.step(
-                    StepKey::AddNote,
-                    StepOutcome::Ok,
-                    &format!("private note added to ticket #{ticket}"),
-                )
-                .await;
-                self.wait_for(StepKey::Rule2Note, ticket, Expect::NoteAdded, sent)
-                    .await;
+        let done = match action {
+            Action::AddNote => {
+                let noted = self.client.note(ticket, TEST_NOTE, true).await;
+                self.record_call(noted).map(|_| ())
+            }
+            Action::SetPending => self.set_status(ticket, TicketStatus::Pending).await,
+        };
+        let (awaited, expect) = action.awaited();
+        match done {
+            Ok(()) => {
+                let finding = format!("{} on ticket #{ticket}", action.done());
+                self.step(action.key(), StepOutcome::Ok, &finding).await;
+                self.wait_for(awaited, ticket, expect, sent).await;
                 None
             }
             Err(e) => {
-                let reason = format!("Freshdesk refused the note: {e}");
-                self.step(StepKey::AddNote, StepOutcome::Failed, &reason)
-                    .await;
-                self.skip(StepKey::Rule2Note, &Some(reason.clone()));
+                let reason = format!("Freshdesk refused {}: {e}", action.refused());
+                self.step(action.key(), StepOutcome::Failed, &reason).await;
+                self.skip(awaited, &reason);
                 Some(reason)
-            }
-        };
-        if stop.is_none() {
-            let sent = Instant::now();
-            match self.set_status(ticket, TicketStatus::Pending).await {
-                Ok(()) => {
-                    self.step(
-                        StepKey::SetPending,
-                        StepOutcome::Ok,
-                        &format!("ticket #{ticket} set to Pending"),
-                    )
-                    .await;
-                    self.wait_for(StepKey::Rule2Status, ticket, Expect::StatusChanged, sent)
-                        .await;
-                }
-                Err(e) => {
-                    let reason = format!("Freshdesk refused the status change: {e}");
-                    self.step(StepKey::SetPending, StepOutcome::Failed, &reason)
-                        .await;
-                    stop = Some(reason);
-                }
-            }
-        } else {
-            self.skip(StepKey::SetPending, &stop);
-        }
-        if stop.is_some() {
-            self.skip(StepKey::Rule2Status, &stop);
-        }
-        match self.set_status(ticket, TicketStatus::Closed).await {
-            Ok(()) => {
-                self.step(
-                    StepKey::CloseTicket,
-                    StepOutcome::Ok,
-                    &format!("ticket #{ticket} closed (it stays in Freshdesk for you to look at)"),
-                )
-                .await
-            }
-            Err(e) => {
-                self.step(
-                    StepKey::CloseTicket,
-                    StepOutcome::Failed,
-                    &format!("Freshdesk refused to close ticket #{ticket}: {e} — close it by hand"),
-                )
-                .await
             }
         }
     }
@@ -723,8 +744,7 @@ impl Run {
         })
     }
 
-    fn skip(&mut self, key: StepKey, reason: &Option<String>) {
-        let reason = reason.as_deref().unwrap_or("an earlier step failed");
+    fn skip(&mut self, key: StepKey, reason: &str) {
         self.report
             .set(key, StepOutcome::Skipped, &format!("skipped — {reason}"));
     }
