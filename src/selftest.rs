@@ -467,11 +467,18 @@ impl Run {
 
     async fn steps(&mut self) {
         // Why the steps that need Freshdesk cannot run, once one of them made that clear.
-        let blocked = self.check_agent().await.err();
+        let mut blocked = self.check_agent().await.err();
         let ticket = match &blocked {
             None => {
                 self.check_marker().await;
-                self.create_ticket().await
+                match self.disconnected().await {
+                    None => self.create_ticket().await,
+                    Some(reason) => {
+                        self.skip(StepKey::CreateTicket, &reason);
+                        blocked = Some(reason);
+                        None
+                    }
+                }
             }
             Some(reason) => {
                 self.skip(StepKey::MarkerField, reason);
@@ -517,6 +524,10 @@ impl Run {
                 None => blocked = self.act_then_wait(action, ticket).await,
             }
         }
+        if let Some(reason) = self.disconnected().await {
+            let reason = format!("{reason}; close ticket #{ticket} by hand");
+            return self.skip(StepKey::CloseTicket, &reason);
+        }
         let closed = self.set_status(ticket, TicketStatus::Closed).await;
         let (outcome, finding) = match closed {
             Ok(()) => (
@@ -534,6 +545,12 @@ impl Run {
     /// Do `action` on the test ticket, then wait for the rule it fires. Returns why the next
     /// actions cannot run when Freshdesk refused this one.
     async fn act_then_wait(&mut self, action: Action, ticket: TicketId) -> Option<String> {
+        let (awaited, expect) = action.awaited();
+        if let Some(reason) = self.disconnected().await {
+            self.skip(action.key(), &reason);
+            self.skip(awaited, &reason);
+            return Some(reason);
+        }
         let sent = Instant::now();
         let done = match action {
             Action::AddNote => {
@@ -542,7 +559,6 @@ impl Run {
             }
             Action::SetPending => self.set_status(ticket, TicketStatus::Pending).await,
         };
-        let (awaited, expect) = action.awaited();
         match done {
             Ok(()) => {
                 let finding = format!("{} on ticket #{ticket}", action.done());
@@ -555,6 +571,22 @@ impl Run {
                 self.step(action.key(), StepOutcome::Failed, &reason).await;
                 self.skip(awaited, &reason);
                 Some(reason)
+            }
+        }
+    }
+
+    /// Why the run must write nothing more to Freshdesk, if it must not: the org was
+    /// disconnected (or deleted) since the run started, and a disconnected org's Freshdesk
+    /// gets no writes (contract §2.6).
+    async fn disconnected(&self) -> Option<String> {
+        match self.inner.store.connection(self.org).await {
+            Ok(Some(c)) if c.connected => None,
+            Ok(_) => Some(
+                "the organization was disconnected during the self-test, so ticketsync writes nothing more to its Freshdesk".into(),
+            ),
+            Err(e) => {
+                tracing::error!(org_id = %self.org, error = %crate::http::error::error_chain(&e), "self-test cannot read the connection");
+                Some("ticketsync could not read the organization's connection (storage failed)".into())
             }
         }
     }

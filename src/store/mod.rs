@@ -13,7 +13,7 @@ pub(crate) mod self_tests;
 mod tickets;
 
 pub use group_commit::FlushFaults;
-pub use orgs::{ConnectionRecord, OrgStore};
+pub use orgs::{ConnectionRecord, OrgStore, TokenRecord};
 pub use self_tests::SelfTestStore;
 pub use tickets::{SessionCursor, SessionSummaryRow, TicketQueries};
 
@@ -71,6 +71,10 @@ pub struct SledStore {
     meta: sled::Tree,
     orgs: sled::Tree,
     connections: sled::Tree,
+    /// Org admin tokens by org then token id (`orgs.rs`).
+    tokens: sled::Tree,
+    /// Token hash → its key in `tokens` (authentication looks tokens up by hash).
+    token_hashes: sled::Tree,
     /// The last setup self-test report per org (`self_tests.rs`).
     self_tests: sled::Tree,
     /// Inbox, ticket records and their indexes (`tickets.rs`): one tree, so a step's writes are one
@@ -122,6 +126,8 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
+            tokens: db.open_tree("org_tokens")?,
+            token_hashes: db.open_tree("org_token_hashes")?,
             self_tests: db.open_tree("self_tests")?,
             gauges: std::sync::Arc::new(tickets::Gauges::count(&engine)?),
             engine,

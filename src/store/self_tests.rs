@@ -18,7 +18,8 @@ pub trait SelfTestStore {
         report: &SelfTestReport,
         stale_before: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Replace the org's report (a run's progress or result).
+    /// Replace the org's report (a run's progress or result). Only a report that exists is
+    /// replaced: once the org was erased, a run still finishing stores nothing.
     async fn put_self_test(&self, org: OrgId, report: &SelfTestReport) -> StoreResult<()>;
     /// The org's last report.
     async fn self_test(&self, org: OrgId) -> StoreResult<Option<SelfTestReport>>;
@@ -58,7 +59,9 @@ impl SelfTestStore for SledStore {
     }
 
     async fn put_self_test(&self, org: OrgId, report: &SelfTestReport) -> StoreResult<()> {
-        self.self_tests.insert(org.0.as_bytes(), encode(report))?;
+        let fresh = encode(report);
+        self.self_tests
+            .fetch_and_update(org.0.as_bytes(), |old| old.map(|_| fresh.clone()))?;
         Ok(())
     }
 
@@ -113,7 +116,13 @@ pub(crate) async fn check_one_run_at_a_time(first: &dyn SelfTestStore, second: &
         .await
         .unwrap());
     assert_eq!(second.self_test(org).await.unwrap(), Some(next));
-    assert_eq!(first.self_test(OrgId::new()).await.unwrap(), None);
+    let unknown = OrgId::new();
+    first.put_self_test(unknown, &running(now)).await.unwrap();
+    assert_eq!(
+        first.self_test(unknown).await.unwrap(),
+        None,
+        "a report is only replaced, never created, by a run's progress"
+    );
 }
 
 #[cfg(test)]

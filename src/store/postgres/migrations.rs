@@ -23,6 +23,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0001_initial.sql"),
     },
     Migration {
+        version: 2,
+        name: "org_tokens",
+        sql: include_str!("migrations/0002_org_tokens.sql"),
+    },
+    Migration {
         version: 3,
         name: "self_tests",
         sql: include_str!("migrations/0003_self_tests.sql"),
