@@ -1,4 +1,4 @@
-//! The setup self-test (contract §12): one click checks what an admin would otherwise check by
+//! The setup self-test (contract §7 "Setup self-test"): one click checks what an admin would otherwise check by
 //! hand after connecting Freshdesk. It runs in the background, one per org at a time, and
 //! walks these steps in order, storing the report after each so that `GET …/self-test` and the
 //! console's settings page show its progress:
@@ -12,6 +12,8 @@
 //! 7. the status is set to Pending, 8. Rule 2's webhook (status changed) arrives;
 //! 9. the test ticket is closed (not deleted: an admin can still open it);
 //! 10. the remaining rate budget, as the engine knows it.
+//!
+//! Once the org is disconnected (or deleted) a run writes nothing more to Freshdesk.
 //!
 //! Arrivals: on one node the webhook route calls [`SelfTests::observe`] with the rule's
 //! `triggered_event` once the webhook is accepted. With several nodes (PostgreSQL) a webhook
