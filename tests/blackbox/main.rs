@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod access;
 mod connect;
 mod flow;
 mod intake;
