@@ -6,6 +6,7 @@ mod freshdesk;
 mod health;
 mod inspect;
 mod orgs;
+mod selftest;
 mod sessions;
 pub mod state;
 mod tokens;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(auth::require_admin))
             .configure(orgs::configure)
             .configure(freshdesk::configure)
+            .configure(selftest::configure)
             .configure(sessions::configure)
             .configure(tokens::configure)
             .configure(inspect::configure)

@@ -8,6 +8,7 @@ use crate::http::error::ApiError;
 use crate::metrics::ServiceMetrics;
 use crate::org_erasure::ErasedOrgs;
 use crate::secrets::WebhookTokens;
+use crate::selftest::SelfTests;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// This node's membership when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
+    /// The setup self-test: runs, reports, webhook arrivals.
+    pub self_tests: SelfTests,
     /// The orgs deleted since start, whose writes the engine's store refuses.
     pub erased: Arc<ErasedOrgs>,
 }

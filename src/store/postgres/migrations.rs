@@ -9,14 +9,14 @@ use super::PgError;
 use tokio_postgres::Client;
 
 /// One embedded migration.
-struct Migration {
+pub(super) struct Migration {
     version: i32,
     name: &'static str,
     sql: &'static str,
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[Migration] = &[
+pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial",
@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "org_tokens",
         sql: include_str!("migrations/0002_org_tokens.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "self_tests",
+        sql: include_str!("migrations/0003_self_tests.sql"),
     },
 ];
 
