@@ -5,7 +5,7 @@ pub mod error;
 mod freshdesk;
 mod health;
 mod inspect;
-mod orgs;
+pub mod orgs;
 mod sessions;
 pub mod state;
 pub mod webhook;
@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(webhook::configure)
     .configure(inspect::configure_metrics)
+    .configure(crate::console::configure)
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::require_admin))
