@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 mod freshdesk;
 mod health;
+pub mod inbox;
 mod inspect;
 mod orgs;
 mod sessions;
