@@ -5,7 +5,7 @@ pub mod error;
 mod freshdesk;
 mod health;
 pub mod inbox;
-mod inspect;
+pub mod inspect;
 mod orgs;
 mod sessions;
 pub mod state;
