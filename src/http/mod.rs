@@ -6,7 +6,7 @@ mod freshdesk;
 mod health;
 pub mod inbox;
 pub mod inspect;
-mod orgs;
+pub mod orgs;
 mod sessions;
 pub mod state;
 pub mod webhook;
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(webhook::configure)
     .configure(inspect::configure_metrics)
+    .configure(crate::console::configure)
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::require_admin))

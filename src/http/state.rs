@@ -40,6 +40,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// This node's membership when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
+    /// The console's session cookies and CSRF tokens.
+    pub console: crate::console::Sessions,
 }
 
 impl AppState {

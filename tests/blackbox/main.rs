@@ -3,6 +3,8 @@
 mod harness;
 
 mod connect;
+mod console;
+mod console_client;
 mod flow;
 mod intake;
 mod lifecycle;
