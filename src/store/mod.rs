@@ -12,7 +12,7 @@ pub mod postgres;
 mod tickets;
 
 pub use group_commit::FlushFaults;
-pub use orgs::{ConnectionRecord, OrgStore};
+pub use orgs::{ConnectionRecord, OrgStore, TokenRecord};
 pub use tickets::{SessionCursor, SessionSummaryRow, TicketQueries};
 
 use async_trait::async_trait;
@@ -69,6 +69,10 @@ pub struct SledStore {
     meta: sled::Tree,
     orgs: sled::Tree,
     connections: sled::Tree,
+    /// Org admin tokens by org then token id (`orgs.rs`).
+    tokens: sled::Tree,
+    /// Token hash → its key in `tokens` (authentication looks tokens up by hash).
+    token_hashes: sled::Tree,
     /// Inbox, ticket records and their indexes (`tickets.rs`): one tree, so a step's writes are one
     /// atomic batch. On disk the tree keeps its name, `engine`.
     engine: sled::Tree,
@@ -118,6 +122,8 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
+            tokens: db.open_tree("org_tokens")?,
+            token_hashes: db.open_tree("org_token_hashes")?,
             gauges: std::sync::Arc::new(tickets::Gauges::count(&engine)?),
             engine,
             commits: std::sync::Arc::new(group_commit::GroupCommit::start(db.clone())?),
