@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod org_connections;
 pub mod responder;
 pub mod secrets;
+pub mod selftest;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -90,7 +90,7 @@ where
 /// What one HTTP attempt to Freshdesk did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallRecord {
-    /// A stable label of the API operation: `tickets.get`, `tickets.update`, `tickets.list`,
+    /// A stable label of the API operation: `tickets.get`, `tickets.create`, `tickets.update`, `tickets.list`,
     /// `conversations.list`, `tickets.reply`, `tickets.note`, `agents.me`, `agents.list`,
     /// `agents.get`, `roles.list`, `groups.get`, `groups.list`, `ticket_fields.list`.
     pub endpoint: &'static str,
@@ -157,6 +157,13 @@ impl FreshdeskClient {
     /// The Freshdesk host this client speaks to.
     pub fn domain(&self) -> &FreshdeskDomain {
         &self.domain
+    }
+
+    /// `POST /tickets`: create a ticket (the setup self-test's test ticket; the engine never
+    /// creates tickets, so this is not part of its port).
+    pub async fn create_ticket(&self, ticket: &NewTicket) -> FreshdeskResult<Ticket> {
+        self.send_json("tickets.create", Verb::Post, "/tickets", ticket)
+            .await
     }
 
     /// `GET` a single JSON value.
@@ -386,6 +393,21 @@ impl FreshdeskApi for FreshdeskClient {
         )
         .await
     }
+}
+
+/// The body of `POST /tickets`: a ticket from a requester identified by email (Freshdesk
+/// creates the contact when none has that email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewTicket {
+    pub email: String,
+    pub subject: String,
+    /// HTML.
+    pub description: String,
+    /// 2 Open.
+    pub status: u8,
+    /// 1 Low … 4 Urgent.
+    pub priority: u8,
+    pub tags: Vec<String>,
 }
 
 /// The methods the client uses, with their static labels.

@@ -7,6 +7,7 @@ mod health;
 pub mod inbox;
 pub mod inspect;
 pub mod orgs;
+mod selftest;
 mod sessions;
 pub mod state;
 pub mod webhook;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(auth::require_admin))
             .configure(orgs::configure)
             .configure(freshdesk::configure)
+            .configure(selftest::configure)
             .configure(sessions::configure)
             .configure(inspect::configure)
             .default_service(web::to(error::route_not_found)),

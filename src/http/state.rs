@@ -7,6 +7,7 @@ use crate::connect::{ConnectService, ConnectionView, SaveRequest};
 use crate::http::error::ApiError;
 use crate::metrics::ServiceMetrics;
 use crate::secrets::WebhookTokens;
+use crate::selftest::SelfTests;
 use crate::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub cluster: Option<Arc<Cluster>>,
     /// The console's session cookies and CSRF tokens.
     pub console: crate::console::Sessions,
+    /// The setup self-test: runs, reports, webhook arrivals.
+    pub self_tests: SelfTests,
 }
 
 impl AppState {

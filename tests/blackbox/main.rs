@@ -10,4 +10,5 @@ mod intake;
 mod lifecycle;
 mod migrate;
 mod org_health;
+mod selftest;
 mod thread;
