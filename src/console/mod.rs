@@ -10,6 +10,7 @@
 mod layout;
 mod orgs;
 pub mod session;
+mod settings;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, web, HttpResponse, ResponseError};
@@ -98,7 +99,7 @@ impl ResponseError for PageError {
         if let Self::SignIn { next, htmx } = self {
             let target = format!(
                 "/sign-in?next={}",
-                percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(next, NEXT_PARAM)
             );
             // An htmx poll must not swap the sign-in page into a fragment: it reloads instead.
             let name = if *htmx { "hx-redirect" } else { "location" };
@@ -110,6 +111,13 @@ impl ResponseError for PageError {
         res
     }
 }
+
+/// What `next=` escapes: everything but the characters a path keeps as they are.
+const NEXT_PARAM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A rendered page with its status.
 fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
@@ -166,7 +174,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().error_handler(|_, _| PageError::BadForm.into()))
         .service(static_file)
         .configure(session::configure)
-        .configure(orgs::configure);
+        .configure(orgs::configure)
+        .configure(settings::configure);
 }
 
 /// The org a console URL names, when it exists and this admin may see it; any other case is
