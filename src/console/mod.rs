@@ -7,6 +7,9 @@
 //! `templates/console/`, checked at compile time; the stylesheet, `console.js` and the vendored
 //! htmx are embedded in the binary and served under `/console/static/`.
 
+mod access_pages;
+mod engine;
+mod inbox;
 mod layout;
 mod orgs;
 pub mod session;
@@ -166,7 +169,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().error_handler(|_, _| PageError::BadForm.into()))
         .service(static_file)
         .configure(session::configure)
-        .configure(orgs::configure);
+        .configure(orgs::configure)
+        .configure(inbox::configure)
+        .configure(engine::configure)
+        .configure(access_pages::configure);
 }
 
 /// The org a console URL names, when it exists and this admin may see it; any other case is

@@ -5,6 +5,7 @@ mod harness;
 mod connect;
 mod console;
 mod console_client;
+mod console_pages;
 mod flow;
 mod intake;
 mod lifecycle;
