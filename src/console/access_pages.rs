@@ -6,7 +6,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{render, see_other, visible_org, PageError};
+use super::{display_time as when, render, see_other, visible_org, PageError};
 use crate::access::{TokenError, TokenId};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -54,10 +54,6 @@ struct AccessPage {
     revoked: bool,
     name: String,
     error: Option<String>,
-}
-
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 async fn access_page(

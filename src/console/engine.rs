@@ -6,7 +6,7 @@
 
 use super::layout::Layout;
 use super::session::ConsoleUser;
-use super::{render, PageError};
+use super::{display_time, render, PageError};
 use crate::http::inspect::{engine_view, ticket_view};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -40,6 +40,15 @@ fn text(value: &Value) -> String {
         Value::Bool(true) => "yes".to_string(),
         Value::Bool(false) => "no".to_string(),
         other => other.to_string(),
+    }
+}
+
+/// A time of a view (RFC 3339 text) as the console writes times; `never` when there is none.
+fn time(value: &Value) -> String {
+    match value.as_str().map(chrono::DateTime::parse_from_rfc3339) {
+        Some(Ok(at)) => display_time(at.with_timezone(&chrono::Utc)),
+        Some(Err(_)) => text(value),
+        None => "never".to_string(),
     }
 }
 
@@ -148,13 +157,15 @@ fn org_row(org: &Value, names: &HashMap<String, String>) -> OrgRow {
         connected: org["connected"] == true,
         error: org["error"]["message"].as_str().map(str::to_string),
         backlog: text(&org["backlog"]),
-        last_webhook: text(&org["last_webhook_at"]),
+        last_webhook: time(&org["last_webhook_at"]),
         budget: format!(
             "{} of {} per minute left",
             text(&budget["remaining"]),
             text(&budget["limit_per_min"])
         ),
-        budget_paused_until: budget["paused_until"].as_str().map(str::to_string),
+        budget_paused_until: budget["paused_until"]
+            .as_str()
+            .map(|_| time(&budget["paused_until"])),
         backfill_state: text(&backfill["state"]),
         backfill_detail: if backfill["pages_fetched"].is_null() {
             String::new()
@@ -169,11 +180,15 @@ fn org_row(org: &Value, names: &HashMap<String, String>) -> OrgRow {
                     .unwrap_or_default()
             )
         },
-        sweep: format!(
-            "last run {}, {} tickets requeued",
-            text(&sweep["last_run_at"]),
-            text(&sweep["tickets_requeued"])
-        ),
+        sweep: if sweep["last_run_at"].is_null() {
+            "not run yet".to_string()
+        } else {
+            format!(
+                "last run {}, {} tickets requeued",
+                time(&sweep["last_run_at"]),
+                text(&sweep["tickets_requeued"])
+            )
+        },
     }
 }
 
@@ -187,7 +202,7 @@ fn cluster_rows(view: &Value) -> Option<ClusterRows> {
                     format!(
                         "{} (until {})",
                         text(&lease["shard"]),
-                        text(&lease["expires_at"])
+                        time(&lease["expires_at"])
                     )
                 })
                 .collect::<Vec<_>>()
@@ -203,7 +218,7 @@ fn cluster_rows(view: &Value) -> Option<ClusterRows> {
                     [
                         text(&n["id"]),
                         text(&n["address"]),
-                        text(&n["heartbeat_at"]),
+                        time(&n["heartbeat_at"]),
                         text(&n["leaving"]),
                         n["shards"]
                             .as_array()
@@ -218,7 +233,7 @@ fn cluster_rows(view: &Value) -> Option<ClusterRows> {
         node: format!(
             "{} (started {})",
             text(&node["id"]),
-            text(&node["started_at"])
+            time(&node["started_at"])
         ),
         shards,
         nodes,
@@ -268,7 +283,7 @@ async fn engine(state: web::Data<AppState>, user: ConsoleUser) -> Result<HttpRes
                         org: names.get(&org).cloned().unwrap_or(org),
                         ticket_id,
                         error: text(&p["last_error"]["message"]),
-                        error_at: text(&p["last_error"]["at"]),
+                        error_at: time(&p["last_error"]["at"]),
                     }
                 })
                 .collect()
@@ -328,7 +343,10 @@ fn inspection(view: &Value) -> Inspection {
     let facts = vec![
         fact("Gate decision", &gate["decision"]),
         fact("Gate reason", &gate["reason"]),
-        fact("Decided at", &gate["at"]),
+        Fact {
+            label: "Decided at",
+            value: time(&gate["at"]),
+        },
         fact("Actor live", &actor["live"]),
         fact("Actor busy", &actor["busy"]),
         fact("Restarts", &actor["restarts"]),
@@ -353,7 +371,7 @@ fn inspection(view: &Value) -> Inspection {
                 .map(|e| EffectRow {
                     kind: text(&e["kind"]),
                     attempts: text(&e["attempts"]),
-                    created: text(&e["created_at"]),
+                    created: time(&e["created_at"]),
                     id: text(&e["id"]),
                 })
                 .collect()
@@ -368,7 +386,7 @@ fn inspection(view: &Value) -> Inspection {
         effects,
         last_error: view["last_error"]["message"]
             .as_str()
-            .map(|m| (m.to_string(), text(&view["last_error"]["at"]))),
+            .map(|m| (m.to_string(), time(&view["last_error"]["at"]))),
         raw: serde_json::to_string_pretty(view).expect("a JSON value serialises"),
     }
 }

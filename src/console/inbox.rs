@@ -5,7 +5,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{render, see_other, visible_org, PageError};
+use super::{display_time as when, render, see_other, visible_org, PageError};
 use crate::http::error::{ApiError, Code};
 use crate::http::inbox::{self, SessionQuery};
 use crate::http::state::AppState;
@@ -35,11 +35,6 @@ const CHANNELS: [(&str, &str); 4] = [
     ("phone", "Phone"),
     ("other", "Other"),
 ];
-
-/// How the console writes a time.
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 fn state_label(state: SessionState) -> &'static str {
     label_of(&STATES, state.as_str())

@@ -126,6 +126,11 @@ fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Page
         .body(html))
 }
 
+/// How the console writes a moment: `2026-12-03 14:11 UTC`.
+fn display_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// A 303 to another console page (after a form post).
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
