@@ -6,7 +6,7 @@
 
 use super::layout::Layout;
 use super::session::ConsoleUser;
-use super::{display_time, render, PageError};
+use super::{display_time, render, visible_orgs, PageError};
 use crate::http::inspect::{engine_view, ticket_view};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -15,6 +15,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use ticketsync_actors::org::Org;
 use ticketsync_actors::{OrgId, TicketId};
 
 /// The engine-wide numbers, in the order the page lists them: view field and label.
@@ -114,21 +115,8 @@ struct Lookup {
     error: Option<String>,
 }
 
-async fn org_names(state: &AppState) -> Result<Vec<(OrgId, String)>, PageError> {
-    let mut orgs: Vec<(OrgId, String)> = state
-        .store
-        .orgs()
-        .await
-        .map_err(PageError::store)?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
-    orgs.sort_by_key(|o| o.1.to_lowercase());
-    Ok(orgs)
-}
-
 fn lookup(
-    orgs: &[(OrgId, String)],
+    orgs: &[Org],
     org: Option<OrgId>,
     ticket_id: &str,
     error: Option<String>,
@@ -136,10 +124,10 @@ fn lookup(
     Lookup {
         orgs: orgs
             .iter()
-            .map(|(id, name)| OrgChoice {
-                id: id.to_string(),
-                name: name.clone(),
-                selected: Some(*id) == org,
+            .map(|o| OrgChoice {
+                id: o.id.to_string(),
+                name: o.name.clone(),
+                selected: Some(o.id) == org,
             })
             .collect(),
         ticket_id: ticket_id.to_string(),
@@ -253,10 +241,10 @@ fn require_operator(user: &ConsoleUser) -> Result<(), PageError> {
 async fn engine(state: web::Data<AppState>, user: ConsoleUser) -> Result<HttpResponse, PageError> {
     require_operator(&user)?;
     let view = engine_view(&state).await.map_err(|_| PageError::Internal)?;
-    let orgs = org_names(&state).await?;
+    let orgs = visible_orgs(&state, &user).await?;
     let names: HashMap<String, String> = orgs
         .iter()
-        .map(|(id, name)| (id.to_string(), name.clone()))
+        .map(|o| (o.id.to_string(), o.name.clone()))
         .collect();
     let figures = ENGINE_FIGURES
         .iter()
@@ -406,7 +394,7 @@ async fn ticket(
     query: web::Query<TicketQuery>,
 ) -> Result<HttpResponse, PageError> {
     require_operator(&user)?;
-    let orgs = org_names(&state).await?;
+    let orgs = visible_orgs(&state, &user).await?;
     let org = query.org_id.trim().parse::<OrgId>().ok();
     let ticket_text = query.ticket_id.trim();
     let ticket = ticket_text.parse::<u64>().ok().filter(|t| *t > 0);

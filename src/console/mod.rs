@@ -180,6 +180,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(access_pages::configure);
 }
 
+/// The orgs this admin may see, by name.
+pub async fn visible_orgs(
+    state: &crate::http::state::AppState,
+    user: &session::ConsoleUser,
+) -> Result<Vec<ticketsync_actors::org::Org>, PageError> {
+    let mut orgs = state.store.orgs().await.map_err(PageError::store)?;
+    orgs.retain(|o| user.principal.may_access(o.id));
+    orgs.sort_by_key(|o| o.name.to_lowercase());
+    Ok(orgs)
+}
+
 /// The org a console URL names, when it exists and this admin may see it; any other case is
 /// the same 404 page, so an org admin never learns that another org exists.
 pub async fn visible_org(
