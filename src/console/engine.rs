@@ -115,12 +115,7 @@ struct Lookup {
     error: Option<String>,
 }
 
-fn lookup(
-    orgs: &[Org],
-    org: Option<OrgId>,
-    ticket_id: &str,
-    error: Option<String>,
-) -> Lookup {
+fn lookup(orgs: &[Org], org: Option<OrgId>, ticket_id: &str, error: Option<String>) -> Lookup {
     Lookup {
         orgs: orgs
             .iter()

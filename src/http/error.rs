@@ -33,6 +33,8 @@ pub enum Code {
     SessionNotFound,
     /// 404: the organization has no Freshdesk connection.
     NotConnected,
+    /// 404: the organization has no admin token with this id.
+    TokenNotFound,
     /// 405: a method the route does not accept.
     MethodNotAllowed,
     /// 409: an admin handoff/resume on a disconnected organization.
@@ -74,7 +76,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the enum.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 30] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::InvalidQuery,
@@ -86,6 +88,7 @@ impl Code {
         Code::OrgNotFound,
         Code::SessionNotFound,
         Code::NotConnected,
+        Code::TokenNotFound,
         Code::MethodNotAllowed,
         Code::IntegrationDisconnected,
         Code::IntegrationGone,
@@ -120,6 +123,7 @@ impl Code {
             Code::OrgNotFound => "org_not_found",
             Code::SessionNotFound => "session_not_found",
             Code::NotConnected => "not_connected",
+            Code::TokenNotFound => "token_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::IntegrationDisconnected | Code::IntegrationGone => "integration_disconnected",
             Code::PayloadTooLarge => "payload_too_large",
@@ -149,9 +153,11 @@ impl Code {
             | Code::InvalidCursor
             | Code::InvalidPayload => StatusCode::BAD_REQUEST,
             Code::Unauthorized | Code::InvalidToken => StatusCode::UNAUTHORIZED,
-            Code::NotFound | Code::OrgNotFound | Code::SessionNotFound | Code::NotConnected => {
-                StatusCode::NOT_FOUND
-            }
+            Code::NotFound
+            | Code::OrgNotFound
+            | Code::SessionNotFound
+            | Code::NotConnected
+            | Code::TokenNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::IntegrationDisconnected => StatusCode::CONFLICT,
             Code::IntegrationGone => StatusCode::GONE,
@@ -288,10 +294,16 @@ pub fn query_error_handler(
 
 /// Unknown routes and methods.
 pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+    Err(no_endpoint(req.method(), req.path()))
+}
+
+/// 404 `not_found` for a route that does not exist, or that the caller may not know exists
+/// (an org admin asking for an operator-only route).
+pub fn no_endpoint(method: &actix_web::http::Method, path: &str) -> ApiError {
+    ApiError::new(
         Code::NotFound,
-        format!("There is no endpoint {} {}.", req.method(), req.path()),
-    ))
+        format!("There is no endpoint {method} {path}."),
+    )
 }
 
 /// The one code table of the connect flow.

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod orgs;
 mod sessions;
 pub mod state;
+mod tokens;
 pub mod webhook;
 
 use actix_web::middleware::from_fn;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(orgs::configure)
             .configure(freshdesk::configure)
             .configure(sessions::configure)
+            .configure(tokens::configure)
             .configure(inspect::configure)
             .default_service(web::to(error::route_not_found)),
     )

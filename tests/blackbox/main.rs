@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod access;
 mod connect;
 mod console;
 mod console_client;
