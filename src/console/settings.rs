@@ -9,7 +9,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{render, see_other, visible_org, PageError};
+use super::{display_time, render, see_other, visible_org, PageError};
 use crate::connect::{AccountChoices, ConnectionView, SaveRequest};
 use crate::http::error::{ApiError, Code};
 use crate::http::state::AppState;
@@ -17,7 +17,6 @@ use crate::selftest::{SelfTestReport, StepOutcome};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use ticketsync_actors::org::{AiAgent, Org};
@@ -328,11 +327,6 @@ struct StatusView {
     live: bool,
 }
 
-fn when(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
-}
-
 async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageError> {
     let backfill = state.engine.backfill(org).await;
     let budget = state.engine.budget(org);
@@ -347,7 +341,7 @@ async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageErr
         budget.remaining,
         budget
             .paused_until
-            .map(|t| format!(" (paused until {})", when(Some(t))))
+            .map(|t| format!(" (paused until {})", display_time(t)))
             .unwrap_or_default()
     );
     Ok(StatusView {
@@ -359,13 +353,13 @@ async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageErr
             .and_then(|b| b.last_error)
             .unwrap_or_else(|| "none".into()),
         backfill_state,
-        last_webhook: when(
-            state
-                .store
-                .last_webhook_at(org)
-                .await
-                .map_err(PageError::store)?,
-        ),
+        last_webhook: state
+            .store
+            .last_webhook_at(org)
+            .await
+            .map_err(PageError::store)?
+            .map(display_time)
+            .unwrap_or_else(|| "never".into()),
         rate_budget,
         pause: state.engine.org_pause(org).map(|p| p.message),
     })
@@ -389,7 +383,7 @@ impl ReportView {
     fn new(report: &SelfTestReport) -> Self {
         Self {
             state: name_of(report.state),
-            started: when(Some(report.started_at)),
+            started: display_time(report.started_at),
             steps: report
                 .steps
                 .iter()
