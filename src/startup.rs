@@ -174,7 +174,8 @@ impl Application {
             None => Arc::new(SoleNode),
         };
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
-        let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret().await?));
+        let token_secret = store.webhook_token_secret().await?;
+        let tokens = Arc::new(WebhookTokens::new(token_secret));
 
         let metrics = Arc::new(ServiceMetrics::default());
         let connector = FreshdeskConnector {
@@ -258,6 +259,11 @@ impl Application {
             metrics,
             access: Arc::new(Access::new(admin_token.clone(), store.clone())),
             cluster: cluster.clone(),
+            console: crate::console::Sessions::new(
+                &token_secret,
+                settings.console.session_ttl_minutes,
+                &settings.server.public_url,
+            ),
             self_tests,
             erased,
         });

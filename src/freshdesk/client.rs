@@ -92,7 +92,7 @@ where
 pub struct CallRecord {
     /// A stable label of the API operation: `tickets.get`, `tickets.create`, `tickets.update`, `tickets.list`,
     /// `conversations.list`, `tickets.reply`, `tickets.note`, `agents.me`, `agents.list`,
-    /// `agents.get`, `roles.list`, `groups.get`, `ticket_fields.list`.
+    /// `agents.get`, `roles.list`, `groups.get`, `groups.list`, `ticket_fields.list`.
     pub endpoint: &'static str,
     /// The HTTP method: `GET`, `PUT` or `POST`.
     pub method: &'static str,
@@ -330,6 +330,11 @@ impl FreshdeskApi for FreshdeskClient {
 
     async fn group(&self, id: GroupId) -> FreshdeskResult<Group> {
         self.get("groups.get", &format!("/groups/{id}")).await
+    }
+
+    async fn groups(&self, page: u32) -> FreshdeskResult<Page<Group>> {
+        let path = format!("/groups?per_page={FULL_PAGE}&page={}", page.max(1));
+        self.get_page("groups.list", &path).await
     }
 
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {

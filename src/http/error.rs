@@ -370,19 +370,20 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// Last line of defence for the error shape: an error response produced outside our handlers
 /// (an extractor's default, actix's own 404/405/413) is rewritten into
-/// `{"error": {"code", "message"}}`. Responses that are already JSON pass untouched.
+/// `{"error": {"code", "message"}}`. Responses that are already JSON, and the console's HTML
+/// pages, pass untouched.
 pub async fn ensure_error_shape(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let res = next.call(req).await?;
     let status = res.status();
-    let is_json = res
+    let shaped = res
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return Ok(res.map_into_boxed_body());
     }
     let (code, message) = match status.as_u16() {

@@ -4,8 +4,9 @@ pub mod auth;
 pub mod error;
 mod freshdesk;
 mod health;
-mod inspect;
-mod orgs;
+pub mod inbox;
+pub mod inspect;
+pub mod orgs;
 mod selftest;
 mod sessions;
 pub mod state;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(webhook::configure)
     .configure(inspect::configure_metrics)
+    .configure(crate::console::configure)
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::require_admin))
