@@ -75,6 +75,25 @@ fn session_micros(updated_at: DateTime<Utc>) -> i64 {
     updated_at.timestamp_micros().max(0)
 }
 
+/// Of `orgs`, those that still exist, each locked `FOR KEY SHARE` until the transaction ends.
+/// An engine write keeps only the records of these: the org may have been erased by another
+/// node while this node's pass ran, and erasing deletes the org's row first (waiting for the
+/// writes holding this lock), so a write either lands before the erase, which then deletes
+/// it, or finds the org gone and writes nothing.
+async fn existing_orgs(
+    tx: &impl tokio_postgres::GenericClient,
+    orgs: impl IntoIterator<Item = OrgId>,
+) -> Result<std::collections::HashSet<OrgId>, PgError> {
+    let ids: Vec<uuid::Uuid> = orgs.into_iter().map(|o| o.0).collect();
+    let rows = tx
+        .query(
+            "SELECT id FROM orgs WHERE id = ANY($1) ORDER BY id FOR KEY SHARE",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| OrgId(r.get(0))).collect())
+}
+
 /// Write records (the last of duplicates wins), with the lease proof of their orgs' shards
 /// (`fence`; None only for `migrate-store`, which runs while no node does), and delete the
 /// consumed inbox rows, in one transaction.
@@ -88,15 +107,17 @@ pub(super) async fn write_records(
     for record in records {
         latest.insert((record.org_id, record.ticket_id), record);
     }
-    let rows: Vec<(&TicketRecord, TicketRow)> = latest
-        .into_values()
-        .map(|r| (r, TicketRow::of(r)))
-        .collect();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     if let Some(tokens) = fence {
         prove_leases(&*tx, tokens, records.iter().map(|r| r.org_id)).await?;
+        let present = existing_orgs(&*tx, latest.keys().map(|(org, _)| *org)).await?;
+        latest.retain(|(org, _), _| present.contains(org));
     }
+    let rows: Vec<(&TicketRecord, TicketRow)> = latest
+        .into_values()
+        .map(|r| (r, TicketRow::of(r)))
+        .collect();
     if !consumed.is_empty() {
         tx.execute("DELETE FROM inbox WHERE seq = ANY($1)", &[&consumed])
             .await?;
@@ -331,12 +352,14 @@ impl EngineStore for PgStore {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
             prove_leases(&*tx, &tokens, [org]).await?;
-            tx.execute(
-                "INSERT INTO jobs (org_id, job, state) VALUES ($1, $2, $3) \
-                 ON CONFLICT (org_id, job) DO UPDATE SET state = EXCLUDED.state",
-                &[&org.0, &job, &state],
-            )
-            .await?;
+            if existing_orgs(&*tx, [org]).await?.contains(&org) {
+                tx.execute(
+                    "INSERT INTO jobs (org_id, job, state) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_id, job) DO UPDATE SET state = EXCLUDED.state",
+                    &[&org.0, &job, &state],
+                )
+                .await?;
+            }
             tx.commit().await?;
             Ok(())
         })

@@ -249,6 +249,10 @@ impl OrgStore for PgStore {
         self.run(move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
+            // The org's row first: this waits for the engine writes that hold it
+            // (`existing_orgs`), and later ones find it gone and write nothing.
+            tx.execute("DELETE FROM orgs WHERE id = $1", &[&org.0])
+                .await?;
             let tables = tx
                 .query(
                     "SELECT quote_ident(table_name::text) FROM information_schema.columns \
@@ -262,8 +266,6 @@ impl OrgStore for PgStore {
                 tx.execute(&format!("DELETE FROM {table} WHERE org_id = $1"), &[&org.0])
                     .await?;
             }
-            tx.execute("DELETE FROM orgs WHERE id = $1", &[&org.0])
-                .await?;
             tx.commit().await?;
             Ok(())
         })

@@ -54,6 +54,17 @@ async fn owner(url: &str, node: &str) -> PgStore {
     store
 }
 
+/// A new org, stored (engine writes keep only the records of orgs that exist).
+async fn stored_org(store: &PgStore) -> OrgId {
+    let org = ticketsync_actors::org::Org {
+        id: OrgId::new(),
+        name: "Test".into(),
+        created_at: Utc::now(),
+    };
+    store.insert_org(&org).await.unwrap();
+    org.id
+}
+
 fn record(org: OrgId, ticket: u64, pending: bool) -> TicketRecord {
     let mut r = TicketRecord::new(
         org,
@@ -128,7 +139,10 @@ async fn the_inspection_counts_follow_appends_consumes_discards_and_a_reopen() {
     let Some(db) = TestDatabase::create() else {
         return;
     };
-    let (a, b) = (OrgId::new(), OrgId::new());
+    let (a, b) = {
+        let store = open(db.url(), "node-a").await;
+        (stored_org(&store).await, stored_org(&store).await)
+    };
     let orgs = [a, b];
     {
         let store = owner(db.url(), "node-a").await;
@@ -259,7 +273,7 @@ async fn session_pages_match_the_sled_store_row_for_row_and_cursor_for_cursor() 
     let pg = owner(db.url(), "node-a").await;
     let dir = tempfile::tempdir().unwrap();
     let sled = SledStore::open(dir.path()).unwrap();
-    let (org, other) = (OrgId::new(), OrgId::new());
+    let (org, other) = (stored_org(&pg).await, stored_org(&pg).await);
     let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     let second = chrono::Duration::seconds(1);
     // Ties on the update time (tickets 3, 4, 9 and 5, 6), states to filter on, another org.
@@ -342,7 +356,7 @@ async fn sessions_are_found_by_id_and_records_by_ticket() {
         return;
     };
     let store = owner(db.url(), "node-a").await;
-    let org = OrgId::new();
+    let org = stored_org(&store).await;
     let r = tracked(org, 77, Utc::now(), "ai_active");
     store.commit(&r, &[]).await.unwrap();
     let id = r.session.as_ref().unwrap().id;
@@ -364,7 +378,7 @@ async fn a_commit_that_fails_consumes_no_event() {
         return;
     };
     let store = owner(db.url(), "node-a").await;
-    let org = OrgId::new();
+    let org = stored_org(&store).await;
     let first = tracked(org, 1, Utc::now(), "ai_active");
     store.commit(&first, &[]).await.unwrap();
     let queued = vec![append(&store, org, 2).await, append(&store, org, 2).await];
@@ -390,7 +404,7 @@ async fn a_write_without_the_lease_fails_and_changes_nothing() {
         return;
     };
     let store = owner(db.url(), "node-a").await;
-    let org = OrgId::new();
+    let org = stored_org(&store).await;
     let shard = store.tokens().shard_of(org);
     let before = record(org, 1, false);
     store.commit(&before, &[]).await.unwrap();
@@ -763,4 +777,44 @@ async fn a_running_self_test_blocks_a_second_start_from_any_node_until_it_is_sta
     };
     let (a, b) = futures::join!(open(db.url(), "node-a"), open(db.url(), "node-b"));
     crate::store::self_tests::check_one_run_at_a_time(&a, &b).await;
+}
+
+#[actix_rt::test]
+async fn a_pass_that_commits_after_its_org_was_erased_writes_nothing_back() {
+    // The owner of an org can be another node than the one that erases it, so only the
+    // database can refuse a late commit (decisions: "Access: deleting an org").
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let eraser = open(db.url(), "node-a").await;
+    let owner = owner(db.url(), "node-b").await;
+    let org = ticketsync_actors::org::Org {
+        id: OrgId::new(),
+        name: "Erased".into(),
+        created_at: Utc::now(),
+    };
+    eraser.insert_org(&org).await.unwrap();
+    owner.commit(&record(org.id, 1, true), &[]).await.unwrap();
+    owner
+        .save_job(org.id, "sweep", &serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+
+    eraser.erase_org(org.id).await.unwrap();
+    owner.commit(&record(org.id, 1, true), &[]).await.unwrap();
+    owner.commit(&record(org.id, 2, false), &[]).await.unwrap();
+    owner
+        .put_records(&[record(org.id, 3, false)])
+        .await
+        .unwrap();
+    owner
+        .save_job(org.id, "sweep", &serde_json::json!({"n": 2}))
+        .await
+        .unwrap();
+
+    let left = db.contents();
+    assert!(
+        !left.contains(&org.id.to_string()),
+        "the erased org came back:\n{left}"
+    );
 }
