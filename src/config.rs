@@ -33,6 +33,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// The admin console's sign-in sessions.
     pub console: ConsoleSettings,
+    /// The setup self-test (`POST …/freshdesk/self-test`).
+    pub self_test: SelfTestSettings,
     /// What the configuration should change (deprecated keys), logged once at start.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -232,6 +234,21 @@ impl Default for ConsoleSettings {
         Self {
             session_ttl_minutes: 480,
         }
+    }
+}
+
+/// `[self_test]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfTestSettings {
+    /// Seconds the self-test waits for each automation rule's webhook before it reports the
+    /// rule as not received.
+    pub wait_secs: u64,
+}
+
+impl Default for SelfTestSettings {
+    fn default() -> Self {
+        Self { wait_secs: 30 }
     }
 }
 
@@ -452,6 +469,9 @@ impl Settings {
         }
         if self.freshdesk.request_timeout_ms == 0 {
             return invalid("freshdesk.request_timeout_ms", "must be positive");
+        }
+        if self.self_test.wait_secs == 0 {
+            return invalid("self_test.wait_secs", "must be positive");
         }
         if self.storage.backend == StorageBackend::Postgres {
             if self.storage.encryption_key.expose_secret().is_empty() {

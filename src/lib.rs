@@ -15,6 +15,7 @@ pub mod org_connections;
 pub mod org_erasure;
 pub mod responder;
 pub mod secrets;
+pub mod selftest;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

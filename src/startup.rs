@@ -17,6 +17,7 @@ use crate::org_erasure::{ErasedOrgs, ErasureFence};
 use crate::secrets::{
     generate_admin_token, load_admin_token, load_node_id, KeyVault, WebhookTokens,
 };
+use crate::selftest::{ArrivalSource, SelfTestParts, SelfTests};
 use crate::store::postgres::{PgStore, ShardTokens};
 use crate::store::{FlushFaults, SledStore, Store, StoreError};
 use actix_web::dev::Server;
@@ -120,6 +121,7 @@ fn join_cluster(
     ownership: Arc<ShardOwnership>,
     engine: &Engine,
     store: &Store,
+    self_tests: SelfTests,
 ) -> Result<Cluster, StartupError> {
     let lease = LeaseSettings {
         node_id: tokens.node_id().to_string(),
@@ -139,6 +141,7 @@ fn join_cluster(
         tokens,
         ownership,
         work,
+        self_tests,
     })
     .map_err(|e| StartupError::Thread(e.to_string()))
 }
@@ -218,6 +221,20 @@ impl Application {
             connector,
             &settings.server.public_url,
         );
+        let self_tests = SelfTests::new(SelfTestParts {
+            store: store.clone(),
+            connect: connect.clone(),
+            engine: engine.clone(),
+            wait: Duration::from_secs(settings.self_test.wait_secs),
+            request_timeout: Duration::from_millis(settings.freshdesk.request_timeout_ms),
+            // With several nodes a webhook may reach another node: every node hears of it
+            // through the cluster's wake-ups.
+            arrivals: if leases.is_some() {
+                ArrivalSource::ClusterWakes
+            } else {
+                ArrivalSource::Webhooks
+            },
+        });
         let listener =
             TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
                 addr: settings.server.listen.clone(),
@@ -225,7 +242,12 @@ impl Application {
             })?;
         let cluster = match (leases, shard_ownership) {
             (Some(tokens), Some(ownership)) => Some(Arc::new(join_cluster(
-                &settings, tokens, ownership, &engine, &store,
+                &settings,
+                tokens,
+                ownership,
+                &engine,
+                &store,
+                self_tests.clone(),
             )?)),
             _ => None,
         };
@@ -242,6 +264,7 @@ impl Application {
                 settings.console.session_ttl_minutes,
                 &settings.server.public_url,
             ),
+            self_tests,
             erased,
         });
         let readiness = web::Data::new(Readiness::default());

@@ -302,6 +302,12 @@ impl FreshdeskApi for MemoryFreshdesk {
     async fn group(&self, _: GroupId) -> FreshdeskResult<Group> {
         Err(FreshdeskError::NotFound)
     }
+    async fn groups(&self, _: u32) -> FreshdeskResult<Page<Group>> {
+        ok(Page {
+            items: vec![],
+            has_next: false,
+        })
+    }
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
         ok(vec![])
     }

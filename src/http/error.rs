@@ -72,11 +72,15 @@ pub enum Code {
     StorageUnavailable,
     /// 503: an admin command is queued but not applied in time.
     CommandPending,
+    /// 409: a setup self-test already runs for the organization.
+    SelfTestRunning,
+    /// 404: no setup self-test ever ran for the organization.
+    SelfTestNotRun,
 }
 
 impl Code {
     /// Every code, in the order of the enum.
-    pub const ALL: [Code; 30] = [
+    pub const ALL: [Code; 32] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::InvalidQuery,
@@ -107,6 +111,8 @@ impl Code {
         Code::NotReady,
         Code::StorageUnavailable,
         Code::CommandPending,
+        Code::SelfTestRunning,
+        Code::SelfTestNotRun,
     ];
 
     /// The snake_case name the API answers.
@@ -141,6 +147,8 @@ impl Code {
             Code::NotReady => "not_ready",
             Code::StorageUnavailable => "storage_unavailable",
             Code::CommandPending => "command_pending",
+            Code::SelfTestRunning => "self_test_running",
+            Code::SelfTestNotRun => "self_test_not_run",
         }
     }
 
@@ -157,9 +165,10 @@ impl Code {
             | Code::OrgNotFound
             | Code::SessionNotFound
             | Code::NotConnected
+            | Code::SelfTestNotRun
             | Code::TokenNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::IntegrationDisconnected => StatusCode::CONFLICT,
+            Code::IntegrationDisconnected | Code::SelfTestRunning => StatusCode::CONFLICT,
             Code::IntegrationGone => StatusCode::GONE,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -325,6 +334,19 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::Store(e) => return Self::internal(&e),
         };
         Self::new(code, message)
+    }
+}
+
+impl From<crate::selftest::SelfTestError> for ApiError {
+    fn from(err: crate::selftest::SelfTestError) -> Self {
+        use crate::selftest::SelfTestError as E;
+        let message = err.to_string();
+        match err {
+            E::Running => Self::new(Code::SelfTestRunning, message),
+            E::Disconnected => Self::new(Code::IntegrationDisconnected, message),
+            E::Connect(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
     }
 }
 

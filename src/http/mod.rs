@@ -7,6 +7,7 @@ mod health;
 pub mod inbox;
 pub mod inspect;
 pub mod orgs;
+mod selftest;
 mod sessions;
 pub mod state;
 mod tokens;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(auth::require_admin))
             .configure(orgs::configure)
             .configure(freshdesk::configure)
+            .configure(selftest::configure)
             .configure(sessions::configure)
             .configure(tokens::configure)
             .configure(inspect::configure)

@@ -8,6 +8,7 @@ use crate::http::error::ApiError;
 use crate::metrics::ServiceMetrics;
 use crate::org_erasure::ErasedOrgs;
 use crate::secrets::WebhookTokens;
+use crate::selftest::SelfTests;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub cluster: Option<Arc<Cluster>>,
     /// The console's session cookies and CSRF tokens.
     pub console: crate::console::Sessions,
+    /// The setup self-test: runs, reports, webhook arrivals.
+    pub self_tests: SelfTests,
     /// The orgs deleted since start, whose writes the engine's store refuses.
     pub erased: Arc<ErasedOrgs>,
 }

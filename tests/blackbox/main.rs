@@ -12,4 +12,5 @@ mod intake;
 mod lifecycle;
 mod migrate;
 mod org_health;
+mod selftest;
 mod thread;

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "org_tokens",
         sql: include_str!("migrations/0002_org_tokens.sql"),
     },
+    Migration {
+        version: 3,
+        name: "self_tests",
+        sql: include_str!("migrations/0003_self_tests.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant the service owns).
