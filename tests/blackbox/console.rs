@@ -128,6 +128,23 @@ async fn an_htmx_request_without_a_session_reloads_the_page_instead_of_swapping_
             .and_then(|v| v.to_str().ok()),
         Some("/sign-in?next=%2Forgs")
     );
+    // A poll goes back to the page it polled from, not to the fragment.
+    let res = reqwest::Client::new()
+        .get(format!("{}/orgs/x/settings/freshdesk/status", app.base()))
+        .header("hx-request", "true")
+        .header(
+            "hx-current-url",
+            format!("{}/orgs/x/settings/freshdesk", app.base()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some("/sign-in?next=%2Forgs%2Fx%2Fsettings%2Ffreshdesk")
+    );
 }
 
 #[tokio::test]
