@@ -570,6 +570,19 @@ async fn a_deleted_org_leaves_nothing_in_storage_even_while_its_tickets_were_mid
         t.wait_session(&a, ticket, "the session", |_| true).await;
         tickets.push(ticket);
     }
+    // Org A's self-test report is stored too (and its test ticket's ignored record).
+    let self_test = format!("/api/v1/orgs/{a}/freshdesk/self-test");
+    let started = t.call(Method::POST, &self_test, None).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    eventually(
+        "org A's self-test finishes",
+        Duration::from_secs(60),
+        || async {
+            let r = t.call(Method::GET, &self_test, None).await;
+            (r.body["state"] == "passed").then_some(())
+        },
+    )
+    .await;
     t.settle().await;
 
     // From now on every Freshdesk call is slow, then fails: the customer replies below wake
