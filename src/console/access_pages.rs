@@ -1,12 +1,13 @@
 //! The operator's Access pages of one org: `GET /orgs/{org_id}/access` lists the org admin
 //! tokens (name, created, last used), creates one (shown once, on the page that answers the
-//! form) and revokes them; `GET /orgs/{org_id}/delete` asks to confirm deleting the org. They
-//! call `crate::access::Access`, the same as `/api/v1/orgs/{id}/tokens…`. Org admins get the
-//! 404 page here, like every operator-only route.
+//! form) and revokes them; `GET /orgs/{org_id}/delete` asks to confirm deleting the org, and
+//! its form deletes it. They call `crate::access::Access` and `AppState::delete_org`, the same
+//! as `/api/v1/orgs/{id}/tokens…` and `DELETE /api/v1/orgs/{id}`. Org admins get the 404 page
+//! here, like every operator-only route.
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{display_time as when, render, see_other, visible_org, PageError};
+use super::{display_time as when, render, require_operator, see_other, visible_org, PageError};
 use crate::access::{TokenError, TokenId};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -22,9 +23,7 @@ async fn operator_org(
     user: &ConsoleUser,
     org_id: &str,
 ) -> Result<Org, PageError> {
-    if !user.principal.is_operator() {
-        return Err(PageError::NotFound);
-    }
+    require_operator(user)?;
     visible_org(state, user, org_id).await
 }
 
@@ -179,9 +178,56 @@ async fn revoke_token(
     Ok(see_other(&format!("/orgs/{}/access?revoked=1", org.id)))
 }
 
+#[derive(Template)]
+#[template(path = "console/delete_org.html")]
+struct DeleteOrgPage {
+    layout: Layout,
+    csrf: String,
+    org_id: String,
+    org_name: String,
+}
+
+#[get("/orgs/{org_id}/delete")]
+async fn confirm_delete(
+    state: web::Data<AppState>,
+    user: ConsoleUser,
+    org_id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let org = operator_org(&state, &user, &org_id).await?;
+    let page = DeleteOrgPage {
+        layout: Layout::signed_in(&user, &format!("Delete {}", org.name), "access", Some(&org)),
+        csrf: user.csrf.clone(),
+        org_id: org.id.to_string(),
+        org_name: org.name,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[post("/orgs/{org_id}/delete")]
+async fn delete(
+    state: web::Data<AppState>,
+    user: ConsoleUser,
+    org_id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    let org = operator_org(&state, &user, &org_id).await?;
+    // The same function as `DELETE /api/v1/orgs/{id}`.
+    state.delete_org(org.id).await.map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            PageError::NotFound
+        } else {
+            PageError::Internal
+        }
+    })?;
+    Ok(see_other("/orgs"))
+}
+
 /// Register the access pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(show)
         .service(create_token)
-        .service(revoke_token);
+        .service(revoke_token)
+        .service(confirm_delete)
+        .service(delete);
 }

@@ -189,6 +189,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(access_pages::configure);
 }
 
+/// Operator-only pages and forms (like the operator-only API routes): the 404 page for an org
+/// admin, so it learns nothing of them.
+pub fn require_operator(user: &session::ConsoleUser) -> Result<(), PageError> {
+    if user.principal.is_operator() {
+        Ok(())
+    } else {
+        Err(PageError::NotFound)
+    }
+}
+
 /// The orgs this admin may see, by name.
 pub async fn visible_orgs(
     state: &crate::http::state::AppState,

@@ -327,6 +327,7 @@ async fn the_engine_page_shows_the_numbers_of_the_inspection_api_and_looks_up_a_
     }
     assert_eq!(figure(&page, "tracked_tickets"), "1");
     assert_eq!(page.testid("engine-org-name").as_deref(), Some("Acme"));
+    assert_eq!(inspect["parked"], json!([]), "no ticket is parked");
     assert!(page.testid("engine-no-parked").is_some());
 
     // The lookup shows the ticket's inspection and links to its session.
@@ -473,4 +474,76 @@ async fn an_org_admin_gets_the_not_found_page_for_the_engine_the_access_pages_an
     assert_eq!(t.session(&org_a, id).await.body["state"], "ai_active");
     let tokens = operator.get(&format!("/orgs/{org_a}/access")).await;
     assert_eq!(tokens.body.matches("data-testid=\"token-row\"").count(), 1);
+}
+
+#[tokio::test]
+async fn the_operator_deletes_an_org_after_confirming_and_its_webhook_then_answers_410() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let webhook = t.webhook_url(&org).await;
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+    let operator = Console::signed_in(t.base(), ADMIN_TOKEN).await;
+    let token = new_token(&operator, &org, "A admin").await;
+    let org_admin = Console::signed_in(t.base(), &token).await;
+
+    let access = operator.get(&format!("/orgs/{org}/access")).await;
+    assert_eq!(
+        link(&access, "Delete organization").as_deref(),
+        Some(format!("/orgs/{org}/delete").as_str())
+    );
+    let confirm = operator.get(&format!("/orgs/{org}/delete")).await;
+    confirm.assert_html(200);
+    assert!(confirm
+        .body
+        .contains(">Yes, delete this organization</button>"));
+    let csrf = confirm.csrf();
+
+    // Refused without the CSRF token, and to the org's own admin: nothing is deleted.
+    operator
+        .post(&format!("/orgs/{org}/delete"), &[])
+        .await
+        .assert_html(403);
+    org_admin
+        .get(&format!("/orgs/{org}/delete"))
+        .await
+        .assert_html(404);
+    let admin_csrf = org_admin.get(&format!("/orgs/{org}/inbox")).await.csrf();
+    org_admin
+        .post(&format!("/orgs/{org}/delete"), &[("csrf", &admin_csrf)])
+        .await
+        .assert_html(404);
+    let still = t
+        .call(Method::GET, &format!("/api/v1/orgs/{org}"), None)
+        .await;
+    assert_eq!(still.status, 200, "{}", still.body);
+
+    operator
+        .post(&format!("/orgs/{org}/delete"), &[("csrf", &csrf)])
+        .await
+        .assert_see_other("/orgs");
+    t.call(Method::GET, &format!("/api/v1/orgs/{org}"), None)
+        .await
+        .assert_error(404, "org_not_found");
+    let orgs = operator.get("/orgs").await;
+    assert!(!orgs.body.contains(&org), "the org is no longer listed");
+    operator
+        .get(&format!("/orgs/{org}/inbox"))
+        .await
+        .assert_html(404);
+    let r = t
+        .http
+        .post(&webhook)
+        .json(&json!({"ticketId": id.to_string(), "triggered_event": "ticket_created"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let ended = org_admin.get(&format!("/orgs/{org}/inbox")).await;
+    assert_eq!(
+        ended.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "the org admin's session ended with its org"
+    );
 }
