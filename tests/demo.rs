@@ -2,10 +2,11 @@
 //! exit 0 and print the three outcomes (FAQ answer, customer_requested, missing_knowledge).
 
 use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::free_port;
+use testkit::process::wait_with_timeout;
 
 /// The demo takes well under a second once built; this only guards against a hang.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,22 +18,6 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
         let _ = pipe.read_to_string(&mut text);
         text
     })
-}
-
-/// Wait for `child` until `timeout`; kill it and return `None` when it is still running.
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("poll the demo process") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
