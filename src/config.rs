@@ -31,6 +31,10 @@ pub struct Settings {
     pub responder: ResponderSettings,
     /// Several nodes on one PostgreSQL: this node's id, the shard leases.
     pub cluster: ClusterSettings,
+    /// The admin console's sign-in sessions.
+    pub console: ConsoleSettings,
+    /// The setup self-test (`POST …/freshdesk/self-test`).
+    pub self_test: SelfTestSettings,
     /// What the configuration should change (deprecated keys), logged once at start.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -213,6 +217,38 @@ impl Default for ClusterSettings {
             lease_ttl_secs: 15,
             shards: 64,
         }
+    }
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Minutes a console sign-in lasts; then the admin signs in again (0: a session ends at
+    /// once, which only tests want).
+    pub session_ttl_minutes: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl_minutes: 480,
+        }
+    }
+}
+
+/// `[self_test]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfTestSettings {
+    /// Seconds the self-test waits for each automation rule's webhook before it reports the
+    /// rule as not received.
+    pub wait_secs: u64,
+}
+
+impl Default for SelfTestSettings {
+    fn default() -> Self {
+        Self { wait_secs: 30 }
     }
 }
 
@@ -434,6 +470,9 @@ impl Settings {
         if self.freshdesk.request_timeout_ms == 0 {
             return invalid("freshdesk.request_timeout_ms", "must be positive");
         }
+        if self.self_test.wait_secs == 0 {
+            return invalid("self_test.wait_secs", "must be positive");
+        }
         if self.storage.backend == StorageBackend::Postgres {
             if self.storage.encryption_key.expose_secret().is_empty() {
                 return invalid(
@@ -620,6 +659,17 @@ mod tests {
         assert_eq!(s.freshdesk.allowed_domain_suffixes, vec![".freshdesk.com"]);
         assert_eq!(s.responder.faq.len(), 1);
         assert!(s.server.admin_token.expose_secret().is_empty());
+        assert_eq!(s.console.session_ttl_minutes, 480);
+    }
+
+    #[test]
+    fn the_console_session_lifetime_is_overridden_like_any_key() {
+        let s = Settings::parse_with_env(
+            EMBEDDED,
+            env(&[("TICKETSYNC__CONSOLE__SESSION_TTL_MINUTES", "15")]),
+        )
+        .unwrap();
+        assert_eq!(s.console.session_ttl_minutes, 15);
     }
 
     #[test]

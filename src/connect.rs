@@ -144,6 +144,7 @@ impl FreshdeskConnector {
 }
 
 /// The connect flow.
+#[derive(Clone)]
 pub struct ConnectService {
     store: Store,
     vault: Arc<KeyVault>,
@@ -205,12 +206,7 @@ impl ConnectService {
         let api_key = match (&submitted_key, &previous) {
             (Some(key), _) => SecretString::from(key.clone()),
             (None, Some(prev)) if prev.settings.domain == domain.host() => {
-                self.vault.decrypt(org, &prev.api_key_sealed).map_err(|e| {
-                    tracing::error!(%org, error = %e, "stored API key cannot be decrypted");
-                    ConnectError::InvalidSettings(
-                        "The stored API key cannot be read; send api_key again.".into(),
-                    )
-                })?
+                self.stored_key(org, prev)?
             }
             (None, Some(_)) => {
                 return Err(ConnectError::InvalidSettings(
@@ -266,6 +262,42 @@ impl ConnectService {
             .await?
             .ok_or(ConnectError::NotConnected)?;
         Ok(self.view(org, &record))
+    }
+
+    /// The org's stored connection (connected or not) and a client that speaks to its
+    /// Freshdesk with the stored key, through the domain guard (the setup self-test).
+    pub async fn stored_client(
+        &self,
+        org: OrgId,
+    ) -> Result<(ConnectionRecord, FreshdeskClient), ConnectError> {
+        self.store
+            .org(org)
+            .await?
+            .ok_or(ConnectError::OrgNotFound)?;
+        let record = self
+            .store
+            .connection(org)
+            .await?
+            .ok_or(ConnectError::NotConnected)?;
+        let domain = self.connector.domain(&record.settings.domain)?;
+        let key = self.stored_key(org, &record)?;
+        Ok((record, self.connector.client(domain, key)))
+    }
+
+    /// The stored API key, decrypted.
+    fn stored_key(
+        &self,
+        org: OrgId,
+        record: &ConnectionRecord,
+    ) -> Result<SecretString, ConnectError> {
+        self.vault
+            .decrypt(org, &record.api_key_sealed)
+            .map_err(|e| {
+                tracing::error!(%org, error = %e, "stored API key cannot be decrypted");
+                ConnectError::InvalidSettings(
+                    "The stored API key cannot be read; send api_key again.".into(),
+                )
+            })
     }
 
     /// contract §2.6: stop processing; keep settings and key.
@@ -337,8 +369,12 @@ impl From<&ChannelModes> for ChannelsResolved {
     }
 }
 
-/// `GET /agents/me` then the admin check through `GET /roles`.
-async fn verify_agent(client: &dyn FreshdeskApi, domain: &str) -> Result<AiAgent, ConnectError> {
+/// `GET /agents/me` then the admin check through `GET /roles` (verify, save, and the
+/// self-test's check of the stored key).
+pub async fn verify_agent(
+    client: &dyn FreshdeskApi,
+    domain: &str,
+) -> Result<AiAgent, ConnectError> {
     let me = client.me().await.map_err(|e| match e {
         FreshdeskError::Unauthorized => ConnectError::InvalidCredentials,
         other => unreachable(domain, other),
@@ -462,7 +498,7 @@ async fn validate_references(
 
 /// The marker must be a `custom_checkbox`. An exact API name wins; a name given without
 /// Freshdesk's numeric suffix resolves to the one checkbox that carries it.
-fn resolve_marker(
+pub fn resolve_marker(
     name: &str,
     fields: &[ticketsync_actors::freshdesk::TicketField],
 ) -> Result<String, ConnectError> {

@@ -16,6 +16,7 @@ use crate::org_connections::StoredOrgs;
 use crate::secrets::{
     generate_admin_token, load_admin_token, load_node_id, KeyVault, WebhookTokens,
 };
+use crate::selftest::{ArrivalSource, SelfTestParts, SelfTests};
 use crate::store::postgres::{PgStore, ShardTokens};
 use crate::store::{FlushFaults, SledStore, Store, StoreError};
 use actix_web::dev::Server;
@@ -119,6 +120,7 @@ fn join_cluster(
     ownership: Arc<ShardOwnership>,
     engine: &Engine,
     store: &Store,
+    self_tests: SelfTests,
 ) -> Result<Cluster, StartupError> {
     let lease = LeaseSettings {
         node_id: tokens.node_id().to_string(),
@@ -138,6 +140,7 @@ fn join_cluster(
         tokens,
         ownership,
         work,
+        self_tests,
     })
     .map_err(|e| StartupError::Thread(e.to_string()))
 }
@@ -170,7 +173,8 @@ impl Application {
             None => Arc::new(SoleNode),
         };
         let vault = Arc::new(KeyVault::load(&settings.storage.encryption_key, &dir)?);
-        let tokens = Arc::new(WebhookTokens::new(store.webhook_token_secret().await?));
+        let token_secret = store.webhook_token_secret().await?;
+        let tokens = Arc::new(WebhookTokens::new(token_secret));
 
         let metrics = Arc::new(ServiceMetrics::default());
         let connector = FreshdeskConnector {
@@ -215,6 +219,20 @@ impl Application {
             connector,
             &settings.server.public_url,
         );
+        let self_tests = SelfTests::new(SelfTestParts {
+            store: store.clone(),
+            connect: connect.clone(),
+            engine: engine.clone(),
+            wait: Duration::from_secs(settings.self_test.wait_secs),
+            request_timeout: Duration::from_millis(settings.freshdesk.request_timeout_ms),
+            // With several nodes a webhook may reach another node: every node hears of it
+            // through the cluster's wake-ups.
+            arrivals: if leases.is_some() {
+                ArrivalSource::ClusterWakes
+            } else {
+                ArrivalSource::Webhooks
+            },
+        });
         let listener =
             TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
                 addr: settings.server.listen.clone(),
@@ -222,7 +240,12 @@ impl Application {
             })?;
         let cluster = match (leases, shard_ownership) {
             (Some(tokens), Some(ownership)) => Some(Arc::new(join_cluster(
-                &settings, tokens, ownership, &engine, &store,
+                &settings,
+                tokens,
+                ownership,
+                &engine,
+                &store,
+                self_tests.clone(),
             )?)),
             _ => None,
         };
@@ -234,6 +257,12 @@ impl Application {
             metrics,
             access: Arc::new(Access::new(admin_token.clone(), store.clone())),
             cluster: cluster.clone(),
+            console: crate::console::Sessions::new(
+                &token_secret,
+                settings.console.session_ttl_minutes,
+                &settings.server.public_url,
+            ),
+            self_tests,
         });
         let readiness = web::Data::new(Readiness::default());
 

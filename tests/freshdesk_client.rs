@@ -164,6 +164,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, journal: web::Data<Journal>)
             "code": "access_denied", "message": "You are not authorized to perform this action."
         })),
         ("GET", "/groups/3") => HttpResponse::Ok().json(serde_json::json!({"id": 3, "name": "Billing"})),
+        ("GET", "/groups") => HttpResponse::Ok().json(serde_json::json!([{"id": 3, "name": "Billing"}])),
         ("GET", "/tickets") => rate_limited(HttpResponse::Ok())
             .insert_header((
                 "Link",
@@ -290,6 +291,11 @@ async fn lists_send_the_documented_queries_and_read_the_link_header() {
     let group = client.group(GroupId(3)).await.unwrap();
     assert_eq!(group.value.name, "Billing");
 
+    let groups = client.groups(1).await.unwrap();
+    assert_eq!(groups.value.items[0].name, "Billing");
+    assert!(!groups.value.has_next);
+    assert_eq!(fake.journal.last().query, "per_page=100&page=1");
+
     let labels: Vec<_> = records.lock().unwrap().iter().map(|r| r.endpoint).collect();
     assert_eq!(
         labels,
@@ -297,7 +303,8 @@ async fn lists_send_the_documented_queries_and_read_the_link_header() {
             "tickets.list",
             "conversations.list",
             "agents.list",
-            "groups.get"
+            "groups.get",
+            "groups.list"
         ]
     );
     fake.stop().await;

@@ -415,6 +415,8 @@ pub trait FreshdeskApi: Send + Sync {
     async fn agent(&self, id: AgentId) -> FreshdeskResult<Agent>;
     /// `GET /groups/{id}`.
     async fn group(&self, id: GroupId) -> FreshdeskResult<Group>;
+    /// `GET /groups?per_page=100&page=N`.
+    async fn groups(&self, page: u32) -> FreshdeskResult<Page<Group>>;
     /// `GET /ticket_fields`.
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>>;
     /// `GET /tickets/{id}`.

@@ -302,6 +302,12 @@ impl FreshdeskApi for MemoryFreshdesk {
     async fn group(&self, _: GroupId) -> FreshdeskResult<Group> {
         Err(FreshdeskError::NotFound)
     }
+    async fn groups(&self, _: u32) -> FreshdeskResult<Page<Group>> {
+        ok(Page {
+            items: vec![],
+            has_next: false,
+        })
+    }
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
         ok(vec![])
     }
@@ -643,6 +649,7 @@ async fn a_panicking_ticket_is_restarted_then_parked_while_other_tickets_proceed
     );
     assert_eq!(w.api.ai_replies(13), 0);
     assert_eq!(w.engine.metrics().parked_tickets.load(Ordering::SeqCst), 1);
+    assert_eq!(w.engine.parked_tickets(), vec![(w.org, TicketId(13))]);
     assert!(w
         .engine
         .last_crash(w.org, TicketId(13))
@@ -992,6 +999,7 @@ async fn passivating_a_parked_ticket_does_not_leak_the_parked_gauge() {
         1,
         "one parked ticket"
     );
+    assert_eq!(w.engine.parked_tickets(), vec![(w.org, TicketId(13))]);
 }
 
 impl MemoryFreshdesk {

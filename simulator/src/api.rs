@@ -18,11 +18,13 @@ use serde_json::{json, Map, Value};
 
 use crate::errors::{ApiError, FieldError};
 use crate::faults::FaultDecision;
-use crate::model::{roles_json, ticket_fields_json, Ticket, ROLE_AGENT, SOURCE_NOTE, SOURCE_REPLY};
+use crate::model::{
+    roles_json, ticket_fields_json, Ticket, ROLE_AGENT, SOURCES, SOURCE_NOTE, SOURCE_REPLY,
+};
 use crate::ratelimit::{credits, Endpoint, RateHeaders};
 use crate::state::{Sim, SimState};
 use crate::tickets::{Author, NewConversation};
-use crate::types::RecordedRequest;
+use crate::types::{NewTicket, RecordedRequest};
 use crate::webhooks::Origin;
 
 /// Default and maximum `per_page`.
@@ -108,6 +110,7 @@ async fn gateway(req: HttpRequest, raw_body: web::Bytes, sim: web::Data<Sim>) ->
     let outcome = serve(&sim, &call, faults).await;
 
     let (status, body, link, retry_after) = match outcome.result {
+        Ok(reply) if reply.status == StatusCode::NO_CONTENT => (reply.status, None, None, None),
         Ok(reply) => (reply.status, Some(reply.body), reply.link, None),
         Err(err) => {
             let retry_after = match err {
@@ -264,8 +267,10 @@ fn route(st: &mut SimState, call: &Call, me: u64) -> Result<Reply, ApiError> {
             st.live_agents(),
         ))),
         ["tickets"] if get => list_tickets(st, call),
+        ["tickets"] if post => create_ticket(st, call),
         ["tickets", id] if get => show_ticket(st, call, parse_id(id)?),
         ["tickets", id] if put => update_ticket(st, call, parse_id(id)?),
+        ["tickets", id] if call.method == Method::DELETE => delete_ticket(st, parse_id(id)?),
         ["tickets", id, "conversations"] if get => list_conversations(st, call, parse_id(id)?),
         ["tickets", id, "reply"] if post => {
             post_conversation(st, call, parse_id(id)?, me, SOURCE_REPLY)
@@ -292,9 +297,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         | ["groups"]
         | ["groups", _]
         | ["ticket_fields"]
-        | ["tickets"]
         | ["tickets", _, "conversations"] => Some("GET"),
-        ["tickets", _] => Some("GET, PUT"),
+        ["tickets"] => Some("GET, POST"),
+        ["tickets", _] => Some("GET, PUT, DELETE"),
         ["tickets", _, "reply"] | ["tickets", _, "notes"] => Some("POST"),
         _ => None,
     }
@@ -694,6 +699,131 @@ fn object_body(call: &Call) -> Result<Map<String, Value>, ApiError> {
         Ok(Some(Value::Object(map))) => Ok(map.clone()),
         Ok(Some(_)) | Err(()) => Err(ApiError::InvalidJson),
     }
+}
+
+/// Keys of `POST /tickets` beside those an update takes (status, priority, subject, …).
+const CREATE_ONLY_KEYS: [&str; 5] = ["email", "name", "requester_id", "description", "source"];
+
+/// `POST /tickets`: the requester (by `email`, created on first use, or `requester_id`),
+/// `subject` and `description` are mandatory; status and priority default to Open and Low,
+/// the source to Portal. Every bad key is reported at once, as Freshdesk does.
+fn create_ticket(st: &mut SimState, call: &Call) -> Result<Reply, ApiError> {
+    let body = object_body(call)?;
+    let (create_only, common): (Map<String, Value>, Map<String, Value>) = body
+        .into_iter()
+        .partition(|(k, _)| CREATE_ONLY_KEYS.contains(&k.as_str()));
+    let mut errors = st.parse_changes(&common).err().unwrap_or_default();
+    let text = |field: &str, errors: &mut Vec<FieldError>| match create_only.get(field) {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            errors.push(FieldError::datatype_mismatch(field, "String", other));
+            None
+        }
+    };
+    let email = text("email", &mut errors);
+    if email
+        .as_deref()
+        .is_some_and(|e| !e.contains('@') || e.trim().contains(' '))
+    {
+        errors.push(FieldError::invalid_value(
+            "email",
+            "It should be in the 'valid email address' format",
+        ));
+    }
+    let name = text("name", &mut errors);
+    let requester_email = match create_only.get("requester_id") {
+        None => None,
+        Some(v) => match v.as_u64().and_then(|id| st.contact(id)) {
+            Some(contact) => Some(contact.email.clone()),
+            None if v.as_u64().is_some() => {
+                errors.push(FieldError::invalid_value(
+                    "requester_id",
+                    "There is no contact matching the given requester_id",
+                ));
+                None
+            }
+            None => {
+                errors.push(FieldError::datatype_mismatch(
+                    "requester_id",
+                    "Positive Integer",
+                    v,
+                ));
+                None
+            }
+        },
+    };
+    if !create_only.contains_key("email") && !create_only.contains_key("requester_id") {
+        errors.push(FieldError::new(
+            "requester_id",
+            "missing_field",
+            "Please fill at least 1 of requester_id, phone, email, twitter_id, facebook_id, unique_external_id fields",
+        ));
+    }
+    if !common.contains_key("subject") {
+        errors.push(FieldError::missing_field("subject"));
+    }
+    let description = text("description", &mut errors);
+    if !create_only.contains_key("description") {
+        errors.push(FieldError::missing_field("description"));
+    }
+    let source = match create_only.get("source") {
+        None => Some(2),
+        Some(v) => match v.as_u64() {
+            Some(id) if SOURCES.iter().any(|(s, _)| *s == id) => Some(id),
+            Some(_) => {
+                let ids: Vec<String> = SOURCES.iter().map(|(id, _)| id.to_string()).collect();
+                errors.push(FieldError::invalid_value(
+                    "source",
+                    format!("It should be one of these values: '{}'", ids.join(",")),
+                ));
+                None
+            }
+            None => {
+                errors.push(FieldError::datatype_mismatch("source", "Integer", v));
+                None
+            }
+        },
+    };
+    validated(errors)?;
+    let new = NewTicket {
+        subject: common
+            .get("subject")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        description: description.unwrap_or_default(),
+        email: requester_email.or(email),
+        name,
+        source,
+        status: common.get("status").and_then(Value::as_u64),
+        priority: common.get("priority").and_then(Value::as_u64),
+        group_id: common.get("group_id").and_then(Value::as_u64),
+        responder_id: common.get("responder_id").and_then(Value::as_u64),
+        tags: common
+            .get("tags")
+            .and_then(|t| serde_json::from_value(t.clone()).ok()),
+        custom_fields: common
+            .get("custom_fields")
+            .and_then(Value::as_object)
+            .cloned(),
+        ..NewTicket::default()
+    };
+    st.create_ticket_from(&new, Origin::Api)
+        .map(Reply::created)
+        .map_err(ApiError::Validation)
+}
+
+/// `DELETE /tickets/{id}`: the ticket moves to the trash (gone from every read).
+fn delete_ticket(st: &mut SimState, id: u64) -> Result<Reply, ApiError> {
+    if !st.delete_ticket(id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Reply {
+        status: StatusCode::NO_CONTENT,
+        body: Value::Null,
+        link: None,
+    })
 }
 
 fn update_ticket(st: &mut SimState, call: &Call, id: u64) -> Result<Reply, ApiError> {

@@ -201,6 +201,20 @@ impl SimState {
 
     /// Creates a ticket from the control API; fires rule 1 unless `webhook: false`.
     pub fn create_ticket(&mut self, new: &NewTicket) -> Result<Value, Vec<FieldError>> {
+        let origin = if new.webhook.unwrap_or(true) {
+            Origin::Ui
+        } else {
+            Origin::Silent
+        };
+        self.create_ticket_from(new, origin)
+    }
+
+    /// Creates a ticket as `origin` made it (rule 1 fires as the origin allows).
+    pub fn create_ticket_from(
+        &mut self,
+        new: &NewTicket,
+        origin: Origin,
+    ) -> Result<Value, Vec<FieldError>> {
         let mut initial = Map::new();
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
@@ -253,11 +267,6 @@ impl SimState {
         ticket.updated_at = updated_at;
         let json = ticket.to_json(true);
         self.tickets.push(ticket);
-        let origin = if new.webhook.unwrap_or(true) {
-            Origin::Ui
-        } else {
-            Origin::Silent
-        };
         self.webhooks.fire(id, &Trigger::Created, origin);
         for body in new.customer_replies.iter().flatten() {
             let reply = NewConversation {

@@ -219,7 +219,8 @@ pub struct NewGroup {
 
 /// Body and answer of `POST /_sim/webhook` (the two automation rules). The body replaces the
 /// whole configuration: `url: null` disables the rules, omitted templates fall back to the
-/// the contract's payloads, omitted `fire_on_api_changes` means true.
+/// the contract's payloads, omitted `fire_on_api_changes`, `created_enabled` and
+/// `updated_enabled` mean true.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WebhookConfig {
     pub url: Option<String>,
@@ -229,6 +230,12 @@ pub struct WebhookConfig {
     pub updated_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fire_on_api_changes: Option<bool>,
+    /// Rule 1 (ticket created) is active. Omitted means true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_enabled: Option<bool>,
+    /// Rule 2 (ticket updated) is active. Omitted means true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_enabled: Option<bool>,
 }
 
 impl WebhookConfig {

@@ -81,6 +81,10 @@ struct Rules {
     created_template: String,
     updated_template: String,
     fire_on_api_changes: bool,
+    /// Rule 1 is active.
+    created_enabled: bool,
+    /// Rule 2 is active.
+    updated_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +116,8 @@ impl Webhooks {
                 created_template: DEFAULT_CREATED_TEMPLATE.to_string(),
                 updated_template: DEFAULT_UPDATED_TEMPLATE.to_string(),
                 fire_on_api_changes: true,
+                created_enabled: true,
+                updated_enabled: true,
             },
             knobs: Knobs {
                 duplicate_rate: 0.0,
@@ -141,6 +147,8 @@ impl Webhooks {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_UPDATED_TEMPLATE.to_string()),
             fire_on_api_changes: config.fire_on_api_changes.unwrap_or(true),
+            created_enabled: config.created_enabled.unwrap_or(true),
+            updated_enabled: config.updated_enabled.unwrap_or(true),
         };
     }
 
@@ -150,6 +158,8 @@ impl Webhooks {
             created_template: Some(self.rules.created_template.clone()),
             updated_template: Some(self.rules.updated_template.clone()),
             fire_on_api_changes: Some(self.rules.fire_on_api_changes),
+            created_enabled: Some(self.rules.created_enabled),
+            updated_enabled: Some(self.rules.updated_enabled),
         }
     }
 
@@ -198,13 +208,19 @@ impl Webhooks {
         }
     }
 
-    /// Runs the rule matching `trigger` for `ticket_id`, if it applies to `origin`.
+    /// Runs the rule matching `trigger` for `ticket_id`, if that rule is active and applies
+    /// to `origin`.
     pub fn fire(&mut self, ticket_id: u64, trigger: &Trigger, origin: Origin) {
-        let applies = match origin {
-            Origin::Api => self.rules.fire_on_api_changes,
-            Origin::Ui => true,
-            Origin::Silent => false,
+        let active = match trigger {
+            Trigger::Created => self.rules.created_enabled,
+            Trigger::Updated(_) => self.rules.updated_enabled,
         };
+        let applies = active
+            && match origin {
+                Origin::Api => self.rules.fire_on_api_changes,
+                Origin::Ui => true,
+                Origin::Silent => false,
+            };
         let Some(url) = self.rules.url.clone().filter(|_| applies) else {
             return;
         };

@@ -600,3 +600,127 @@ async fn unknown_routes_answer_404_with_an_empty_body() {
     let wrong_method = api.send(reqwest::Method::DELETE, "/tickets", None).await;
     assert_eq!(wrong_method.status, 405);
 }
+
+#[tokio::test]
+async fn post_tickets_creates_a_tagged_ticket_and_its_requester_contact() {
+    let sim = TestSim::start();
+    let api = sim.api(ADMIN_KEY);
+    let created = api
+        .post(
+            "/tickets",
+            &json!({
+                "email": "selftest@example.invalid",
+                "subject": "A test",
+                "description": "<p>What this is.</p>",
+                "status": 2,
+                "priority": 1,
+                "tags": ["ticketsync-self-test"]
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert!(created.header("X-RateLimit-Remaining").is_some());
+    let ticket = created.json();
+    let id = ticket["id"].as_u64().unwrap();
+    assert_eq!(ticket["subject"], "A test");
+    assert_eq!(ticket["description_text"], "What this is.");
+    assert_eq!(ticket["tags"], json!(["ticketsync-self-test"]));
+    assert_eq!(ticket["status"], 2);
+    assert_eq!(ticket["source"], 2);
+
+    let read = api.get(&format!("/tickets/{id}")).await.json();
+    assert_eq!(read["requester_id"], ticket["requester_id"]);
+    let again = api
+        .post(
+            "/tickets",
+            &json!({"email": "SELFTEST@example.invalid", "subject": "B", "description": "b"}),
+        )
+        .await
+        .json();
+    assert_eq!(again["requester_id"], ticket["requester_id"]);
+}
+
+#[tokio::test]
+async fn post_tickets_reports_every_missing_or_bad_field_and_creates_nothing() {
+    let sim = TestSim::start();
+    let api = sim.api(ADMIN_KEY);
+    let refused = api
+        .post(
+            "/tickets",
+            &json!({"status": 99, "source": 4, "colour": "red"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let body = refused.json();
+    assert_eq!(body["description"], "Validation failed");
+    let mut fields: Vec<(String, String)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    fields.sort();
+    let expected = [
+        ("colour", "invalid_field"),
+        ("description", "missing_field"),
+        ("requester_id", "missing_field"),
+        ("source", "invalid_value"),
+        ("status", "invalid_value"),
+        ("subject", "missing_field"),
+    ];
+    assert_eq!(
+        fields,
+        expected
+            .iter()
+            .map(|(f, c)| (f.to_string(), c.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let bad_email = api
+        .post(
+            "/tickets",
+            &json!({"email": "not an email", "subject": "x", "description": "y"}),
+        )
+        .await;
+    assert_eq!(bad_email.status, 400);
+    assert_eq!(bad_email.json()["errors"][0]["field"], "email");
+    assert_eq!(sim.control.tickets().await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_ticket_is_gone_from_every_read() {
+    let sim = TestSim::start();
+    let api = sim.api(ADMIN_KEY);
+    let id = api
+        .post(
+            "/tickets",
+            &json!({"email": "a@example.com", "subject": "x", "description": "y"}),
+        )
+        .await
+        .json()["id"]
+        .as_u64()
+        .unwrap();
+    let deleted = api
+        .send(reqwest::Method::DELETE, &format!("/tickets/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(deleted.text, "");
+    assert_eq!(api.get(&format!("/tickets/{id}")).await.status, 404);
+    assert_eq!(
+        api.get(&format!("/tickets/{id}/conversations"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.send(reqwest::Method::DELETE, &format!("/tickets/{id}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(api.get("/tickets").await.json(), json!([]));
+}

@@ -413,3 +413,77 @@ async fn a_reorder_window_still_delivers_every_event() {
         "a 100 ms window shuffles 20 deliveries (seeded)"
     );
 }
+
+#[tokio::test]
+async fn a_ticket_created_through_the_api_fires_rule_one_and_its_note_rule_two() {
+    let sim = TestSim::start();
+    let receiver = Receiver::start();
+    sim.control
+        .set_webhook(&WebhookConfig::to(&receiver.url))
+        .await
+        .unwrap();
+    let api = sim.api(ADMIN_KEY);
+    let created = api
+        .post(
+            "/tickets",
+            &json!({"email": "someone@example.com", "subject": "Hi", "description": "<p>hello</p>"}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let bodies = receiver.wait_for(1).await;
+    assert_eq!(
+        bodies[0],
+        json!({"ticketId": "1", "triggered_event": "ticket_created"})
+    );
+    api.post(
+        "/tickets/1/notes",
+        &json!({"body": "a note", "private": true}),
+    )
+    .await;
+    let bodies = receiver.wait_for(2).await;
+    assert_eq!(events(&bodies[1..]), ["{note_type:private}"]);
+}
+
+#[tokio::test]
+async fn each_rule_can_be_switched_off_on_its_own() {
+    let sim = TestSim::start();
+    let receiver = Receiver::start();
+    sim.control
+        .set_webhook(&WebhookConfig {
+            updated_enabled: Some(false),
+            ..WebhookConfig::to(&receiver.url)
+        })
+        .await
+        .unwrap();
+    sim.control
+        .create_ticket(&NewTicket::new("Hi", "hello"))
+        .await
+        .unwrap();
+    receiver.wait_for(1).await;
+    sim.control.set_status(1, 3).await.unwrap();
+    sim.control.customer_reply(1, "still there?").await.unwrap();
+
+    let config = sim
+        .control
+        .set_webhook(&WebhookConfig {
+            created_enabled: Some(false),
+            ..WebhookConfig::to(&receiver.url)
+        })
+        .await
+        .unwrap();
+    assert_eq!(config.created_enabled, Some(false));
+    assert_eq!(config.updated_enabled, Some(true));
+    sim.control
+        .create_ticket(&NewTicket::new("Unheard", "hello"))
+        .await
+        .unwrap();
+    sim.control.set_status(1, 4).await.unwrap();
+    let bodies = receiver.wait_for(2).await;
+    assert_eq!(bodies[0]["triggered_event"], "ticket_created");
+    assert_eq!(
+        bodies[1],
+        json!({"ticketId": "1", "triggered_event": "{status:{from:2,to:4}}"})
+    );
+    // Nothing else was recorded: the switched-off rules fired nothing at all.
+    assert_eq!(sim.control.deliveries().await.unwrap().len(), 2);
+}

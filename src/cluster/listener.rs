@@ -1,11 +1,13 @@
 //! Wake-ups from other nodes: a dedicated connection `LISTEN`s on `ticketsync_wake`, where
 //! every webhook's transaction sends `<org uuid>:<ticket id>` and every connection save or
 //! disconnect sends `<org uuid>`. For orgs whose work runs here it wakes the ticket, or
-//! mirrors the org's changed connection. Notifications are hints: one lost (the connection
+//! mirrors the org's changed connection. Every ticket wake-up also tells the setup self-test
+//! (whichever node it runs on) that a webhook for that ticket arrived. Notifications are hints: one lost (the connection
 //! was down) costs latency only, since after every (re)connect the listener re-mirrors the
 //! orgs that run here, and the periodic look (`poll`) finds tickets with work.
 
 use super::work::EngineWork;
+use crate::selftest::{Seen, SelfTests};
 use crate::store::postgres::WAKE_CHANNEL;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -48,10 +50,15 @@ impl Wake {
 }
 
 /// Listen forever (until the task is dropped), reconnecting after failures.
-pub async fn listen(url: String, work: Arc<EngineWork>, ownership: Arc<dyn Ownership>) {
+pub async fn listen(
+    url: String,
+    work: Arc<EngineWork>,
+    ownership: Arc<dyn Ownership>,
+    self_tests: SelfTests,
+) {
     let mut failures = 0u32;
     loop {
-        match listen_once(&url, &work, ownership.as_ref()).await {
+        match listen_once(&url, &work, ownership.as_ref(), &self_tests).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
@@ -68,6 +75,7 @@ async fn listen_once(
     url: &str,
     work: &EngineWork,
     ownership: &dyn Ownership,
+    self_tests: &SelfTests,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -98,7 +106,11 @@ async fn listen_once(
         tracing::warn!(error = %e, "cannot look for work after (re)connecting");
     }
     while let Some(payload) = rx.recv().await {
-        match Wake::parse(&payload) {
+        let wake = Wake::parse(&payload);
+        if let Some(Wake::Ticket(org, ticket)) = wake {
+            self_tests.observe(org, ticket, Seen::Wake);
+        }
+        match wake {
             Some(Wake::Ticket(org, ticket)) if ownership.runs(org) => work.engine.wake(org, ticket),
             Some(Wake::Org(org)) if ownership.runs(org) => {
                 if let Err(e) = work.sync_orgs(|o| o == org).await {

@@ -36,6 +36,8 @@ pub struct ClusterParts {
     pub tokens: Arc<crate::store::postgres::ShardTokens>,
     pub ownership: Arc<ShardOwnership>,
     pub work: Arc<EngineWork>,
+    /// Told of every webhook committed on any node (setup self-test arrivals).
+    pub self_tests: crate::selftest::SelfTests,
 }
 
 /// This node's membership (see the module doc).
@@ -268,6 +270,7 @@ async fn run(parts: ClusterParts, stop: tokio::sync::oneshot::Receiver<()>) {
         parts.lease.url.clone(),
         parts.work.clone(),
         parts.ownership.clone(),
+        parts.self_tests.clone(),
     ));
     let look = tokio::spawn(look_for_work(parts.work.clone(), parts.lease.ttl / 3));
     let manager = LeaseManager::new(parts.lease, parts.tokens, parts.ownership, parts.work);

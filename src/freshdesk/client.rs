@@ -90,9 +90,9 @@ where
 /// What one HTTP attempt to Freshdesk did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallRecord {
-    /// A stable label of the API operation: `tickets.get`, `tickets.update`, `tickets.list`,
+    /// A stable label of the API operation: `tickets.get`, `tickets.create`, `tickets.update`, `tickets.list`,
     /// `conversations.list`, `tickets.reply`, `tickets.note`, `agents.me`, `agents.list`,
-    /// `agents.get`, `roles.list`, `groups.get`, `ticket_fields.list`.
+    /// `agents.get`, `roles.list`, `groups.get`, `groups.list`, `ticket_fields.list`.
     pub endpoint: &'static str,
     /// The HTTP method: `GET`, `PUT` or `POST`.
     pub method: &'static str,
@@ -157,6 +157,13 @@ impl FreshdeskClient {
     /// The Freshdesk host this client speaks to.
     pub fn domain(&self) -> &FreshdeskDomain {
         &self.domain
+    }
+
+    /// `POST /tickets`: create a ticket (the setup self-test's test ticket; the engine never
+    /// creates tickets, so this is not part of its port).
+    pub async fn create_ticket(&self, ticket: &NewTicket) -> FreshdeskResult<Ticket> {
+        self.send_json("tickets.create", Verb::Post, "/tickets", ticket)
+            .await
     }
 
     /// `GET` a single JSON value.
@@ -325,6 +332,11 @@ impl FreshdeskApi for FreshdeskClient {
         self.get("groups.get", &format!("/groups/{id}")).await
     }
 
+    async fn groups(&self, page: u32) -> FreshdeskResult<Page<Group>> {
+        let path = format!("/groups?per_page={FULL_PAGE}&page={}", page.max(1));
+        self.get_page("groups.list", &path).await
+    }
+
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
         self.get("ticket_fields.list", "/ticket_fields").await
     }
@@ -381,6 +393,21 @@ impl FreshdeskApi for FreshdeskClient {
         )
         .await
     }
+}
+
+/// The body of `POST /tickets`: a ticket from a requester identified by email (Freshdesk
+/// creates the contact when none has that email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewTicket {
+    pub email: String,
+    pub subject: String,
+    /// HTML.
+    pub description: String,
+    /// 2 Open.
+    pub status: u8,
+    /// 1 Low … 4 Urgent.
+    pub priority: u8,
+    pub tags: Vec<String>,
 }
 
 /// The methods the client uses, with their static labels.

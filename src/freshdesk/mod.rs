@@ -11,5 +11,7 @@
 pub mod client;
 pub mod domain;
 
-pub use client::{build_http_client, CallObserver, CallOutcome, CallRecord, FreshdeskClient};
+pub use client::{
+    build_http_client, CallObserver, CallOutcome, CallRecord, FreshdeskClient, NewTicket,
+};
 pub use domain::{DomainError, DomainPolicy, FreshdeskDomain};

@@ -70,11 +70,15 @@ pub enum Code {
     StorageUnavailable,
     /// 503: an admin command is queued but not applied in time.
     CommandPending,
+    /// 409: a setup self-test already runs for the organization.
+    SelfTestRunning,
+    /// 404: no setup self-test ever ran for the organization.
+    SelfTestNotRun,
 }
 
 impl Code {
     /// Every code, in the order of the enum.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 31] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::InvalidQuery,
@@ -104,6 +108,8 @@ impl Code {
         Code::NotReady,
         Code::StorageUnavailable,
         Code::CommandPending,
+        Code::SelfTestRunning,
+        Code::SelfTestNotRun,
     ];
 
     /// The snake_case name the API answers.
@@ -137,6 +143,8 @@ impl Code {
             Code::NotReady => "not_ready",
             Code::StorageUnavailable => "storage_unavailable",
             Code::CommandPending => "command_pending",
+            Code::SelfTestRunning => "self_test_running",
+            Code::SelfTestNotRun => "self_test_not_run",
         }
     }
 
@@ -149,11 +157,13 @@ impl Code {
             | Code::InvalidCursor
             | Code::InvalidPayload => StatusCode::BAD_REQUEST,
             Code::Unauthorized | Code::InvalidToken => StatusCode::UNAUTHORIZED,
-            Code::NotFound | Code::OrgNotFound | Code::SessionNotFound | Code::NotConnected => {
-                StatusCode::NOT_FOUND
-            }
+            Code::NotFound
+            | Code::OrgNotFound
+            | Code::SessionNotFound
+            | Code::NotConnected
+            | Code::SelfTestNotRun => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::IntegrationDisconnected => StatusCode::CONFLICT,
+            Code::IntegrationDisconnected | Code::SelfTestRunning => StatusCode::CONFLICT,
             Code::IntegrationGone => StatusCode::GONE,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -316,6 +326,19 @@ impl From<crate::connect::ConnectError> for ApiError {
     }
 }
 
+impl From<crate::selftest::SelfTestError> for ApiError {
+    fn from(err: crate::selftest::SelfTestError) -> Self {
+        use crate::selftest::SelfTestError as E;
+        let message = err.to_string();
+        match err {
+            E::Running => Self::new(Code::SelfTestRunning, message),
+            E::Disconnected => Self::new(Code::IntegrationDisconnected, message),
+            E::Connect(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     /// A database that cannot be reached, or whose connections are all busy, is 503 (retry
     /// later: a webhook is retried by Freshdesk), anything else 500.
@@ -336,19 +359,20 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// Last line of defence for the error shape: an error response produced outside our handlers
 /// (an extractor's default, actix's own 404/405/413) is rewritten into
-/// `{"error": {"code", "message"}}`. Responses that are already JSON pass untouched.
+/// `{"error": {"code", "message"}}`. Responses that are already JSON, and the console's HTML
+/// pages, pass untouched.
 pub async fn ensure_error_shape(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let res = next.call(req).await?;
     let status = res.status();
-    let is_json = res
+    let shaped = res
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return Ok(res.map_into_boxed_body());
     }
     let (code, message) = match status.as_u16() {

@@ -1,5 +1,6 @@
 //! `/api/v1/orgs/{org_id}/freshdesk`: verify credentials, save, show and disconnect the
-//! org's Freshdesk connection. The decisions live in `crate::connect`.
+//! org's Freshdesk connection. The decisions live in `crate::connect`; the steps around a save
+//! or a disconnect in `AppState`, which the console calls too.
 
 use super::error::{ApiError, Code};
 use crate::connect::SaveRequest;
@@ -54,20 +55,7 @@ async fn save(
     }
     let request: SaveRequest = serde_json::from_value(value)
         .map_err(|e| ApiError::new(Code::InvalidSettings, format!("Invalid settings: {e}.")))?;
-    let (view, first_connect) = state.connect.save(*org_id, request).await?;
-    state
-        .org_changed(*org_id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    state
-        .engine
-        .org_connected(*org_id, first_connect)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    if first_connect {
-        tracing::info!(org_id = %org_id, "first connect: backfill scheduled");
-    }
-    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view).await?))
+    Ok(HttpResponse::Ok().json(state.save_connection(*org_id, request).await?))
 }
 
 #[get("/orgs/{org_id}/freshdesk")]
@@ -75,8 +63,7 @@ async fn show(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.connect.show(*org_id).await?;
-    Ok(HttpResponse::Ok().json(state.with_runtime(*org_id, view).await?))
+    Ok(HttpResponse::Ok().json(state.connection(*org_id).await?))
 }
 
 #[delete("/orgs/{org_id}/freshdesk")]
@@ -84,13 +71,7 @@ async fn disconnect(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.connect.disconnect(*org_id).await?;
-    // Returns once no write to Freshdesk of this node is in flight: after this answer it posts
-    // nothing more. The owner, when it is another node, stops once it hears of the change.
-    state
-        .org_changed(*org_id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    state.disconnect(*org_id).await?;
     Ok(HttpResponse::Ok().json(json!({"connected": false})))
 }
 

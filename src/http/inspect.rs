@@ -1,4 +1,6 @@
 //! Inspection of the embedded state (`/api/v1/inspect`, per-ticket inspect) and `/metrics`.
+//! The views are built by [`engine_view`] and [`ticket_view`], which the console's engine
+//! pages call too.
 
 use super::error::ApiError;
 use crate::http::state::AppState;
@@ -10,8 +12,18 @@ use std::sync::atomic::Ordering;
 use ticketsync_actors::metrics::EngineMetrics;
 use ticketsync_actors::{OrgId, TicketId};
 
+/// Parked tickets listed at most in the engine view (the `parked_tickets` gauge counts all).
+const PARKED_LISTED: usize = 100;
+
 #[get("/inspect")]
 async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(engine_view(&state).await?))
+}
+
+/// What `GET /api/v1/inspect` shows: the engine's gauges and counters, each connected org's
+/// backlog, budget, backfill and sweep, the parked tickets with their last error, and the
+/// cluster membership when several nodes share the store.
+pub async fn engine_view(state: &AppState) -> Result<serde_json::Value, ApiError> {
     let m = state.engine.metrics();
     let mut orgs = Vec::new();
     for org in state.store.orgs().await? {
@@ -29,6 +41,20 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "sweep": state.engine.sweep(org.id).await,
         }));
     }
+    let mut parked = Vec::new();
+    for (org, ticket) in state
+        .engine
+        .parked_tickets()
+        .into_iter()
+        .take(PARKED_LISTED)
+    {
+        let view = ticket_view(state, org, ticket).await?;
+        parked.push(json!({
+            "org_id": org,
+            "ticket_id": ticket,
+            "last_error": view["last_error"],
+        }));
+    }
     let mut view = json!({
         "tracked_tickets": state.store.tracked_tickets().await?,
         "live_actors": m.live_actors.load(Ordering::Relaxed).max(0),
@@ -42,6 +68,7 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         "passivations": EngineMetrics::get(&m.passivations),
         "effects_reconciled": EngineMetrics::get(&m.effects_reconciled),
         "orgs": orgs,
+        "parked": parked,
     });
     if let Some(cluster) = &state.cluster {
         let cluster = cluster.view().await.map_err(StoreError::from)?;
@@ -50,16 +77,25 @@ async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             view.extend(fields);
         }
     }
-    Ok(HttpResponse::Ok().json(view))
+    Ok(view)
 }
 
 #[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]
-async fn ticket(
+async fn ticket_inspect(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
-    let ticket = TicketId(ticket);
+    Ok(HttpResponse::Ok().json(ticket_view(&state, org, TicketId(ticket)).await?))
+}
+
+/// What `GET …/tickets/{ticket_id}/inspect` shows: the ticket's stored state, its live actor,
+/// its queue and its last error (404 `org_not_found` for an unknown org).
+pub async fn ticket_view(
+    state: &AppState,
+    org: OrgId,
+    ticket: TicketId,
+) -> Result<serde_json::Value, ApiError> {
     state
         .store
         .org(org)
@@ -73,14 +109,14 @@ async fn ticket(
         .map_err(|e| ApiError::internal(&e))?
         .len();
     let actor = state.engine.actor_status(org, ticket).await;
-    Ok(HttpResponse::Ok().json(crate::inspect::ticket_state(
+    Ok(crate::inspect::ticket_state(
         org,
         ticket,
         record.as_ref(),
         actor,
         queued,
         state.engine.last_crash(org, ticket),
-    )))
+    ))
 }
 
 /// `GET /metrics`: Prometheus text.
@@ -98,7 +134,7 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 /// Register the inspection routes (inside the admin scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(engine).service(ticket);
+    cfg.service(engine).service(ticket_inspect);
 }
 
 /// Register `/metrics`, behind the admin token like the rest of the admin surface.

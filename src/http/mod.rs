@@ -4,8 +4,10 @@ pub mod auth;
 pub mod error;
 mod freshdesk;
 mod health;
-mod inspect;
-mod orgs;
+pub mod inbox;
+pub mod inspect;
+pub mod orgs;
+mod selftest;
 mod sessions;
 pub mod state;
 pub mod webhook;
@@ -29,11 +31,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(webhook::configure)
     .configure(inspect::configure_metrics)
+    .configure(crate::console::configure)
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::require_admin))
             .configure(orgs::configure)
             .configure(freshdesk::configure)
+            .configure(selftest::configure)
             .configure(sessions::configure)
             .configure(inspect::configure)
             .default_service(web::to(error::route_not_found)),

@@ -23,7 +23,13 @@ async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateOrg>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = body.name.trim();
+    Ok(HttpResponse::Created().json(create_org(&state, &body.name).await?))
+}
+
+/// Create and store an organization named `name` (trimmed, 1 to `MAX_NAME_CHARS` characters,
+/// else 422 `invalid_request`). The JSON route and the console both create orgs through this.
+pub async fn create_org(state: &AppState, name: &str) -> Result<Org, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -42,7 +48,7 @@ async fn create(
         .await
         .map_err(crate::store::StoreError::from)?;
     tracing::info!(org_id = %org.id, "organization created");
-    Ok(HttpResponse::Created().json(org))
+    Ok(org)
 }
 
 #[get("/orgs")]

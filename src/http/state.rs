@@ -3,13 +3,16 @@
 
 use crate::access::Access;
 use crate::cluster::Cluster;
-use crate::connect::{ConnectService, ConnectionView};
+use crate::connect::{ConnectService, ConnectionView, SaveRequest};
+use crate::http::error::ApiError;
 use crate::metrics::ServiceMetrics;
 use crate::secrets::WebhookTokens;
+use crate::selftest::SelfTests;
 use crate::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use ticketsync_actors::engine::Engine;
+use ticketsync_actors::OrgId;
 
 /// Whether storage is open and recovery is done (`/readyz`).
 #[derive(Default)]
@@ -38,13 +41,55 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// This node's membership when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
+    /// The console's session cookies and CSRF tokens.
+    pub console: crate::console::Sessions,
+    /// The setup self-test: runs, reports, webhook arrivals.
+    pub self_tests: SelfTests,
 }
 
 impl AppState {
+    /// Save the org's Freshdesk settings (`connect` validates them against Freshdesk), then
+    /// start the org's work: mirror the change on every node, tell the engine (which schedules
+    /// the backfill on a first connect). Answers the connection as the API shows it.
+    pub async fn save_connection(
+        &self,
+        org: OrgId,
+        request: SaveRequest,
+    ) -> Result<ConnectionView, ApiError> {
+        let (view, first_connect) = self.connect.save(org, request).await?;
+        self.org_changed(org)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        self.engine
+            .org_connected(org, first_connect)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if first_connect {
+            tracing::info!(org_id = %org, "first connect: backfill scheduled");
+        }
+        Ok(self.with_runtime(org, view).await?)
+    }
+
+    /// The org's connection as the API shows it (404 `not_connected` if never connected).
+    pub async fn connection(&self, org: OrgId) -> Result<ConnectionView, ApiError> {
+        let view = self.connect.show(org).await?;
+        Ok(self.with_runtime(org, view).await?)
+    }
+
+    /// Disconnect the org from Freshdesk (settings and key are kept). Returns once no write
+    /// to Freshdesk of this node is in flight: after this it posts nothing more. The owner,
+    /// when it is another node, stops once it hears of the change.
+    pub async fn disconnect(&self, org: OrgId) -> Result<(), ApiError> {
+        self.connect.disconnect(org).await?;
+        self.org_changed(org)
+            .await
+            .map_err(|e| ApiError::internal(&e))
+    }
+
     /// Add what only the running service knows (last webhook) to a connection view.
     pub async fn with_runtime(
         &self,
-        org: ticketsync_actors::OrgId,
+        org: OrgId,
         mut view: ConnectionView,
     ) -> Result<ConnectionView, crate::store::StoreError> {
         view.last_webhook_at = self.store.last_webhook_at(org).await?;
@@ -57,7 +102,7 @@ impl AppState {
     /// org (which may be another one) to mirror it too and start or stop its jobs.
     pub async fn org_changed(
         &self,
-        org: ticketsync_actors::OrgId,
+        org: OrgId,
     ) -> Result<(), ticketsync_actors::ports::StoreFailure> {
         self.engine.org_changed(org).await?;
         if let Some(cluster) = &self.cluster {
@@ -67,7 +112,7 @@ impl AppState {
     }
 
     /// The org's backfill progress as the API shows it.
-    pub async fn backfill_view(&self, org: ticketsync_actors::OrgId) -> serde_json::Value {
+    pub async fn backfill_view(&self, org: OrgId) -> serde_json::Value {
         self.engine
             .backfill(org)
             .await

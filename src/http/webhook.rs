@@ -1,9 +1,11 @@
 //! `POST /webhooks/freshdesk/{token}`: durable intake (contract §3). The request is answered 202
 //! only after the event is in the sled inbox and a (group-committed) flush covers it, and the
-//! ticket's actor is woken. A refused request stores nothing.
+//! ticket's actor is woken; then a running setup self-test hears of it. A refused request
+//! stores nothing.
 
 use super::error::{payload_too_large, ApiError, Code};
 use crate::http::state::AppState;
+use crate::selftest::Seen;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -177,6 +179,9 @@ async fn receive(
         .metrics
         .webhooks_accepted
         .fetch_add(1, Ordering::Relaxed);
+    state
+        .self_tests
+        .observe(org, ticket, Seen::Webhook(&hint.triggered_event));
     tracing::debug!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
 }

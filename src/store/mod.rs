@@ -9,10 +9,12 @@ mod group_commit;
 pub mod migrate;
 mod orgs;
 pub mod postgres;
+mod self_tests;
 mod tickets;
 
 pub use group_commit::FlushFaults;
-pub use orgs::{ConnectionRecord, OrgStore};
+pub use orgs::{ConnectionRecord, OrgStore, TokenRecord};
+pub use self_tests::SelfTestStore;
 pub use tickets::{SessionCursor, SessionSummaryRow, TicketQueries};
 
 use async_trait::async_trait;
@@ -23,10 +25,10 @@ use ticketsync_actors::ports::EngineStore;
 use ticketsync_actors::OrgId;
 
 /// Everything the service keeps, on one backend: the engine's port, orgs and connections,
-/// ticket and session reads, and the store's own upkeep.
-pub trait Storage: EngineStore + OrgStore + TicketQueries + StoreAdmin {}
+/// ticket and session reads, self-test reports, and the store's own upkeep.
+pub trait Storage: EngineStore + OrgStore + TicketQueries + SelfTestStore + StoreAdmin {}
 
-impl<T: EngineStore + OrgStore + TicketQueries + StoreAdmin> Storage for T {}
+impl<T: EngineStore + OrgStore + TicketQueries + SelfTestStore + StoreAdmin> Storage for T {}
 
 /// The service's handle on its storage (upcasts to the engine's `Arc<dyn EngineStore>`).
 pub type Store = Arc<dyn Storage>;
@@ -69,6 +71,12 @@ pub struct SledStore {
     meta: sled::Tree,
     orgs: sled::Tree,
     connections: sled::Tree,
+    /// Org admin tokens by org then token id (`orgs.rs`).
+    tokens: sled::Tree,
+    /// Token hash → its key in `tokens` (authentication looks tokens up by hash).
+    token_hashes: sled::Tree,
+    /// The last setup self-test report per org (`self_tests.rs`).
+    self_tests: sled::Tree,
     /// Inbox, ticket records and their indexes (`tickets.rs`): one tree, so a step's writes are one
     /// atomic batch. On disk the tree keeps its name, `engine`.
     engine: sled::Tree,
@@ -118,6 +126,9 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
             connections: db.open_tree("connections")?,
+            tokens: db.open_tree("org_tokens")?,
+            token_hashes: db.open_tree("org_token_hashes")?,
+            self_tests: db.open_tree("self_tests")?,
             gauges: std::sync::Arc::new(tickets::Gauges::count(&engine)?),
             engine,
             commits: std::sync::Arc::new(group_commit::GroupCommit::start(db.clone())?),

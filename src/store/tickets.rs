@@ -537,6 +537,36 @@ impl EngineStore for SledStore {
     }
 }
 
+impl SledStore {
+    /// Remove every engine record of the org in one batch (its queued events, ticket records,
+    /// pending markers, session list rows and session lookups, last-webhook time, job states),
+    /// and take them out of the counts.
+    pub(super) fn erase_engine_records(&self, org: OrgId) -> StoreResult<()> {
+        let mut batch = sled::Batch::default();
+        let (mut tracked, mut pending) = (0, 0);
+        for prefix in [INBOX, PENDING, UPDATED, WEBHOOK, JOB] {
+            for key in self.engine.scan_prefix(org_prefix(prefix, org)).keys() {
+                pending -= i64::from(prefix == PENDING);
+                batch.remove(key?);
+            }
+        }
+        for item in self.engine.scan_prefix(org_prefix(TICKET, org)) {
+            let (key, value) = item?;
+            if let Some(session) = decode::<TicketRecord>(&value)?.session {
+                let mut skey = vec![SESSION];
+                skey.extend_from_slice(session.id.0.as_bytes());
+                batch.remove(skey);
+                tracked -= 1;
+            }
+            batch.remove(key);
+        }
+        self.apply_batch(batch, tracked, pending)?;
+        self.gauges.inbox.lock().remove(&org);
+        self.webhook_seconds.lock().remove(&org);
+        Ok(())
+    }
+}
+
 /// The engine tree in full, for `migrate-store`.
 impl SledStore {
     /// Every ticket record, in (org, ticket) order.

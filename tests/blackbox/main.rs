@@ -3,9 +3,12 @@
 mod harness;
 
 mod connect;
+mod console;
+mod console_client;
 mod flow;
 mod intake;
 mod lifecycle;
 mod migrate;
 mod org_health;
+mod selftest;
 mod thread;

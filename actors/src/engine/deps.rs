@@ -1,5 +1,6 @@
 //! What every actor shares: the engine's configuration, the org registry (each org's actor,
-//! rate budget, pass pools and gate), the admin-command waiters and the crash log.
+//! rate budget, pass pools and gate), the admin-command waiters, the crash log and the set of
+//! parked tickets.
 
 use crate::ids::{EventId, OrgId, TicketId};
 use crate::metrics::EngineMetrics;
@@ -14,7 +15,7 @@ use crate::ticket::state::ErrorNote;
 use actix::prelude::*;
 use chrono::Utc;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -57,6 +58,21 @@ pub struct EngineDeps {
     pub ownership: Arc<dyn Ownership>,
     pub waiters: Waiters,
     pub failures: FailureLog,
+    pub parked: ParkedTickets,
+}
+
+impl EngineDeps {
+    /// The ticket was parked after repeated failures: count it and remember which it is.
+    pub(crate) fn ticket_parked(&self, org: OrgId, ticket: TicketId) {
+        self.parked.0.lock().insert((org, ticket));
+        self.metrics.ticket_parked();
+    }
+
+    /// The parked ticket is tried again, or its actor stopped.
+    pub(crate) fn ticket_unparked(&self, org: OrgId, ticket: TicketId) {
+        self.parked.0.lock().remove(&(org, ticket));
+        self.metrics.ticket_unparked();
+    }
 }
 
 /// How many ticket passes of one org may run at once, by kind of work. Per org, so that one
@@ -291,5 +307,16 @@ impl FailureLog {
     /// The ticket's last crash, if any.
     pub fn get(&self, org: OrgId, ticket: TicketId) -> Option<ErrorNote> {
         self.0.lock().get(&(org, ticket)).cloned()
+    }
+}
+
+/// The tickets parked on this node (the ones the parked gauge counts).
+#[derive(Default)]
+pub struct ParkedTickets(Mutex<BTreeSet<(OrgId, TicketId)>>);
+
+impl ParkedTickets {
+    /// The parked tickets, ordered by org and ticket.
+    pub fn list(&self) -> Vec<(OrgId, TicketId)> {
+        self.0.lock().iter().copied().collect()
     }
 }

@@ -15,7 +15,7 @@ pub(crate) mod router;
 pub use deps::EngineConfig;
 pub use inbox::Inbox;
 
-use deps::{EngineDeps, FailureLog, OrgRegistry, Waiters};
+use deps::{EngineDeps, FailureLog, OrgRegistry, ParkedTickets, Waiters};
 
 use crate::engine::router::{Inspect, Shard};
 use crate::ids::{EventId, OrgId, TicketId};
@@ -93,6 +93,7 @@ impl Engine {
             ownership: parts.ownership,
             waiters: Waiters::default(),
             failures: FailureLog::default(),
+            parked: ParkedTickets::default(),
             config: parts.config,
         });
         let mut arbiters = vec![org_arbiter];
@@ -350,6 +351,11 @@ impl Engine {
     /// The last crash of a ticket's pass.
     pub fn last_crash(&self, org: OrgId, ticket: TicketId) -> Option<ErrorNote> {
         self.deps.failures.get(org, ticket)
+    }
+
+    /// The tickets parked on this node after repeated failures, ordered by org and ticket.
+    pub fn parked_tickets(&self) -> Vec<(OrgId, TicketId)> {
+        self.deps.parked.list()
     }
 
     /// Engine counters and gauges.

@@ -405,6 +405,9 @@ impl FreshdeskApi for BudgetedApi<'_> {
     async fn group(&self, id: GroupId) -> FreshdeskResult<Group> {
         budgeted!(self, self.inner.group(id))
     }
+    async fn groups(&self, page: u32) -> FreshdeskResult<Page<Group>> {
+        budgeted!(self, self.inner.groups(page))
+    }
     async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {
         budgeted!(self, self.inner.ticket_fields())
     }
@@ -577,6 +580,9 @@ mod tests {
             Err(FreshdeskError::NotFound)
         }
         async fn group(&self, _: GroupId) -> FreshdeskResult<Group> {
+            Err(FreshdeskError::NotFound)
+        }
+        async fn groups(&self, _: u32) -> FreshdeskResult<Page<Group>> {
             Err(FreshdeskError::NotFound)
         }
         async fn ticket_fields(&self) -> FreshdeskResult<Vec<TicketField>> {

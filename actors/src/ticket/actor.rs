@@ -314,7 +314,7 @@ impl Actor for TicketActor {
                 }
                 act.phase = Phase::Idle;
                 act.restarts = 0;
-                act.deps.metrics.ticket_unparked();
+                act.deps.ticket_unparked(act.org_id, act.ticket_id);
                 act.dirty = true;
                 act.kick(ctx);
             });
@@ -347,7 +347,7 @@ impl Actor for TicketActor {
         self.deps.metrics.actor_stopped();
         if parked {
             // The park timer dies with this incarnation; the next one starts afresh.
-            self.deps.metrics.ticket_unparked();
+            self.deps.ticket_unparked(self.org_id, self.ticket_id);
         }
         self.shard.do_send(Stopped {
             org_id: self.org_id,
@@ -379,7 +379,7 @@ impl actix::Supervised for TicketActor {
             self.phase = Phase::Idle;
         }
         if !was_parked && matches!(self.phase, Phase::Parked) {
-            self.deps.metrics.ticket_parked();
+            self.deps.ticket_parked(self.org_id, self.ticket_id);
             tracing::error!(org_id = %self.org_id, ticket_id = %self.ticket_id, "ticket keeps failing; parked");
         }
     }

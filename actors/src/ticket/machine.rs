@@ -133,8 +133,27 @@ pub fn import_eligible(record: Option<&TicketRecord>) -> bool {
     })
 }
 
+/// The tag of the setup self-test's test ticket: the gates ignore a ticket that carries it.
+pub const SELF_TEST_TAG: &str = "ticketsync-self-test";
+
+/// The self-test's ticket, ignored before any other rule.
+fn self_test_ticket(ticket: &ObservedTicket, now: DateTime<Utc>) -> Option<GateDecision> {
+    ticket
+        .tags
+        .iter()
+        .any(|t| t == SELF_TEST_TAG)
+        .then_some(GateDecision {
+            decision: GateOutcome::Ignored,
+            reason: GateReason::SelfTest,
+            at: now,
+        })
+}
+
 /// The intake gate for a ticket ticketsync has never decided about (contract §4.1).
 pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
+    if let Some(ignored) = self_test_ticket(ticket, now) {
+        return ignored;
+    }
     if predates_connection(ticket.created_at, org.first_connected_at) {
         return GateDecision {
             decision: GateOutcome::Ignored,
@@ -153,6 +172,9 @@ pub fn gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> G
 /// The gate for a backfilled ticket: the assignment rule only (it predates the connection
 /// by nature).
 pub fn import_gate(ticket: &ObservedTicket, org: &OrgView<'_>, now: DateTime<Utc>) -> GateDecision {
+    if let Some(ignored) = self_test_ticket(ticket, now) {
+        return ignored;
+    }
     let (decision, reason) = assignment_gate(ticket, org);
     GateDecision {
         decision,

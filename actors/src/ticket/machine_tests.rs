@@ -271,6 +271,64 @@ fn auto_handle_all_tracks_any_new_ticket() {
     );
 }
 
+/// The setup self-test's ticket, assigned to the AI agent, in the default group.
+fn self_test_ticket() -> ObservedTicket {
+    ObservedTicket {
+        tags: vec!["vip".into(), SELF_TEST_TAG.into()],
+        responder_id: Some(AI_AGENT),
+        group_id: Some(DEFAULT_GROUP),
+        ..ticket()
+    }
+}
+
+#[test]
+fn the_self_test_ticket_is_ignored_before_any_other_rule() {
+    let settings = settings();
+    let decision = gate(&self_test_ticket(), &view(&settings), at(10, 0, 5));
+    assert_eq!(
+        decision,
+        GateDecision {
+            decision: GateOutcome::Ignored,
+            reason: GateReason::SelfTest,
+            at: at(10, 0, 5),
+        }
+    );
+    assert_eq!(decision.reason.to_string(), "self-test ticket");
+    let old = ObservedTicket {
+        created_at: at(8, 0, 0),
+        ..self_test_ticket()
+    };
+    assert_eq!(
+        gate(&old, &view(&settings), at(10, 0, 5)).reason,
+        GateReason::SelfTest
+    );
+}
+
+#[test]
+fn the_backfill_ignores_the_self_test_ticket_too() {
+    let settings = settings();
+    let old = ObservedTicket {
+        created_at: at(8, 0, 0),
+        ..self_test_ticket()
+    };
+    let decision = import_gate(&old, &view(&settings), at(10, 0, 5));
+    assert_eq!(decision.decision, GateOutcome::Ignored);
+    assert_eq!(decision.reason, GateReason::SelfTest);
+}
+
+#[test]
+fn a_ticket_whose_tag_only_resembles_the_self_test_tag_is_gated_as_usual() {
+    let settings = settings();
+    let ticket = ObservedTicket {
+        tags: vec!["ticketsync-self-test-2".into()],
+        ..ticket()
+    };
+    assert_eq!(
+        gate(&ticket, &view(&settings), at(10, 0, 5)).decision,
+        GateOutcome::Tracked
+    );
+}
+
 #[test]
 fn with_auto_handle_all_off_a_ticket_assigned_to_the_ai_agent_is_tracked() {
     let settings = OrgSettings {
@@ -2594,6 +2652,7 @@ fn summarize_without_customer_messages_counts_the_thread() {
 #[test]
 fn gate_reasons_are_stored_as_the_same_text_as_before() {
     let texts = [
+        (GateReason::SelfTest, "self-test ticket"),
         (
             GateReason::PredatesConnection,
             "created before the organization connected and not imported by the backfill",

@@ -29,6 +29,9 @@ pub struct GateDecision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum GateReason {
+    /// Tagged by ticketsync's setup self-test: never tracked, never answered, live or
+    /// backfilled, whatever the other rules say.
+    SelfTest,
     /// Created before the organization connected (the backfill may still import it).
     PredatesConnection,
     /// The assignment rule, for a ticket created after the connection.
@@ -76,11 +79,14 @@ impl GateReason {
         "created before the organization connected and not imported by the backfill";
     /// Prefix of `Backfill` texts.
     const BACKFILL: &'static str = "backfill: ";
+    /// Stored text of `SelfTest`.
+    const SELF_TEST: &'static str = "self-test ticket";
 }
 
 impl std::fmt::Display for GateReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::SelfTest => f.write_str(Self::SELF_TEST),
             Self::PredatesConnection => f.write_str(Self::PREDATES_CONNECTION),
             Self::Assignment(r) => f.write_str(r.text()),
             Self::Backfill(r) => write!(f, "{}{}", Self::BACKFILL, r.text()),
@@ -91,6 +97,9 @@ impl std::fmt::Display for GateReason {
 
 impl From<&str> for GateReason {
     fn from(text: &str) -> Self {
+        if text == Self::SELF_TEST {
+            return Self::SelfTest;
+        }
         if text == Self::PREDATES_CONNECTION {
             return Self::PredatesConnection;
         }
@@ -122,6 +131,7 @@ impl From<GateReason> for String {
 impl PartialEq<&str> for GateReason {
     fn eq(&self, other: &&str) -> bool {
         match self {
+            Self::SelfTest => *other == Self::SELF_TEST,
             Self::PredatesConnection => *other == Self::PREDATES_CONNECTION,
             Self::Assignment(r) => *other == r.text(),
             Self::Backfill(r) => other.strip_prefix(Self::BACKFILL) == Some(r.text()),

@@ -16,11 +16,23 @@ struct Migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "org_tokens",
+        sql: include_str!("migrations/0002_org_tokens.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "self_tests",
+        sql: include_str!("migrations/0003_self_tests.sql"),
+    },
+];
 
 /// Key of the advisory lock that serialises migrations (any constant the service owns).
 const MIGRATION_LOCK: i64 = 0x7469_636b_6574_7379; // "ticketsy"

@@ -16,7 +16,7 @@
 //!
 //! Submodules: `migrations` (the schema), `fence` (shard ownership and the lease proof of
 //! engine writes), `orgs` (orgs, connections, meta), `engine` (inbox, tickets, jobs, the
-//! session list and the inspection counts).
+//! session list and the inspection counts), `self_tests` (setup self-test reports).
 
 mod appends;
 mod engine;
@@ -24,6 +24,7 @@ mod fence;
 mod import;
 mod migrations;
 mod orgs;
+mod self_tests;
 
 pub use appends::WAKE_CHANNEL;
 pub use fence::{shard_of, ShardTokens};

@@ -1,10 +1,12 @@
-//! Orgs, their Freshdesk connections, and the deployment-wide values in `meta` (the webhook
+//! Orgs, their Freshdesk connections, their admin tokens, the erasure of an org, and the deployment-wide values in `meta` (the webhook
 //! token secret, the shard count). None of these writes is fenced: any node accepts admin
 //! calls.
 
 use super::{PgError, PgStore};
-use crate::store::{ConnectionRecord, OrgStore, StoreResult};
+use crate::access::TokenId;
+use crate::store::{ConnectionRecord, OrgStore, StoreResult, TokenRecord};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use ticketsync_actors::org::Org;
 use ticketsync_actors::OrgId;
 use tokio_postgres::types::Json;
@@ -145,6 +147,147 @@ impl OrgStore for PgStore {
         .await?;
         Ok(())
     }
+
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let token = token.clone();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO org_tokens (id, org_id, name, hash, created_at, last_used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &token.id.0,
+                        &token.org.0,
+                        &token.name,
+                        &&token.hash[..],
+                        &token.created_at,
+                        &token.last_used_at,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn org_tokens(&self, org: OrgId) -> StoreResult<Vec<TokenRecord>> {
+        let tokens = self
+            .run(move |pool| async move {
+                let rows = pool
+                    .get()
+                    .await?
+                    .query(
+                        &format!(
+                            "SELECT {TOKEN_COLUMNS} FROM org_tokens WHERE org_id = $1 \
+                             ORDER BY created_at, id"
+                        ),
+                        &[&org.0],
+                    )
+                    .await?;
+                rows.iter().map(token_of).collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(tokens)
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenRecord>> {
+        let hash = hash.to_vec();
+        let token = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt(
+                        &format!("SELECT {TOKEN_COLUMNS} FROM org_tokens WHERE hash = $1"),
+                        &[&hash],
+                    )
+                    .await?;
+                row.as_ref().map(token_of).transpose()
+            })
+            .await?;
+        Ok(token)
+    }
+
+    async fn touch_token(&self, org: OrgId, id: TokenId, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "UPDATE org_tokens SET last_used_at = $3 WHERE org_id = $1 AND id = $2",
+                    &[&org.0, &id.0, &at],
+                )
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_token(&self, org: OrgId, id: TokenId) -> StoreResult<bool> {
+        let deleted = self
+            .run(move |pool| async move {
+                let n = pool
+                    .get()
+                    .await?
+                    .execute(
+                        "DELETE FROM org_tokens WHERE org_id = $1 AND id = $2",
+                        &[&org.0, &id.0],
+                    )
+                    .await?;
+                Ok(n > 0)
+            })
+            .await?;
+        Ok(deleted)
+    }
+
+    /// One transaction: every table that holds an `org_id`, then the org.
+    async fn erase_org(&self, org: OrgId) -> StoreResult<()> {
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            for table in ORG_TABLES {
+                tx.execute(&format!("DELETE FROM {table} WHERE org_id = $1"), &[&org.0])
+                    .await?;
+            }
+            tx.execute("DELETE FROM orgs WHERE id = $1", &[&org.0])
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.webhook_seconds.lock().remove(&org);
+        Ok(())
+    }
+}
+
+/// Every table with an `org_id` column, the connection first (the webhook answers 410 from
+/// the moment the erase commits).
+const ORG_TABLES: [&str; 6] = [
+    "connections",
+    "org_tokens",
+    "inbox",
+    "tickets",
+    "org_webhooks",
+    "jobs",
+];
+
+/// The columns of `org_tokens`, in the order `token_of` reads them.
+const TOKEN_COLUMNS: &str = "id, org_id, name, hash, created_at, last_used_at";
+
+fn token_of(row: &tokio_postgres::Row) -> Result<TokenRecord, PgError> {
+    let hash: Vec<u8> = row.get(3);
+    Ok(TokenRecord {
+        id: TokenId(row.get(0)),
+        org: OrgId(row.get(1)),
+        name: row.get(2),
+        hash: hash
+            .try_into()
+            .map_err(|_| PgError::Corrupt("a token hash is not 32 bytes".into()))?,
+        created_at: row.get(4),
+        last_used_at: row.get(5),
+    })
 }
 
 /// Set a `meta` key, replacing its value.
