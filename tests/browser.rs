@@ -4,7 +4,7 @@
 //!
 //! This file only sets the stage: it starts the simulator in-process and the binary as a
 //! child process (a known admin token, the simulator as an insecure host, the storage backend
-//! of `TICKETSYNC_TEST_BACKEND`), then runs `node --test` with what the scenarios need in
+//! of `TICKETSYNC_TEST_BACKEND`, a short self-test wait), then runs `node --test` with what the scenarios need in
 //! its environment, forwards its output and fails when it fails. The screenshots land in
 //! `target/console-screenshots/`.
 //!
@@ -21,6 +21,9 @@ use testkit::ServiceProcess;
 
 /// The operator token the service is started with.
 const ADMIN_TOKEN: &str = "browser-admin-token-4b8e21";
+/// How long the self-test waits for each rule's webhook: the scenario with Rule 2 switched off
+/// waits this long for it.
+const SELF_TEST_WAIT_SECS: u64 = 3;
 /// The browser the scenarios drive (Debian's `chromium` package).
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a start of the service may take.
@@ -59,6 +62,10 @@ fn an_admin_walks_the_console_in_a_real_browser() {
         .env(
             "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
             format!("[\"{}\"]", sim.host()),
+        )
+        .env(
+            "TICKETSYNC__SELF_TEST__WAIT_SECS",
+            SELF_TEST_WAIT_SECS.to_string(),
         );
     service.spawn();
     let http = reqwest::Client::new();

@@ -226,14 +226,17 @@ test('the operator signs in with the admin token and lands on the organizations'
 test('the operator creates an organization and opens its Freshdesk settings', async () => {
   await page.getByLabel('Name').fill(org.name);
   await page.getByRole('button', { name: 'Create organization' }).click();
-  await page.getByText(org.name).first().waitFor();
+  await page.waitForURL(/\/settings\/freshdesk$/);
   const { body } = await api('GET', '/api/v1/orgs');
   const created = body.items.filter((item) => item.name === org.name);
   assert.equal(created.length, 1, 'one organization of that name is stored');
   org.id = created[0].id;
-  await screenshot('organizations');
+  assert.equal(new URL(page.url()).pathname, settingsPath(), 'a new org opens on its settings');
 
-  await page.goto(settingsPath());
+  await page.getByRole('link', { name: 'Organizations' }).click();
+  await screenshot('organizations');
+  await page.getByRole('link', { name: org.name }).click();
+  await page.waitForURL(/\/settings\/freshdesk$/);
   const headings = await page.getByRole('heading').allInnerTexts();
   const expected = [
     'Freshdesk account',
