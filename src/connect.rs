@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Role};
 use ticketsync_actors::org::{AiAgent, ChannelModes, HandoffSettings, OrgSettings, Routing};
 use ticketsync_actors::OrgPause;
-use ticketsync_actors::{AgentId, GroupId, OrgId};
+use ticketsync_actors::{AgentId, GroupId, OrgId, TicketId};
 
 /// Payload of Freshdesk rule 1 (ticket created).
 pub const TICKET_CREATED_PAYLOAD: &str =
@@ -316,6 +316,15 @@ impl ConnectService {
             tracing::info!(%org, "freshdesk connection disconnected");
         }
         Ok(())
+    }
+
+    /// Where an agent opens `ticket` in the Freshdesk of `domain` (a stored domain); None
+    /// when the domain no longer passes the guard.
+    pub fn ticket_url(&self, domain: &str, ticket: TicketId) -> Option<String> {
+        self.connector
+            .domain(domain)
+            .ok()
+            .map(|d| d.ticket_url(ticket))
     }
 
     /// The org's webhook URL.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod inspect;
 pub mod metrics;
 pub mod org_connections;
+pub mod org_erasure;
 pub mod responder;
 pub mod secrets;
 pub mod selftest;

@@ -13,6 +13,7 @@ use crate::http;
 use crate::http::state::{AppState, Readiness};
 use crate::metrics::ServiceMetrics;
 use crate::org_connections::StoredOrgs;
+use crate::org_erasure::{ErasedOrgs, ErasureFence};
 use crate::secrets::{
     generate_admin_token, load_admin_token, load_node_id, KeyVault, WebhookTokens,
 };
@@ -186,8 +187,9 @@ impl Application {
             observer: Some(metrics.clone()),
         };
         let responder = crate::responder::build(&settings.responder, reqwest::Client::new())?;
+        let erased = Arc::new(ErasedOrgs::default());
         let engine = Engine::start(EngineParts {
-            store: store.clone(),
+            store: Arc::new(ErasureFence::new(store.clone(), erased.clone())),
             orgs: Arc::new(StoredOrgs {
                 store: store.clone(),
                 vault: vault.clone(),
@@ -263,6 +265,7 @@ impl Application {
                 &settings.server.public_url,
             ),
             self_tests,
+            erased,
         });
         let readiness = web::Data::new(Readiness::default());
 

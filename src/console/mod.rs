@@ -7,6 +7,9 @@
 //! `templates/console/`, checked at compile time; the stylesheet, `console.js` and the vendored
 //! htmx are embedded in the binary and served under `/console/static/`.
 
+mod access_pages;
+mod engine;
+mod inbox;
 mod layout;
 mod orgs;
 pub mod session;
@@ -123,6 +126,11 @@ fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Page
         .body(html))
 }
 
+/// How the console writes a moment: `2026-12-03 14:11 UTC`.
+fn display_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// A 303 to another console page (after a form post).
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -166,7 +174,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().error_handler(|_, _| PageError::BadForm.into()))
         .service(static_file)
         .configure(session::configure)
-        .configure(orgs::configure);
+        .configure(orgs::configure)
+        .configure(inbox::configure)
+        .configure(engine::configure)
+        .configure(access_pages::configure);
+}
+
+/// The orgs this admin may see, by name.
+pub async fn visible_orgs(
+    state: &crate::http::state::AppState,
+    user: &session::ConsoleUser,
+) -> Result<Vec<ticketsync_actors::org::Org>, PageError> {
+    let mut orgs = state.store.orgs().await.map_err(PageError::store)?;
+    orgs.retain(|o| user.principal.may_access(o.id));
+    orgs.sort_by_key(|o| o.name.to_lowercase());
+    Ok(orgs)
 }
 
 /// The org a console URL names, when it exists and this admin may see it; any other case is

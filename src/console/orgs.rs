@@ -38,10 +38,7 @@ async fn orgs_page(
     error: Option<String>,
 ) -> Result<OrgsPage, PageError> {
     let mut orgs = Vec::new();
-    let mut all = state.store.orgs().await.map_err(PageError::store)?;
-    all.retain(|o| user.principal.may_access(o.id));
-    all.sort_by_key(|o| o.name.to_lowercase());
-    for org in all {
+    for org in super::visible_orgs(state, user).await? {
         let connection = state
             .store
             .connection(org.id)

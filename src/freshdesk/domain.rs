@@ -12,6 +12,7 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use ticketsync_actors::TicketId;
 
 /// The longest host name DNS allows (RFC 1035).
 const MAX_HOST_LEN: usize = 253;
@@ -305,16 +306,27 @@ impl FreshdeskDomain {
     /// The full URL of an API v2 path: `api_url("/tickets/1")` is
     /// `https://acme.freshdesk.com/api/v2/tickets/1`. A missing leading `/` is added.
     pub fn api_url(&self, path_and_query: &str) -> String {
-        let scheme = match self.scheme {
-            Scheme::Https => "https",
-            Scheme::Http => "http",
-        };
         let separator = if path_and_query.starts_with('/') {
             ""
         } else {
             "/"
         };
-        format!("{scheme}://{}/api/v2{separator}{path_and_query}", self.host)
+        format!("{}/api/v2{separator}{path_and_query}", self.origin())
+    }
+
+    /// Where an agent opens the ticket in Freshdesk's web app:
+    /// `https://acme.freshdesk.com/a/tickets/123`.
+    pub fn ticket_url(&self, ticket: TicketId) -> String {
+        format!("{}/a/tickets/{ticket}", self.origin())
+    }
+
+    /// `scheme://host`.
+    fn origin(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        format!("{scheme}://{}", self.host)
     }
 }
 
@@ -350,6 +362,10 @@ mod tests {
         assert_eq!(
             domain.api_url("agents/me"),
             "https://acme.freshdesk.com/api/v2/agents/me"
+        );
+        assert_eq!(
+            domain.ticket_url(TicketId(123)),
+            "https://acme.freshdesk.com/a/tickets/123"
         );
         assert_eq!(domain.to_string(), "acme.freshdesk.com");
         assert_eq!(
@@ -469,6 +485,10 @@ mod tests {
         assert_eq!(
             with_sim.parse("localhost:8081").unwrap().api_url("/roles"),
             "http://localhost:8081/api/v2/roles"
+        );
+        assert_eq!(
+            sim.ticket_url(TicketId(7)),
+            "http://127.0.0.1:9000/a/tickets/7"
         );
         // Exact match only: another port, a scheme or a path is still refused.
         assert_eq!(

@@ -33,6 +33,8 @@ pub enum Code {
     SessionNotFound,
     /// 404: the organization has no Freshdesk connection.
     NotConnected,
+    /// 404: the organization has no admin token with this id.
+    TokenNotFound,
     /// 405: a method the route does not accept.
     MethodNotAllowed,
     /// 409: an admin handoff/resume on a disconnected organization.
@@ -78,7 +80,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the enum.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 32] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::InvalidQuery,
@@ -90,6 +92,7 @@ impl Code {
         Code::OrgNotFound,
         Code::SessionNotFound,
         Code::NotConnected,
+        Code::TokenNotFound,
         Code::MethodNotAllowed,
         Code::IntegrationDisconnected,
         Code::IntegrationGone,
@@ -126,6 +129,7 @@ impl Code {
             Code::OrgNotFound => "org_not_found",
             Code::SessionNotFound => "session_not_found",
             Code::NotConnected => "not_connected",
+            Code::TokenNotFound => "token_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::IntegrationDisconnected | Code::IntegrationGone => "integration_disconnected",
             Code::PayloadTooLarge => "payload_too_large",
@@ -161,7 +165,8 @@ impl Code {
             | Code::OrgNotFound
             | Code::SessionNotFound
             | Code::NotConnected
-            | Code::SelfTestNotRun => StatusCode::NOT_FOUND,
+            | Code::SelfTestNotRun
+            | Code::TokenNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::IntegrationDisconnected | Code::SelfTestRunning => StatusCode::CONFLICT,
             Code::IntegrationGone => StatusCode::GONE,
@@ -298,10 +303,16 @@ pub fn query_error_handler(
 
 /// Unknown routes and methods.
 pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+    Err(no_endpoint(req.method(), req.path()))
+}
+
+/// 404 `not_found` for a route that does not exist, or that the caller may not know exists
+/// (an org admin asking for an operator-only route).
+pub fn no_endpoint(method: &actix_web::http::Method, path: &str) -> ApiError {
+    ApiError::new(
         Code::NotFound,
-        format!("There is no endpoint {} {}.", req.method(), req.path()),
-    ))
+        format!("There is no endpoint {method} {path}."),
+    )
 }
 
 /// The one code table of the connect flow.

@@ -10,6 +10,7 @@ pub mod orgs;
 mod selftest;
 mod sessions;
 pub mod state;
+mod tokens;
 pub mod webhook;
 
 use actix_web::middleware::from_fn;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(freshdesk::configure)
             .configure(selftest::configure)
             .configure(sessions::configure)
+            .configure(tokens::configure)
             .configure(inspect::configure)
             .default_service(web::to(error::route_not_found)),
     )

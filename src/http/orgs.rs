@@ -1,8 +1,11 @@
-//! `/api/v1/orgs`: create, list and read organizations.
+//! `/api/v1/orgs`: create, list, read and delete organizations. An org admin lists only its
+//! own org; creating and deleting are the operator's (`auth::require_admin` answers an org
+//! admin 404 for them).
 
 use super::error::{ApiError, Code};
+use crate::access::Principal;
 use crate::http::state::AppState;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -52,8 +55,13 @@ pub async fn create_org(state: &AppState, name: &str) -> Result<Org, ApiError> {
 }
 
 #[get("/orgs")]
-async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({"items": state.store.orgs().await?})))
+async fn list(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let mut orgs = state.store.orgs().await?;
+    orgs.retain(|org| principal.may_access(org.id));
+    Ok(HttpResponse::Ok().json(json!({"items": orgs})))
 }
 
 #[get("/orgs/{org_id}")]
@@ -65,6 +73,16 @@ async fn show(
     Ok(HttpResponse::Ok().json(org))
 }
 
+/// Delete the org and erase everything stored for it (`AppState::delete_org`).
+#[delete("/orgs/{org_id}")]
+async fn remove(
+    state: web::Data<AppState>,
+    org_id: web::Path<OrgId>,
+) -> Result<HttpResponse, ApiError> {
+    state.delete_org(*org_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// 404 `org_not_found`.
 pub fn org_not_found() -> ApiError {
     ApiError::new(Code::OrgNotFound, "No organization has this id.")
@@ -72,5 +90,8 @@ pub fn org_not_found() -> ApiError {
 
 /// Register the org routes (inside the admin scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create).service(list).service(show);
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(remove);
 }

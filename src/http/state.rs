@@ -3,12 +3,13 @@
 
 use crate::access::Access;
 use crate::cluster::Cluster;
-use crate::connect::{ConnectService, ConnectionView, SaveRequest};
+use crate::connect::{ConnectError, ConnectService, ConnectionView, SaveRequest};
 use crate::http::error::ApiError;
 use crate::metrics::ServiceMetrics;
+use crate::org_erasure::ErasedOrgs;
 use crate::secrets::WebhookTokens;
 use crate::selftest::SelfTests;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use ticketsync_actors::engine::Engine;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub console: crate::console::Sessions,
     /// The setup self-test: runs, reports, webhook arrivals.
     pub self_tests: SelfTests,
+    /// The orgs deleted since start, whose writes the engine's store refuses.
+    pub erased: Arc<ErasedOrgs>,
 }
 
 impl AppState {
@@ -108,6 +111,28 @@ impl AppState {
         if let Some(cluster) = &self.cluster {
             cluster.announce_org_change(org).await;
         }
+        Ok(())
+    }
+
+    /// Delete the org (contract §12; the JSON route and the console's delete page call this):
+    /// disconnect it, so that once `org_changed` returns this node writes nothing more to its
+    /// Freshdesk and its owner (another node) is told; refuse every further engine write for
+    /// it here and stop its jobs; then erase everything stored for it and flush. Its webhook
+    /// answers 410 from the moment the connection is erased. 404 `org_not_found` when no org
+    /// has this id. A failure part-way leaves the org in place (it is erased last): retry.
+    pub async fn delete_org(&self, org: OrgId) -> Result<(), ApiError> {
+        match self.connect.disconnect(org).await {
+            Ok(()) | Err(ConnectError::NotConnected) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.org_changed(org)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        self.erased.mark(org).await;
+        self.engine.stop_orgs(|o| o == org).await;
+        self.store.erase_org(org).await?;
+        self.store.flush().await.map_err(StoreError::from)?;
+        tracing::info!(org_id = %org, "organization deleted and erased");
         Ok(())
     }
 

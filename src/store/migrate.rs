@@ -2,7 +2,7 @@
 //! `storage.path`) into a PostgreSQL database, while no node runs on either.
 //!
 //! Copied: orgs, connections (API keys stay sealed: every PostgreSQL node must be configured
-//! with the sled deployment's encryption key), ticket records (sessions, outbox, progress),
+//! with the sled deployment's encryption key), org admin tokens (their hashes), ticket records (sessions, outbox, progress),
 //! queued events, background job states, last-webhook times, the webhook token secret (the
 //! webhook URLs given to Freshdesk stay valid) and a generated admin token. Idempotent: every
 //! write replaces or skips what an earlier run wrote, so running it twice leaves the same rows.
@@ -20,6 +20,7 @@ const CHUNK: usize = 500;
 pub struct Copied {
     pub orgs: usize,
     pub connections: usize,
+    pub tokens: usize,
     pub tickets: usize,
     /// Queued events copied now (events an earlier run copied are skipped).
     pub events: usize,
@@ -31,9 +32,10 @@ impl std::fmt::Display for Copied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} orgs, {} connections, {} tickets, {} queued events (new), {} job states{}",
+            "{} orgs, {} connections, {} org admin tokens, {} tickets, {} queued events (new), {} job states{}",
             self.orgs,
             self.connections,
+            self.tokens,
             self.tickets,
             self.events,
             self.jobs,
@@ -74,6 +76,10 @@ pub async fn sled_to_postgres(
         if let Some(connection) = sled.connection(org.id).await? {
             pg.put_connection(org.id, &connection).await?;
             copied.connections += 1;
+        }
+        for token in sled.org_tokens(org.id).await? {
+            pg.insert_token(&token).await?;
+            copied.tokens += 1;
         }
         if let Some(at) = sled.last_webhook_at(org.id).await? {
             pg.import_webhook_time(org.id, at).await?;

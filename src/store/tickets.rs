@@ -724,4 +724,49 @@ mod tests {
         assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
         assert_eq!(gauged(&store, &orgs).await, (1, vec![0, 1], 3));
     }
+
+    #[tokio::test]
+    async fn erasing_an_org_removes_its_records_and_its_counts_and_keeps_the_other_org_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (OrgId::new(), OrgId::new());
+        let orgs = [a, b];
+        let store = SledStore::open(dir.path()).unwrap();
+        appended(&store, a, 1, 3).await;
+        appended(&store, b, 1, 2).await;
+        store
+            .put_records(&[record(a, 1, true), record(a, 2, false), record(b, 7, true)])
+            .await
+            .unwrap();
+        store
+            .save_job(a, "sweep", &serde_json::json!({}))
+            .await
+            .unwrap();
+        store
+            .append_event(
+                a,
+                TicketId(9),
+                EventKind::Webhook {
+                    triggered_event: String::new(),
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+
+        store.erase_engine_records(a).unwrap();
+        assert_eq!(gauged(&store, &orgs).await, scanned(&store, &orgs));
+        assert_eq!(gauged(&store, &orgs).await, (2, vec![0, 2], 1));
+        let a_bytes = a.0.as_bytes();
+        let left: Vec<_> = store
+            .engine
+            .iter()
+            .map(|item| item.unwrap())
+            .filter(|(k, v)| {
+                k.windows(16).any(|w| w == a_bytes) || v.windows(16).any(|w| w == a_bytes)
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(store.record(b, TicketId(7)).unwrap().is_some());
+        assert_eq!(store.last_webhook_at(a).await.unwrap(), None);
+    }
 }

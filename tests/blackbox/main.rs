@@ -2,9 +2,11 @@
 
 mod harness;
 
+mod access;
 mod connect;
 mod console;
 mod console_client;
+mod console_pages;
 mod flow;
 mod intake;
 mod lifecycle;

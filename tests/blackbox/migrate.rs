@@ -55,6 +55,17 @@ async fn a_sled_deployment_copied_to_postgres_is_served_from_there_with_its_queu
     let session = t.session(&org, answered).await;
     assert_eq!(session.status, 200, "{}", session.body);
     let webhook_before = t.connection(&org).await.body["webhook_url"].clone();
+    let org_token = t
+        .call(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/tokens"),
+            Some(json!({"name": "Org admin"})),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Freshdesk fails every call: the next ticket's event stays queued.
     t.simc
@@ -75,7 +86,10 @@ async fn a_sled_deployment_copied_to_postgres_is_served_from_there_with_its_queu
     std::fs::write(t.data_path().join("admin_token"), "tsa_migrated-token\n").unwrap();
 
     let first = migrate(&t.data_path(), &db);
-    assert!(first.contains("1 orgs, 1 connections"), "{first}");
+    assert!(
+        first.contains("1 orgs, 1 connections, 1 org admin tokens"),
+        "{first}"
+    );
     let after_first = db.contents();
     let second = migrate(&t.data_path(), &db);
     assert!(second.contains("0 queued events (new)"), "{second}");
@@ -100,6 +114,16 @@ async fn a_sled_deployment_copied_to_postgres_is_served_from_there_with_its_queu
 
     let orgs = t.call(Method::GET, "/api/v1/orgs", None).await;
     assert!(orgs.body.to_string().contains(&org), "{}", orgs.body);
+    // The org admin token (its hash) came along: it still opens its org.
+    let r = t
+        .call_as(
+            Method::GET,
+            &format!("/api/v1/orgs/{org}"),
+            None,
+            Some(&org_token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let connection = t.connection(&org).await;
     assert_eq!(connection.status, 200, "{}", connection.body);
     assert_eq!(connection.body["connected"], true, "{}", connection.body);

@@ -44,6 +44,18 @@ fn routes(org: &str, session: &str, sim_domain: &str) -> Vec<(Method, String, Op
             Some(br#"{"reason": "x"}"#.to_vec()),
         ),
         (Method::POST, format!("{o}/sessions/{session}/resume"), None),
+        (
+            Method::POST,
+            format!("{o}/tokens"),
+            Some(br#"{"name": "Intruder"}"#.to_vec()),
+        ),
+        (Method::GET, format!("{o}/tokens"), None),
+        (
+            Method::DELETE,
+            format!("{o}/tokens/{}", uuid::Uuid::new_v4()),
+            None,
+        ),
+        (Method::DELETE, o.clone(), None),
         (Method::GET, "/api/v1/inspect".into(), None),
         (Method::GET, format!("{o}/tickets/1/inspect"), None),
         (Method::GET, "/metrics".into(), None),
@@ -107,6 +119,11 @@ fn wrong_credentials() -> Vec<(String, Auth, &'static str)> {
         (
             "Token scheme".into(),
             Auth::Header(format!("Token {ADMIN_TOKEN}")),
+            "",
+        ),
+        (
+            "an org admin token never issued".into(),
+            Auth::Bearer(format!("tso_{}", "A".repeat(43))),
             "",
         ),
         ("query token".into(), Auth::None, "token"),

@@ -148,6 +148,7 @@ impl OrgStore for PgStore {
         Ok(())
     }
 
+    /// A token with this id already stored is kept (`migrate-store` may run twice).
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
         let token = token.clone();
         self.run(move |pool| async move {
@@ -155,7 +156,7 @@ impl OrgStore for PgStore {
                 .await?
                 .execute(
                     "INSERT INTO org_tokens (id, org_id, name, hash, created_at, last_used_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
                     &[
                         &token.id.0,
                         &token.org.0,
@@ -242,12 +243,22 @@ impl OrgStore for PgStore {
         Ok(deleted)
     }
 
-    /// One transaction: every table that holds an `org_id`, then the org.
+    /// One transaction: every table with an `org_id` column (found in the catalogue, so a
+    /// table added by a later migration is erased too), then the org.
     async fn erase_org(&self, org: OrgId) -> StoreResult<()> {
         self.run(move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            for table in ORG_TABLES {
+            let tables = tx
+                .query(
+                    "SELECT quote_ident(table_name::text) FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND column_name = 'org_id' \
+                     ORDER BY table_name",
+                    &[],
+                )
+                .await?;
+            for table in tables {
+                let table: String = table.get(0);
                 tx.execute(&format!("DELETE FROM {table} WHERE org_id = $1"), &[&org.0])
                     .await?;
             }
@@ -261,17 +272,6 @@ impl OrgStore for PgStore {
         Ok(())
     }
 }
-
-/// Every table with an `org_id` column, the connection first (the webhook answers 410 from
-/// the moment the erase commits).
-const ORG_TABLES: [&str; 6] = [
-    "connections",
-    "org_tokens",
-    "inbox",
-    "tickets",
-    "org_webhooks",
-    "jobs",
-];
 
 /// The columns of `org_tokens`, in the order `token_of` reads them.
 const TOKEN_COLUMNS: &str = "id, org_id, name, hash, created_at, last_used_at";
