@@ -1,4 +1,4 @@
-//! The setup self-test (contract §12): one click checks what an admin would otherwise check by
+//! The setup self-test (contract §7 "Setup self-test"): one click checks what an admin would otherwise check by
 //! hand after connecting Freshdesk. It runs in the background, one per org at a time, and
 //! walks these steps in order, storing the report after each so that `GET …/self-test` and the
 //! console's settings page show its progress:
@@ -12,6 +12,8 @@
 //! 7. the status is set to Pending, 8. Rule 2's webhook (status changed) arrives;
 //! 9. the test ticket is closed (not deleted: an admin can still open it);
 //! 10. the remaining rate budget, as the engine knows it.
+//!
+//! Once the org is disconnected (or deleted) a run writes nothing more to Freshdesk.
 //!
 //! Arrivals: on one node the webhook route calls [`SelfTests::observe`] with the rule's
 //! `triggered_event` once the webhook is accepted. With several nodes (PostgreSQL) a webhook
@@ -388,8 +390,50 @@ impl Expect {
     fn advice(self) -> &'static str {
         match self {
             Self::Created => "check that Rule 1 is active under Admin → Automations → Ticket Creation, that its action is 'Trigger webhook' with this organization's webhook URL, and that its conditions match any ticket",
-            Self::NoteAdded => "check that Rule 2 is active under Admin → Automations → Ticket Updates and that its events include 'Note is added'",
-            Self::StatusChanged => "check that Rule 2 is active under Admin → Automations → Ticket Updates and that its events include 'Status is changed'",
+            Self::NoteAdded => "check that Rule 2 is active under Admin → Automations → Ticket Updates, that it is performed by 'Anyone', and that its events include 'Note is added'",
+            Self::StatusChanged => "check that Rule 2 is active under Admin → Automations → Ticket Updates, that it is performed by 'Anyone', and that its events include 'Status is changed'",
+        }
+    }
+}
+
+/// The private note the self-test adds to its ticket.
+const TEST_NOTE: &str =
+    "<p>ticketsync self-test: this private note checks that Rule 2 fires when a note is added.</p>";
+
+/// What the self-test does to its ticket to make Rule 2 fire.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    AddNote,
+    SetPending,
+}
+
+impl Action {
+    fn key(self) -> StepKey {
+        match self {
+            Self::AddNote => StepKey::AddNote,
+            Self::SetPending => StepKey::SetPending,
+        }
+    }
+
+    /// The step that waits for the rule this action fires, and what it waits for.
+    fn awaited(self) -> (StepKey, Expect) {
+        match self {
+            Self::AddNote => (StepKey::Rule2Note, Expect::NoteAdded),
+            Self::SetPending => (StepKey::Rule2Status, Expect::StatusChanged),
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::AddNote => "private note added",
+            Self::SetPending => "status set to Pending",
+        }
+    }
+
+    fn refused(self) -> &'static str {
+        match self {
+            Self::AddNote => "the note",
+            Self::SetPending => "the status change",
         }
     }
 }
@@ -424,27 +468,30 @@ impl Run {
     }
 
     async fn steps(&mut self) {
-        let mut stop: Option<String> = None;
-        match self.check_agent().await {
-            Ok(()) => {}
-            Err(reason) => stop = Some(reason),
-        }
-        if stop.is_none() {
-            self.check_marker().await;
-        } else {
-            self.skip(StepKey::MarkerField, &stop);
-        }
-        let ticket = match &stop {
-            None => self.create_ticket().await,
-            Some(_) => {
-                self.skip(StepKey::CreateTicket, &stop);
+        // Why the steps that need Freshdesk cannot run, once one of them made that clear.
+        let mut blocked = self.check_agent().await.err();
+        let ticket = match &blocked {
+            None => {
+                self.check_marker().await;
+                match self.disconnected().await {
+                    None => self.create_ticket().await,
+                    Some(reason) => {
+                        self.skip(StepKey::CreateTicket, &reason);
+                        blocked = Some(reason);
+                        None
+                    }
+                }
+            }
+            Some(reason) => {
+                self.skip(StepKey::MarkerField, reason);
+                self.skip(StepKey::CreateTicket, reason);
                 None
             }
         };
         match ticket {
             Some(ticket) => self.exercise_rules(ticket).await,
             None => {
-                let stop = stop.or(Some("no test ticket was created".into()));
+                let reason = blocked.unwrap_or_else(|| "no test ticket was created".into());
                 for key in [
                     StepKey::Rule1Created,
                     StepKey::AddNote,
@@ -453,7 +500,7 @@ impl Run {
                     StepKey::Rule2Status,
                     StepKey::CloseTicket,
                 ] {
-                    self.skip(key, &stop);
+                    self.skip(key, &reason);
                 }
             }
         }
@@ -469,71 +516,79 @@ impl Run {
             self.created_at,
         )
         .await;
-        let note = "<p>ticketsync self-test: this private note checks that Rule 2 fires when a note is added.</p>";
+        let mut blocked: Option<String> = None;
+        for action in [Action::AddNote, Action::SetPending] {
+            match &blocked {
+                Some(reason) => {
+                    self.skip(action.key(), reason);
+                    self.skip(action.awaited().0, reason);
+                }
+                None => blocked = self.act_then_wait(action, ticket).await,
+            }
+        }
+        if let Some(reason) = self.disconnected().await {
+            let reason = format!("{reason}; close ticket #{ticket} by hand");
+            return self.skip(StepKey::CloseTicket, &reason);
+        }
+        let closed = self.set_status(ticket, TicketStatus::Closed).await;
+        let (outcome, finding) = match closed {
+            Ok(()) => (
+                StepOutcome::Ok,
+                format!("ticket #{ticket} closed (it stays in Freshdesk for you to look at)"),
+            ),
+            Err(e) => (
+                StepOutcome::Failed,
+                format!("Freshdesk refused to close ticket #{ticket}: {e} — close it by hand"),
+            ),
+        };
+        self.step(StepKey::CloseTicket, outcome, &finding).await;
+    }
+
+    /// Do `action` on the test ticket, then wait for the rule it fires. Returns why the next
+    /// actions cannot run when Freshdesk refused this one.
+    async fn act_then_wait(&mut self, action: Action, ticket: TicketId) -> Option<String> {
+        let (awaited, expect) = action.awaited();
+        if let Some(reason) = self.disconnected().await {
+            self.skip(action.key(), &reason);
+            self.skip(awaited, &reason);
+            return Some(reason);
+        }
         let sent = Instant::now();
-        let noted = self.client.note(ticket, note, true).await;
-        let mut stop = match self.record_call(noted) {
-            Ok(_) => {
-                self.step(
-                    StepKey::AddNote,
-                    StepOutcome::Ok,
-                    &format!("private note added to ticket #{ticket}"),
-                )
-                .await;
-                self.wait_for(StepKey::Rule2Note, ticket, Expect::NoteAdded, sent)
-                    .await;
+        let done = match action {
+            Action::AddNote => {
+                let noted = self.client.note(ticket, TEST_NOTE, true).await;
+                self.record_call(noted).map(|_| ())
+            }
+            Action::SetPending => self.set_status(ticket, TicketStatus::Pending).await,
+        };
+        match done {
+            Ok(()) => {
+                let finding = format!("{} on ticket #{ticket}", action.done());
+                self.step(action.key(), StepOutcome::Ok, &finding).await;
+                self.wait_for(awaited, ticket, expect, sent).await;
                 None
             }
             Err(e) => {
-                let reason = format!("Freshdesk refused the note: {e}");
-                self.step(StepKey::AddNote, StepOutcome::Failed, &reason)
-                    .await;
-                self.skip(StepKey::Rule2Note, &Some(reason.clone()));
+                let reason = format!("Freshdesk refused {}: {e}", action.refused());
+                self.step(action.key(), StepOutcome::Failed, &reason).await;
+                self.skip(awaited, &reason);
                 Some(reason)
             }
-        };
-        if stop.is_none() {
-            let sent = Instant::now();
-            match self.set_status(ticket, TicketStatus::Pending).await {
-                Ok(()) => {
-                    self.step(
-                        StepKey::SetPending,
-                        StepOutcome::Ok,
-                        &format!("ticket #{ticket} set to Pending"),
-                    )
-                    .await;
-                    self.wait_for(StepKey::Rule2Status, ticket, Expect::StatusChanged, sent)
-                        .await;
-                }
-                Err(e) => {
-                    let reason = format!("Freshdesk refused the status change: {e}");
-                    self.step(StepKey::SetPending, StepOutcome::Failed, &reason)
-                        .await;
-                    stop = Some(reason);
-                }
-            }
-        } else {
-            self.skip(StepKey::SetPending, &stop);
         }
-        if stop.is_some() {
-            self.skip(StepKey::Rule2Status, &stop);
-        }
-        match self.set_status(ticket, TicketStatus::Closed).await {
-            Ok(()) => {
-                self.step(
-                    StepKey::CloseTicket,
-                    StepOutcome::Ok,
-                    &format!("ticket #{ticket} closed (it stays in Freshdesk for you to look at)"),
-                )
-                .await
-            }
+    }
+
+    /// Why the run must write nothing more to Freshdesk, if it must not: the org was
+    /// disconnected (or deleted) since the run started, and a disconnected org's Freshdesk
+    /// gets no writes (contract §2.6).
+    async fn disconnected(&self) -> Option<String> {
+        match self.inner.store.connection(self.org).await {
+            Ok(Some(c)) if c.connected => None,
+            Ok(_) => Some(
+                "the organization was disconnected during the self-test, so ticketsync writes nothing more to its Freshdesk".into(),
+            ),
             Err(e) => {
-                self.step(
-                    StepKey::CloseTicket,
-                    StepOutcome::Failed,
-                    &format!("Freshdesk refused to close ticket #{ticket}: {e} — close it by hand"),
-                )
-                .await
+                tracing::error!(org_id = %self.org, error = %crate::http::error::error_chain(&e), "self-test cannot read the connection");
+                Some("ticketsync could not read the organization's connection (storage failed)".into())
             }
         }
     }
@@ -723,8 +778,7 @@ impl Run {
         })
     }
 
-    fn skip(&mut self, key: StepKey, reason: &Option<String>) {
-        let reason = reason.as_deref().unwrap_or("an earlier step failed");
+    fn skip(&mut self, key: StepKey, reason: &str) {
         self.report
             .set(key, StepOutcome::Skipped, &format!("skipped — {reason}"));
     }

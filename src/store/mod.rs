@@ -9,7 +9,7 @@ mod group_commit;
 pub mod migrate;
 mod orgs;
 pub mod postgres;
-mod self_tests;
+pub(crate) mod self_tests;
 mod tickets;
 
 pub use group_commit::FlushFaults;

@@ -81,8 +81,8 @@ pub trait OrgStore {
     /// Remove one of the org's tokens; whether it was there.
     async fn delete_token(&self, org: OrgId, id: TokenId) -> StoreResult<bool>;
     /// Erase the org and everything stored for it: connection and key, tokens, queued events,
-    /// ticket records and sessions with their indexes, job states, last-webhook time, and last
-    /// the org itself (so a failed erase can be retried through the org). Not durable until
+    /// ticket records and sessions with their indexes, job states, last-webhook time, the last
+    /// self-test report, and last the org itself (so a failed erase can be retried through the org). Not durable until
     /// the next flush.
     async fn erase_org(&self, org: OrgId) -> StoreResult<()>;
 }
@@ -198,6 +198,7 @@ impl OrgStore for SledStore {
             self.delete_token(org, token.id).await?;
         }
         self.erase_engine_records(org)?;
+        self.self_tests.remove(org.0.as_bytes())?;
         self.orgs.remove(org.0.as_bytes())?;
         Ok(())
     }

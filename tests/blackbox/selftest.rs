@@ -274,3 +274,55 @@ async fn a_self_test_needs_a_known_connected_org() {
         .assert_error(404, "self_test_not_run");
     assert!(app.sim_calls("POST", "/api/v2/tickets").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_run_writes_nothing_more_to_freshdesk_once_the_org_is_disconnected() {
+    let app = app().await;
+    let org = app.connected_with_webhook(json!({})).await;
+    // Rule 1 off: the run waits its whole deadline for it, and the admin disconnects meanwhile.
+    let url = app.webhook_url(&org).await;
+    app.simc
+        .set_webhook(&freshdesk_sim::WebhookConfig {
+            created_enabled: Some(false),
+            ..freshdesk_sim::WebhookConfig::to(url)
+        })
+        .await
+        .unwrap();
+    let started = app.call(Method::POST, &path(&org), None).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let ticket = eventually(
+        "the test ticket is created",
+        Duration::from_secs(10),
+        || async {
+            let r = app.call(Method::GET, &path(&org), None).await;
+            r.body["ticket_id"].as_u64()
+        },
+    )
+    .await;
+    assert_eq!(app.disconnect(&org).await.status, 200);
+    let seq = app.last_sim_seq().await;
+
+    let report = finished(&app, &org).await;
+    assert_eq!(report["state"], "failed");
+    let steps = steps(&report);
+    for key in [
+        "add_note",
+        "rule2_note",
+        "set_pending",
+        "rule2_status",
+        "close_ticket",
+    ] {
+        let (_, outcome, detail) = step(&steps, key);
+        assert_eq!(outcome, "skipped", "{key}: {detail}");
+        assert!(detail.contains("disconnected"), "{detail}");
+    }
+    assert!(step(&steps, "close_ticket").2.contains("by hand"));
+    let writes: Vec<_> = app
+        .sim_requests_after(seq)
+        .await
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(app.sim_ticket(ticket).await["status"], 2, "left open");
+}

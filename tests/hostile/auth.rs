@@ -30,6 +30,8 @@ fn routes(org: &str, session: &str, sim_domain: &str) -> Vec<(Method, String, Op
         (Method::PUT, format!("{o}/freshdesk"), Some(settings)),
         (Method::GET, format!("{o}/freshdesk"), None),
         (Method::DELETE, format!("{o}/freshdesk"), None),
+        (Method::POST, format!("{o}/freshdesk/self-test"), None),
+        (Method::GET, format!("{o}/freshdesk/self-test"), None),
         (Method::GET, format!("{o}/sessions"), None),
         (
             Method::GET,

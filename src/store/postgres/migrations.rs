@@ -9,14 +9,14 @@ use super::PgError;
 use tokio_postgres::Client;
 
 /// One embedded migration.
-struct Migration {
+pub(super) struct Migration {
     version: i32,
     name: &'static str,
     sql: &'static str,
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[Migration] = &[
+pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial",

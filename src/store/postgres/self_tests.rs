@@ -48,9 +48,7 @@ impl SelfTestStore for PgStore {
             pool.get()
                 .await?
                 .execute(
-                    "INSERT INTO self_tests (org_id, running_since, record) VALUES ($1, $2, $3) \
-                     ON CONFLICT (org_id) DO UPDATE SET running_since = EXCLUDED.running_since, \
-                     record = EXCLUDED.record",
+                    "UPDATE self_tests SET running_since = $2, record = $3 WHERE org_id = $1",
                     &[&org.0, &running_since(&report), &Json(&report)],
                 )
                 .await?;
