@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Role};
+use ticketsync_actors::freshdesk::{FreshdeskApi, FreshdeskError, Group, Role, TicketField};
 use ticketsync_actors::org::{AiAgent, ChannelModes, HandoffSettings, OrgSettings, Routing};
 use ticketsync_actors::OrgPause;
 use ticketsync_actors::{AgentId, GroupId, OrgId, TicketId};
@@ -173,6 +173,35 @@ impl ConnectService {
 
     /// contract §2.1: check the domain, the key and the admin role. Stores nothing.
     pub async fn verify(&self, domain: &str, api_key: &str) -> Result<AiAgent, ConnectError> {
+        let (client, host) = self.submitted_client(domain, api_key)?;
+        verify_agent(&client, &host).await
+    }
+
+    /// `verify`, then what the account offers to pick from (groups, human agents, checkbox
+    /// fields), read through the submitted key. Stores nothing.
+    pub async fn verify_with_choices(
+        &self,
+        domain: &str,
+        api_key: &str,
+    ) -> Result<(AiAgent, AccountChoices), ConnectError> {
+        let (client, host) = self.submitted_client(domain, api_key)?;
+        let agent = verify_agent(&client, &host).await?;
+        let choices = account_choices(&client, &host, &agent).await?;
+        Ok((agent, choices))
+    }
+
+    /// What the org's connected account offers to pick from, through the stored key.
+    pub async fn stored_account_choices(&self, org: OrgId) -> Result<AccountChoices, ConnectError> {
+        let (record, client) = self.stored_client(org).await?;
+        account_choices(&client, &record.settings.domain, &record.agent).await
+    }
+
+    /// A client for a submitted domain (through the guard) and key.
+    fn submitted_client(
+        &self,
+        domain: &str,
+        api_key: &str,
+    ) -> Result<(FreshdeskClient, String), ConnectError> {
         let domain = self.connector.domain(domain)?;
         if api_key.trim().is_empty() {
             return Err(ConnectError::MissingApiKey);
@@ -181,7 +210,7 @@ impl ConnectService {
         let client = self
             .connector
             .client(domain, SecretString::from(api_key.trim().to_string()));
-        verify_agent(&client, &host).await
+        Ok((client, host))
     }
 
     /// contract §2.2: verify again, validate every referenced object, then store atomically.
@@ -376,6 +405,67 @@ impl From<&ChannelModes> for ChannelsResolved {
             other: m.mode_for(Channel::Other),
         })
     }
+}
+
+/// What an account offers the settings page's pickers.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChoices {
+    /// Every group (default group, handoff group).
+    pub groups: Vec<Group>,
+    /// Every agent but the AI agent itself (handoff agent).
+    pub agents: Vec<AiAgent>,
+    /// The custom checkbox ticket fields (handoff marker).
+    pub checkbox_fields: Vec<TicketField>,
+}
+
+/// Pages read at most per list: 100 items each, far beyond a support team's groups and agents.
+const MAX_CHOICE_PAGES: u32 = 20;
+
+/// Read the account's groups, agents and checkbox fields (each list paged).
+async fn account_choices(
+    client: &dyn FreshdeskApi,
+    domain: &str,
+    ai: &AiAgent,
+) -> Result<AccountChoices, ConnectError> {
+    let fail = |e: FreshdeskError| unreachable(domain, e);
+    let mut choices = AccountChoices::default();
+    for page in 1..=MAX_CHOICE_PAGES {
+        let listed = client.groups(page).await.map_err(fail)?.value;
+        choices.groups.extend(listed.items);
+        if !listed.has_next {
+            break;
+        }
+    }
+    for page in 1..=MAX_CHOICE_PAGES {
+        let listed = client.agents(page).await.map_err(fail)?.value;
+        choices
+            .agents
+            .extend(
+                listed
+                    .items
+                    .into_iter()
+                    .filter(|a| a.id != ai.id)
+                    .map(|a| AiAgent {
+                        id: a.id,
+                        name: a.contact.name,
+                        email: a.contact.email,
+                    }),
+            );
+        if !listed.has_next {
+            break;
+        }
+    }
+    choices.checkbox_fields = client
+        .ticket_fields()
+        .await
+        .map_err(fail)?
+        .value
+        .into_iter()
+        .filter(|f| f.field_type == "custom_checkbox")
+        .collect();
+    choices.groups.sort_by_key(|g| g.name.to_lowercase());
+    choices.agents.sort_by_key(|a| a.name.to_lowercase());
+    Ok(choices)
 }
 
 /// `GET /agents/me` then the admin check through `GET /roles` (verify, save, and the

@@ -13,6 +13,7 @@ mod inbox;
 mod layout;
 mod orgs;
 pub mod session;
+mod settings;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, web, HttpResponse, ResponseError};
@@ -101,7 +102,7 @@ impl ResponseError for PageError {
         if let Self::SignIn { next, htmx } = self {
             let target = format!(
                 "/sign-in?next={}",
-                percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(next, NEXT_PARAM)
             );
             // An htmx poll must not swap the sign-in page into a fragment: it reloads instead.
             let name = if *htmx { "hx-redirect" } else { "location" };
@@ -113,6 +114,13 @@ impl ResponseError for PageError {
         res
     }
 }
+
+/// What `next=` escapes: everything but the characters a path keeps as they are.
+const NEXT_PARAM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A rendered page with its status.
 fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
@@ -177,7 +185,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(orgs::configure)
         .configure(inbox::configure)
         .configure(engine::configure)
-        .configure(access_pages::configure);
+        .configure(access_pages::configure)
+        .configure(settings::configure);
 }
 
 /// The orgs this admin may see, by name.

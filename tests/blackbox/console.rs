@@ -273,3 +273,594 @@ async fn the_static_files_are_served_with_their_types_and_a_cache_header() {
         .await
         .assert_html(404);
 }
+
+#[tokio::test]
+async fn a_page_opened_without_a_session_leads_through_sign_in_back_to_itself() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org("Acme").await;
+    let console = Console::new(app.base());
+    let path = format!("/orgs/{org}/settings/freshdesk");
+    let page = console.get(&path).await;
+    let location = page.location.clone().expect("redirect");
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location,
+        format!("/sign-in?next=%2Forgs%2F{org}%2Fsettings%2Ffreshdesk")
+    );
+
+    let sign_in = console.get(&location).await;
+    assert_eq!(sign_in.input_value("next").as_deref(), Some(path.as_str()));
+    let done = console
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &sign_in.csrf()),
+                ("token", ADMIN_TOKEN),
+                ("next", &path),
+            ],
+        )
+        .await;
+    done.assert_see_other(&path);
+
+    // Never to another site.
+    let elsewhere = console.sign_in(ADMIN_TOKEN, "https://evil.example/").await;
+    elsewhere.assert_see_other("/orgs");
+}
+
+#[tokio::test]
+async fn an_org_page_of_a_missing_or_malformed_org_is_a_404_page() {
+    let app = TestApp::spawn().await;
+    let console = Console::signed_in(app.base(), ADMIN_TOKEN).await;
+    for org in ["not-a-uuid", "3f1e2d4c-0000-4000-8000-000000000000"] {
+        let page = console
+            .get(&format!("/orgs/{org}/settings/freshdesk"))
+            .await;
+        page.assert_html(404);
+        assert!(page.body.contains("There is no such page."));
+    }
+}
+
+// ----- Settings → Integrations → Freshdesk ---------------------------------------------------
+
+/// The settings page's path.
+fn settings(org: &str) -> String {
+    format!("/orgs/{org}/settings/freshdesk")
+}
+
+/// A signed-in operator on a fresh org's settings page: (console, org, csrf).
+async fn on_settings(app: &TestApp) -> (Console, String, String) {
+    let org = app.create_org("Acme").await;
+    let console = Console::signed_in(app.base(), ADMIN_TOKEN).await;
+    let page = console.get(&settings(&org)).await;
+    page.assert_html(200);
+    let csrf = page.csrf();
+    (console, org, csrf)
+}
+
+/// Form fields, in order.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+/// A settings form as a browser sends it (auto handle on, unassign, autopilot everywhere).
+fn form<'a>(csrf: &'a str, domain: &'a str, key: &'a str) -> Fields<'a> {
+    vec![
+        ("csrf", csrf),
+        ("domain", domain),
+        ("api_key", key),
+        ("auto_handle_all", "on"),
+        ("default_group_id", ""),
+        ("routing", "unassign"),
+        ("agent_id", ""),
+        ("group_id", ""),
+        ("marker_field", ""),
+        ("email", "autopilot"),
+        ("web", "autopilot"),
+        ("phone", "autopilot"),
+        ("other", ""),
+        ("assist_footer", ""),
+    ]
+}
+
+/// `fields` with `changes` replacing the fields of the same names.
+fn with<'a>(mut fields: Fields<'a>, changes: &[(&'a str, &'a str)]) -> Fields<'a> {
+    for (name, value) in changes {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name, value));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn the_settings_page_shows_every_section_in_the_order_an_admin_works_with_a_label_on_every_control(
+) {
+    let app = TestApp::spawn().await;
+    let (console, org, _) = on_settings(&app).await;
+    let page = console.get(&settings(&org)).await;
+    let headings = [
+        "Freshdesk account",
+        "Intake",
+        "Handoff routing",
+        "Channels",
+        "Webhook and automation rules",
+        "Status",
+        "Test the integration",
+        "Disconnect",
+    ];
+    let mut at = 0;
+    for heading in headings {
+        let found = page.body[at..]
+            .find(&format!("</span>{heading}</h2>"))
+            .unwrap_or_else(|| panic!("{heading} after position {at}: {}", page.body));
+        at += found;
+    }
+    for label in [
+        "Freshdesk domain",
+        "API key",
+        "Default group",
+        "Routing",
+        "Agent",
+        "Group",
+        "Marker field",
+        "Email",
+        "Web",
+        "Phone",
+        "Other",
+        "Assist-mode footer",
+    ] {
+        assert!(
+            page.body.contains(&format!("\">{label}</label>")),
+            "{label}"
+        );
+    }
+    assert!(page
+        .body
+        .contains("Auto handle all incoming tickets</label>"));
+    for button in [">Verify</button>", ">Save</button>"] {
+        assert!(page.body.contains(button), "{button}");
+    }
+    // Every control has a label pointing at it.
+    for id in [
+        "domain",
+        "api_key",
+        "default_group_id",
+        "routing",
+        "agent_id",
+        "group_id",
+        "marker_field",
+        "ch-email",
+        "ch-other",
+        "assist_footer",
+    ] {
+        assert!(page.body.contains(&format!("<label for=\"{id}\">")), "{id}");
+        assert!(page.body.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn verify_shows_the_connected_agent_and_the_account_pickers_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    let domain = app.sim_domain();
+    let page = console
+        .post(
+            &format!("{}/verify", settings(&org)),
+            &form(&csrf, &domain, AI_KEY),
+        )
+        .await;
+    page.assert_html(200);
+    assert_eq!(
+        page.testid("verify-result")
+            .as_deref()
+            .map(|t| t.contains("Connected as OpenCX AI ai@acme.test")),
+        Some(true),
+        "{}",
+        page.body
+    );
+    for option in [
+        format!("<option value=\"{SUPPORT_GROUP}\">Support</option>"),
+        format!("<option value=\"{BILLING_GROUP}\">Billing</option>"),
+        format!("<option value=\"{MARKER_FIELD}\">"),
+        format!("<option value=\"{ALICE_ID}\">Alice Human"),
+    ] {
+        assert!(page.body.contains(&option), "{option}: {}", page.body);
+    }
+    assert!(
+        !page
+            .body
+            .contains(&format!("<option value=\"{AI_AGENT_ID}\">")),
+        "the AI agent is no handoff target"
+    );
+    assert_eq!(page.input_value("domain"), Some(domain.clone()));
+    assert!(!page.body.contains(AI_KEY), "the key is never rendered");
+    app.connection(&org)
+        .await
+        .assert_error(404, "not_connected");
+}
+
+#[tokio::test]
+async fn verify_shows_the_exact_error_for_a_bad_key_a_non_admin_and_a_wrong_domain() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    let domain = app.sim_domain();
+    let verify = format!("{}/verify", settings(&org));
+    for (domain, key, expected) in [
+        (
+            domain.as_str(),
+            "wrong-key",
+            "Freshdesk rejected the API key.",
+        ),
+        (
+            domain.as_str(),
+            PLAIN_AGENT_KEY,
+            "is not an administrator in Freshdesk",
+        ),
+        ("evil.example.com", AI_KEY, "must end with .freshdesk.com"),
+    ] {
+        let page = console.post(&verify, &form(&csrf, domain, key)).await;
+        page.assert_html(200);
+        let result = page.testid("verify-result").unwrap_or_default();
+        assert!(result.contains(expected), "{expected}: {result}");
+        assert!(!result.contains("Connected as"));
+        assert!(!page.body.contains(key) || key == "wrong-key" && !page.body.contains("wrong-key"));
+    }
+    app.connection(&org)
+        .await
+        .assert_error(404, "not_connected");
+}
+
+#[tokio::test]
+async fn save_with_each_routing_stores_the_settings_and_shows_the_webhook_url_and_payloads() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    let domain = app.sim_domain();
+    let support = SUPPORT_GROUP.to_string();
+    let alice = ALICE_ID.to_string();
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("unassign", vec![]),
+        ("automation", vec![("marker_field", MARKER_FIELD)]),
+        (
+            "agent",
+            vec![("agent_id", &alice), ("marker_field", MARKER_FIELD)],
+        ),
+        (
+            "group",
+            vec![("group_id", &support), ("marker_field", MARKER_FIELD)],
+        ),
+    ];
+    for (routing, extra) in cases {
+        let mut changes = vec![("routing", routing)];
+        changes.extend(extra);
+        let saved = console
+            .post(
+                &settings(&org),
+                &with(form(&csrf, &domain, AI_KEY), &changes),
+            )
+            .await;
+        saved.assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+        let stored = app.connection(&org).await.body;
+        assert_eq!(
+            stored["settings"]["handoff"]["routing"], routing,
+            "{stored}"
+        );
+        let page = console.get(saved.location.as_deref().unwrap()).await;
+        page.assert_html(200);
+        assert!(page.body.contains("Saved."));
+        assert_eq!(
+            page.testid("webhook-url"),
+            stored["webhook_url"].as_str().map(str::to_string)
+        );
+        assert!(!page.body.contains(AI_KEY), "the key is never rendered");
+    }
+    let page = console.get(&settings(&org)).await;
+    assert_eq!(
+        page.testid("payload-created").as_deref(),
+        Some(ticketsync::connect::TICKET_CREATED_PAYLOAD)
+    );
+    assert_eq!(
+        page.testid("payload-updated").as_deref(),
+        Some(ticketsync::connect::TICKET_UPDATED_PAYLOAD)
+    );
+    assert_eq!(page.body.matches(">Copy</button>").count(), 3);
+    assert!(page.body.contains("The webhook URL is a secret."));
+    assert!(page.body.contains("Admin → Workflows → Automations"));
+    assert!(page.body.contains("<strong>Trigger webhook</strong>"));
+    // The stored choices are selected in the pickers.
+    assert!(page.body.contains(&format!(
+        "<option value=\"{SUPPORT_GROUP}\" selected>Support</option>"
+    )));
+}
+
+#[tokio::test]
+async fn a_refused_save_shows_the_error_in_its_section_keeps_the_typed_values_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    let domain = app.sim_domain();
+    // (changed fields, the section's heading id, the message shown there)
+    let cases: Vec<(Fields, &str, &str)> = vec![
+        (
+            vec![("routing", "agent"), ("marker_field", MARKER_FIELD)],
+            "h-handoff",
+            "handoff.agent_id is required",
+        ),
+        (
+            vec![
+                ("routing", "group"),
+                ("group_id", "999"),
+                ("marker_field", MARKER_FIELD),
+            ],
+            "h-handoff",
+            "no group with id 999",
+        ),
+        (
+            vec![("auto_handle_all", "off"), ("default_group_id", "998")],
+            "h-intake",
+            "no group with id 998",
+        ),
+        (
+            vec![("api_key", "wrong-key")],
+            "h-account",
+            "Freshdesk rejected the API key.",
+        ),
+        (
+            vec![("api_key", "")],
+            "h-account",
+            "api_key is required on the first save.",
+        ),
+    ];
+    for (changes, section, message) in cases {
+        let mut fields = with(form(&csrf, &domain, AI_KEY), &changes);
+        if changes.contains(&("auto_handle_all", "off")) {
+            fields.retain(|(n, _)| *n != "auto_handle_all");
+        }
+        let page = console.post(&settings(&org), &fields).await;
+        page.assert_html(422);
+        let at = page
+            .body
+            .find(message)
+            .unwrap_or_else(|| panic!("{message}: {}", page.body));
+        let section_at = page.body.find(&format!("id=\"{section}\"")).unwrap();
+        let next_section = page.body[section_at..]
+            .find("<section")
+            .map(|i| i + section_at);
+        assert!(
+            at > section_at.saturating_sub(1200) && next_section.is_none_or(|n| at < n),
+            "{message} shown in {section}"
+        );
+        assert_eq!(page.input_value("domain"), Some(domain.clone()));
+        assert!(!page.body.contains(AI_KEY));
+        app.connection(&org)
+            .await
+            .assert_error(404, "not_connected");
+    }
+}
+
+#[tokio::test]
+async fn saving_again_with_a_blank_key_keeps_the_stored_one() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    let domain = app.sim_domain();
+    console
+        .post(&settings(&org), &form(&csrf, &domain, AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+    let page = console.get(&settings(&org)).await;
+    assert!(page.body.contains("Stored — leave blank to keep it"));
+    assert_eq!(page.input_value("api_key"), None, "no value attribute");
+    let again = console
+        .post(
+            &settings(&org),
+            &with(
+                form(&csrf, &domain, ""),
+                &[("email", "assist"), ("assist_footer", "Drafted by AI")],
+            ),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let stored = app.connection(&org).await.body;
+    assert_eq!(stored["settings"]["channels"]["email"], "assist");
+    assert_eq!(stored["settings"]["assist_footer"], "Drafted by AI");
+    assert_eq!(stored["settings"]["api_key_set"], true);
+}
+
+#[tokio::test]
+async fn the_status_section_shows_the_backfill_finishing_the_last_webhook_and_the_rate_budget() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    app.simc
+        .bulk_tickets(&freshdesk_sim::BulkTickets {
+            count: 3,
+            status_cycle: Some(vec![2]),
+            updated_at_start: Some(chrono::Utc::now() - chrono::Duration::days(3)),
+            step_secs: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    console
+        .post(&settings(&org), &form(&csrf, &app.sim_domain(), AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+    let status = format!("{}/status", settings(&org));
+    let done = eventually(
+        "the backfill is done",
+        std::time::Duration::from_secs(20),
+        || async {
+            let fragment = console.get_htmx(&status).await;
+            (fragment.testid("backfill-state").as_deref() == Some("done")).then_some(fragment)
+        },
+    )
+    .await;
+    done.assert_html(200);
+    assert!(
+        !done.body.contains("hx-trigger"),
+        "polling stops once it is done"
+    );
+    assert_eq!(done.testid("backfill-tickets").as_deref(), Some("3"));
+    assert_eq!(done.testid("backfill-error").as_deref(), Some("none"));
+    assert_eq!(done.testid("last-webhook").as_deref(), Some("never"));
+    assert!(done
+        .testid("rate-budget")
+        .unwrap()
+        .contains("calls a minute used"));
+    assert!(
+        done.testid("backfill-pages")
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    );
+
+    app.point_webhook_at(&org).await;
+    app.new_ticket("New question", "Hello").await;
+    eventually(
+        "the webhook is shown",
+        std::time::Duration::from_secs(20),
+        || async { console.get(&status).await.testid("last-webhook").as_deref() != Some("never") },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn disconnect_asks_for_confirmation_then_disconnects() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    console
+        .post(&settings(&org), &form(&csrf, &app.sim_domain(), AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+    let confirm = console.get(&format!("{}/disconnect", settings(&org))).await;
+    confirm.assert_html(200);
+    assert!(confirm.body.contains(">Yes, disconnect</button>"));
+    assert_eq!(app.connection(&org).await.body["connected"], true);
+    let refused = console
+        .post(
+            &format!("{}/disconnect", settings(&org)),
+            &[("csrf", "forged")],
+        )
+        .await;
+    refused.assert_html(403);
+    assert_eq!(app.connection(&org).await.body["connected"], true);
+    console
+        .post(
+            &format!("{}/disconnect", settings(&org)),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await
+        .assert_see_other(&settings(&org));
+    assert_eq!(app.connection(&org).await.body["connected"], false);
+    let page = console.get(&settings(&org)).await;
+    assert!(page.body.contains(">Disconnected</span>"));
+}
+
+#[tokio::test]
+async fn the_self_test_runs_from_the_settings_page_and_reports_each_step() {
+    let app = TestApp::spawn_with(&[("TICKETSYNC__SELF_TEST__WAIT_SECS", "5".into())]).await;
+    let (console, org, csrf) = on_settings(&app).await;
+    console
+        .post(&settings(&org), &form(&csrf, &app.sim_domain(), AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+    app.point_webhook_at(&org).await;
+    let page = console.get(&settings(&org)).await;
+    assert!(page
+        .testid("self-test-result")
+        .unwrap()
+        .contains("Not run yet."));
+    console
+        .post(&format!("{}/self-test", settings(&org)), &[("csrf", &csrf)])
+        .await
+        .assert_see_other(&format!("{}#test", settings(&org)));
+    let fragment = format!("{}/self-test", settings(&org));
+    let finished = eventually(
+        "the self-test finishes",
+        std::time::Duration::from_secs(40),
+        || async {
+            let page = console.get_htmx(&fragment).await;
+            (page.testid("self-test-state").as_deref() != Some("running")).then_some(page)
+        },
+    )
+    .await;
+    assert_eq!(
+        finished.testid("self-test-state").as_deref(),
+        Some("passed"),
+        "{}",
+        finished.body
+    );
+    assert!(!finished.body.contains("hx-trigger"), "polling stops");
+    let steps = finished
+        .body
+        .matches("data-testid=\"self-test-step\"")
+        .count();
+    assert!(steps >= 5, "{steps} steps");
+    assert!(
+        finished
+            .body
+            .contains("Rule 1 (ticket created): received after"),
+        "{}",
+        finished.body
+    );
+}
+
+#[tokio::test]
+async fn the_api_key_and_the_webhook_url_never_reach_a_page_they_do_not_belong_on() {
+    let app = TestApp::spawn().await;
+    let (console, org, csrf) = on_settings(&app).await;
+    console
+        .post(&settings(&org), &form(&csrf, &app.sim_domain(), AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org)));
+    let url = app.connection(&org).await.body["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = url.rsplit('/').next().unwrap().to_string();
+    let mut pages = Vec::new();
+    for path in [
+        "/orgs".to_string(),
+        settings(&org),
+        format!("{}/status", settings(&org)),
+        format!("{}/self-test", settings(&org)),
+        format!("{}/disconnect", settings(&org)),
+    ] {
+        pages.push((path.clone(), console.get(&path).await));
+    }
+    pages.push((
+        "verify".into(),
+        console
+            .post(
+                &format!("{}/verify", settings(&org)),
+                &form(&csrf, &app.sim_domain(), AI_KEY),
+            )
+            .await,
+    ));
+    pages.push((
+        "refused save".into(),
+        console
+            .post(
+                &settings(&org),
+                &with(
+                    form(&csrf, &app.sim_domain(), AI_KEY),
+                    &[("routing", "agent")],
+                ),
+            )
+            .await,
+    ));
+    for (path, page) in &pages {
+        assert!(!page.body.contains(AI_KEY), "the key on {path}");
+        assert!(
+            !page.body.contains(ADMIN_TOKEN),
+            "the admin token on {path}"
+        );
+        // The settings page, also as verify and a refused save render it.
+        let settings_page = [settings(&org), "verify".into(), "refused save".into()].contains(path);
+        assert_eq!(
+            page.body.contains(&token),
+            settings_page,
+            "webhook URL on {path}"
+        );
+    }
+    // Not to a visitor without a session.
+    let visitor = Console::new(app.base());
+    let page = visitor.get(&settings(&org)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(!page.body.contains(&token));
+}

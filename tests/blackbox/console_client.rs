@@ -46,6 +46,15 @@ impl Page {
             .unwrap_or_else(|| panic!("no csrf field in: {}", self.body))
     }
 
+    /// The text inside the element with `data-testid="ID"` (up to its closing tag).
+    pub fn testid(&self, id: &str) -> Option<String> {
+        let needle = format!("data-testid=\"{id}\"");
+        let at = self.body.find(&needle)?;
+        let open_end = at + self.body[at..].find('>')? + 1;
+        let close = open_end + self.body[open_end..].find("</")?;
+        Some(decode(self.body[open_end..close].trim()))
+    }
+
     /// Assert an HTML page with this status.
     #[track_caller]
     pub fn assert_html(&self, status: u16) {
@@ -59,6 +68,17 @@ impl Page {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "body: {}", self.body);
         assert_eq!(self.location.as_deref(), Some(location));
     }
+}
+
+/// The few entities askama writes.
+fn decode(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 impl Console {

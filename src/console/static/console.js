@@ -2,6 +2,7 @@
 // - [data-copy="ID"] buttons copy the text of #ID (Clipboard API, else select + execCommand).
 // - forms with [data-confirm="question"] ask before they are sent.
 // - buttons with [data-busy="text"] show that text and disable while their form is sent.
+// - [data-show-if] fields hide while the choice they depend on does not need them.
 (function () {
   "use strict";
 
@@ -35,6 +36,21 @@
     var source = document.getElementById(button.getAttribute("data-copy"));
     if (source) copyText(source.textContent.trim(), button);
   });
+
+  // [data-show-if="NAME:v1,v2"]: shown only while the control NAME has one of the values
+  // (a checkbox's values are "on" and "off"). Without JavaScript every field stays visible.
+  function applyShowIf() {
+    document.querySelectorAll("[data-show-if]").forEach(function (el) {
+      var rule = el.getAttribute("data-show-if").split(":");
+      var control = document.querySelector("[name='" + rule[0] + "']");
+      if (!control) return;
+      var value = control.type === "checkbox" ? (control.checked ? "on" : "off") : control.value;
+      el.hidden = rule[1].split(",").indexOf(value) < 0;
+    });
+  }
+  document.addEventListener("change", applyShowIf);
+  document.addEventListener("DOMContentLoaded", applyShowIf);
+  document.addEventListener("htmx:afterSwap", applyShowIf);
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
