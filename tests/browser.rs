@@ -76,6 +76,8 @@ fn an_admin_walks_the_console_in_a_real_browser() {
         .block_on(service.wait_ready(&http, READY_TIMEOUT));
 
     let screenshots = screenshot_dir();
+    // Only this run's pages: a renamed scenario leaves no stale picture behind.
+    let _ = std::fs::remove_dir_all(&screenshots);
     std::fs::create_dir_all(&screenshots).expect("the screenshot directory");
     println!("screenshots: {}", screenshots.display());
     let mut node = Command::new("node")

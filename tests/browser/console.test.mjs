@@ -339,7 +339,7 @@ test('the first save with routing "unassign" shows the webhook URL, the payloads
   await screenshot('settings-saved-unassign');
 });
 
-test('the status section follows the backfill live until it is done', async () => {
+test('the status section follows the backfill live, through two refused listings, until it is done', async () => {
   const first = await testId('backfill-state');
   assert.doesNotMatch(first, /done/i, 'the backfill still runs when the saved page is shown');
   await screenshot('settings-backfill-running');
@@ -351,6 +351,8 @@ test('the status section follows the backfill live until it is done', async () =
   assert.equal(body.backfill.tickets_queued, IMPORTED);
   assert.equal(await testId('backfill-tickets'), String(IMPORTED));
   assert.equal(await testId('backfill-pages'), String(body.backfill.pages_fetched));
+  assert.equal(body.backfill.last_error, null);
+  assert.doesNotMatch(await testId('backfill-error'), /denied/i, 'the refusal is no longer shown');
   await page.getByTestId('rate-budget').waitFor();
   await page.getByTestId('last-webhook').waitFor();
   await screenshot('settings-backfill-done');
