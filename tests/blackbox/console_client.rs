@@ -70,8 +70,8 @@ impl Page {
     }
 }
 
-/// The few entities askama writes.
-fn decode(text: &str) -> String {
+/// The few entities askama writes, decoded.
+pub fn decode(text: &str) -> String {
     text.replace("&quot;", "\"")
         .replace("&#34;", "\"")
         .replace("&#x27;", "'")

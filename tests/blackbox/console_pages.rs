@@ -3,7 +3,7 @@
 //! resume; the engine's numbers and a ticket's inspection; org admin tokens; and the 404 page
 //! for what an org admin may not see.
 
-use crate::console_client::{Console, Page};
+use crate::console_client::{decode, Console, Page};
 use crate::harness::*;
 use chrono::{Duration as Days, Utc};
 use freshdesk_sim::BulkTickets;
@@ -12,32 +12,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const FAQ_QUESTION: &str = "How do I reset my password?";
-
-/// Reading what a page marks with `data-testid`.
-trait TestIds {
-    /// The text inside the element with `data-testid="ID"` (up to the next closing tag).
-    fn testid(&self, id: &str) -> Option<String>;
-}
-
-impl TestIds for Page {
-    fn testid(&self, id: &str) -> Option<String> {
-        let needle = format!("data-testid=\"{id}\"");
-        let at = self.body.find(&needle)?;
-        let open_end = at + self.body[at..].find('>')? + 1;
-        let close = open_end + self.body[open_end..].find("</")?;
-        Some(unescape(self.body[open_end..close].trim()))
-    }
-}
-
-/// HTML text as typed: the entities askama writes, decoded.
-fn unescape(html: &str) -> String {
-    html.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
 
 /// The tickets the rows of an inbox page link to, in page order.
 fn ticket_numbers(page: &Page) -> Vec<u64> {
@@ -222,7 +196,7 @@ async fn the_session_page_shows_the_thread_with_authors_and_kinds_the_state_and_
     let session = t.session(&org, id).await.body;
     let reply = session["messages"][1]["body_text"].as_str().unwrap();
     assert!(
-        unescape(messages[1]).contains(reply),
+        decode(messages[1]).contains(reply),
         "the AI's reply is in the thread: {reply}"
     );
     assert_eq!(
