@@ -183,12 +183,23 @@ async function saveWithRouting(routing, pick = async () => {}) {
     await selectByText(page.getByLabel('Marker field', { exact: true }), MARKER_FIELD);
   }
   await pick();
-  await page.getByRole('button', { name: 'Save' }).click();
-  await page.getByTestId('webhook-url').waitFor();
+  await submitAndLoad(page.getByRole('button', { name: 'Save' }), /\?saved=1/);
   const { status, body } = await api('GET', `/api/v1/orgs/${org.id}/freshdesk`);
   assert.equal(status, 200, JSON.stringify(body));
   assert.equal(body.settings.handoff.routing, routing);
   return body;
+}
+
+/// Click `button` (a form's submit) and wait until the page it leads to, whose URL matches
+/// `url`, has loaded: the form was handled before anything is checked.
+async function submitAndLoad(button, url) {
+  const target = button.page();
+  const navigated = target.waitForEvent('framenavigated', {
+    predicate: (frame) => frame === target.mainFrame() && url.test(frame.url()),
+  });
+  await button.click();
+  await navigated;
+  await target.waitForLoadState('load');
 }
 
 /// Click the Copy button that belongs to the element with this data-testid and read the
@@ -210,7 +221,7 @@ test('a visitor who is not signed in is sent to the sign-in page', async () => {
 
 test('a wrong token is refused and the visitor stays on the sign-in page', async () => {
   await signIn(page, 'not-the-admin-token');
-  await page.waitForLoadState();
+  await page.getByRole('alert').waitFor();
   assert.match(page.url(), /\/sign-in/);
   assert.equal(await page.getByRole('button', { name: 'Sign out' }).count(), 0);
   await screenshot('sign-in-refused');
@@ -552,7 +563,7 @@ test('an org admin token created in the console opens that org only', async () =
     await screenshot('organizations-as-org-admin', admin);
 
     await page.goto(`/orgs/${org.id}/access`);
-    await page.getByRole('button', { name: 'Revoke' }).first().click();
+    await submitAndLoad(page.getByRole('button', { name: 'Revoke' }).first(), /revoked=1/);
     const response = await admin.goto(settingsPath());
     assert.match(response.url(), /\/sign-in/, 'a revoked token ends the session');
   } finally {
@@ -567,7 +578,7 @@ test('disconnect asks for confirmation, then the webhook answers 410', async () 
   await page.getByRole('link', { name: 'Disconnect' }).click();
   await page.waitForURL(/\/disconnect$/);
   await screenshot('disconnect-confirm');
-  await page.getByRole('button', { name: 'Yes, disconnect' }).click();
+  await submitAndLoad(page.getByRole('button', { name: 'Yes, disconnect' }), /\/settings\/freshdesk$/);
   const { body } = await api('GET', `/api/v1/orgs/${org.id}/freshdesk`);
   assert.equal(body.connected, false);
   const webhook = await fetch(org.webhookUrl, {
@@ -583,9 +594,8 @@ test('deleting an organization asks for confirmation and erases it', async () =>
   const { body } = await api('POST', '/api/v1/orgs', { name: 'Short-lived org' });
   await page.goto(`/orgs/${body.id}/delete`);
   await screenshot('delete-org-confirm');
-  await page.getByRole('button', { name: 'Yes, delete this organization' }).click();
+  await submitAndLoad(page.getByRole('button', { name: 'Yes, delete this organization' }), /\/orgs$/);
   assert.equal((await api('GET', `/api/v1/orgs/${body.id}`)).status, 404);
-  await page.goto('/orgs');
   assert.equal(await page.getByText('Short-lived org').count(), 0);
 });
 
