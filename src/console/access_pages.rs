@@ -7,7 +7,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{display_time as when, render, see_other, visible_org, PageError};
+use super::{display_time as when, render, require_operator, see_other, visible_org, PageError};
 use crate::access::{TokenError, TokenId};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -23,9 +23,7 @@ async fn operator_org(
     user: &ConsoleUser,
     org_id: &str,
 ) -> Result<Org, PageError> {
-    if !user.principal.is_operator() {
-        return Err(PageError::NotFound);
-    }
+    require_operator(user)?;
     visible_org(state, user, org_id).await
 }
 

@@ -6,7 +6,7 @@
 
 use super::layout::Layout;
 use super::session::ConsoleUser;
-use super::{display_time, render, visible_orgs, PageError};
+use super::{display_time, render, require_operator, visible_orgs, PageError};
 use crate::http::inspect::{engine_view, ticket_view};
 use crate::http::state::AppState;
 use actix_web::http::StatusCode;
@@ -221,15 +221,6 @@ fn cluster_rows(view: &Value) -> Option<ClusterRows> {
         shards,
         nodes,
     })
-}
-
-/// The 404 page for anyone but the operator.
-fn require_operator(user: &ConsoleUser) -> Result<(), PageError> {
-    if user.principal.is_operator() {
-        Ok(())
-    } else {
-        Err(PageError::NotFound)
-    }
 }
 
 #[get("/engine")]

@@ -183,10 +183,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(static_file)
         .configure(session::configure)
         .configure(orgs::configure)
+        .configure(settings::configure)
         .configure(inbox::configure)
         .configure(engine::configure)
-        .configure(access_pages::configure)
-        .configure(settings::configure);
+        .configure(access_pages::configure);
+}
+
+/// Operator-only pages and forms (like the operator-only API routes): the 404 page for an org
+/// admin, so it learns nothing of them.
+pub fn require_operator(user: &session::ConsoleUser) -> Result<(), PageError> {
+    if user.principal.is_operator() {
+        Ok(())
+    } else {
+        Err(PageError::NotFound)
+    }
 }
 
 /// The orgs this admin may see, by name.

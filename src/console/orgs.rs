@@ -89,9 +89,7 @@ async fn create(
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
     // Creating organizations is the operator's (like POST /api/v1/orgs).
-    if !user.principal.is_operator() {
-        return Err(PageError::NotFound);
-    }
+    super::require_operator(&user)?;
     match crate::http::orgs::create_org(&state, &form.name).await {
         Ok(org) => Ok(see_other(&format!("/orgs/{}/settings/freshdesk", org.id))),
         Err(e) if e.status.is_client_error() => {

@@ -166,13 +166,24 @@ impl FromRequest for ConsoleUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
         let refusal = if req.method() == Method::GET || req.method() == Method::HEAD {
+            let htmx = req.headers().contains_key("hx-request");
+            // After sign-in an htmx poll's admin goes back to the page it polled from
+            // (`HX-Current-URL`), not to the bare fragment.
+            let page = req
+                .headers()
+                .get("hx-current-url")
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| htmx)
+                .and_then(|url| url.split_once("://"))
+                .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()));
             PageError::SignIn {
-                next: req
-                    .uri()
-                    .path_and_query()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                htmx: req.headers().contains_key("hx-request"),
+                next: page.unwrap_or_else(|| {
+                    req.uri()
+                        .path_and_query()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default()
+                }),
+                htmx,
             }
         } else {
             PageError::SessionEnded

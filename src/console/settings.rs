@@ -9,7 +9,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{render, see_other, visible_org, PageError};
+use super::{display_time, render, see_other, visible_org, PageError};
 use crate::connect::{AccountChoices, ConnectionView, SaveRequest};
 use crate::http::error::{ApiError, Code};
 use crate::http::state::AppState;
@@ -17,7 +17,6 @@ use crate::selftest::{SelfTestReport, StepOutcome};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use ticketsync_actors::org::{AiAgent, Org};
@@ -328,11 +327,6 @@ struct StatusView {
     live: bool,
 }
 
-fn when(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
-}
-
 async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageError> {
     let backfill = state.engine.backfill(org).await;
     let budget = state.engine.budget(org);
@@ -347,7 +341,7 @@ async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageErr
         budget.remaining,
         budget
             .paused_until
-            .map(|t| format!(" (paused until {})", when(Some(t))))
+            .map(|t| format!(" (paused until {})", display_time(t)))
             .unwrap_or_default()
     );
     Ok(StatusView {
@@ -359,13 +353,13 @@ async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageErr
             .and_then(|b| b.last_error)
             .unwrap_or_else(|| "none".into()),
         backfill_state,
-        last_webhook: when(
-            state
-                .store
-                .last_webhook_at(org)
-                .await
-                .map_err(PageError::store)?,
-        ),
+        last_webhook: state
+            .store
+            .last_webhook_at(org)
+            .await
+            .map_err(PageError::store)?
+            .map(display_time)
+            .unwrap_or_else(|| "never".into()),
         rate_budget,
         pause: state.engine.org_pause(org).map(|p| p.message),
     })
@@ -389,7 +383,7 @@ impl ReportView {
     fn new(report: &SelfTestReport) -> Self {
         Self {
             state: name_of(report.state),
-            started: when(Some(report.started_at)),
+            started: display_time(report.started_at),
             steps: report
                 .steps
                 .iter()
@@ -759,4 +753,101 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(self_test)
         .service(confirm_disconnect)
         .service(disconnect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticketsync_actors::org::{ChannelMode, Routing};
+
+    fn form(changes: &[(&str, &str)]) -> SettingsForm {
+        let mut fields: std::collections::BTreeMap<&str, &str> = [
+            ("domain", " acme.freshdesk.com "),
+            ("routing", "unassign"),
+            ("email", "autopilot"),
+            ("web", "autopilot"),
+            ("phone", "autopilot"),
+        ]
+        .into();
+        fields.extend(changes.iter().copied());
+        serde_json::from_value(serde_json::to_value(fields).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn blank_fields_are_absent_from_the_save_request() {
+        let request = form(&[]).save_request().unwrap();
+        assert_eq!(request.domain, "acme.freshdesk.com");
+        assert!(
+            request.api_key.is_none(),
+            "a blank key keeps the stored one"
+        );
+        assert!(!request.auto_handle_all, "an unticked checkbox is not sent");
+        assert_eq!(request.default_group_id, None);
+        assert_eq!(request.handoff.routing, Routing::Unassign);
+        assert_eq!(request.handoff.marker_field, None);
+        assert_eq!(request.channels.other, None, "other follows web");
+        assert_eq!(request.assist_footer, None);
+    }
+
+    #[test]
+    fn picked_values_become_the_typed_settings() {
+        let request = form(&[
+            ("api_key", "key"),
+            ("auto_handle_all", "on"),
+            ("default_group_id", "7"),
+            ("routing", "group"),
+            ("group_id", "8"),
+            ("marker_field", "cf_opencx_handed_off"),
+            ("phone", "off"),
+            ("other", "assist"),
+        ])
+        .save_request()
+        .unwrap();
+        assert!(request.auto_handle_all);
+        assert_eq!(request.default_group_id.map(|g| g.0), Some(7));
+        assert_eq!(request.handoff.group_id.map(|g| g.0), Some(8));
+        assert_eq!(request.channels.phone, ChannelMode::Off);
+        assert_eq!(request.channels.other, Some(ChannelMode::Assist));
+    }
+
+    #[test]
+    fn values_no_list_offers_are_refused_as_invalid_settings() {
+        for changes in [
+            [("routing", "sideways")],
+            [("email", "loud")],
+            [("agent_id", "alice")],
+        ] {
+            let error = form(&changes).save_request().unwrap_err();
+            assert_eq!(error.code, Code::InvalidSettings, "{changes:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_placed_next_to_what_it_is_about() {
+        let placed = |code: Code, message: &str, default_group: &str| {
+            let form = form(&[("default_group_id", default_group)]);
+            let e = SectionErrors::place(&ApiError::new(code, message), &form);
+            [e.account, e.intake, e.handoff, e.channels].map(|m| m.is_some())
+        };
+        let no_group = "Freshdesk has no group with id 7.";
+        assert_eq!(placed(Code::NotAdmin, "x", ""), [true, false, false, false]);
+        assert_eq!(
+            placed(Code::GroupNotFound, no_group, "7"),
+            [false, true, false, false]
+        );
+        assert_eq!(
+            placed(Code::GroupNotFound, no_group, ""),
+            [false, false, true, false]
+        );
+        let marker = "handoff.marker_field is required with routing 'agent'.";
+        assert_eq!(
+            placed(Code::InvalidSettings, marker, ""),
+            [false, false, true, false]
+        );
+        let footer = "assist_footer must be at most 2000 characters.";
+        assert_eq!(
+            placed(Code::InvalidSettings, footer, ""),
+            [false, false, false, true]
+        );
+    }
 }

@@ -44,24 +44,34 @@ pub async fn require_admin(
         )
         .into());
     };
-    refuse_outside_scope(&principal, req.method(), req.path())?;
+    // The path as the router matches it (percent-encoding of unreserved characters undone),
+    // so that `/api/v1/%6Frgs/…` is scoped like `/api/v1/orgs/…`; answers echo the raw path,
+    // as the unknown-route answer does.
+    refuse_outside_scope(
+        &principal,
+        req.method(),
+        req.match_info().as_str(),
+        req.path(),
+    )?;
     req.extensions_mut().insert::<Principal>(principal);
     next.call(req).await
 }
 
-/// What `principal` may not reach of `method path`, as the 404 it answers.
+/// What `principal` may not reach of `method routed` (the path as the router matches it;
+/// `raw` as it was sent), as the 404 it answers.
 fn refuse_outside_scope(
     principal: &Principal,
     method: &Method,
-    path: &str,
+    routed: &str,
+    raw: &str,
 ) -> Result<(), ApiError> {
     if principal.is_operator() {
         return Ok(());
     }
-    if operator_only(method, path) {
-        return Err(no_endpoint(method, path));
+    if operator_only(method, routed) {
+        return Err(no_endpoint(method, raw));
     }
-    match path_org(path) {
+    match path_org(routed) {
         Some(org) if !principal.may_access(org) => Err(super::orgs::org_not_found()),
         _ => Ok(()),
     }
@@ -115,9 +125,13 @@ mod tests {
             (Method::GET, "/api/v1/orgs/not-a-uuid/sessions".to_string()),
         ];
         for (method, path) in &allowed {
-            assert_eq!(refuse_outside_scope(&admin, method, path), Ok(()), "{path}");
             assert_eq!(
-                refuse_outside_scope(&Principal::Operator, method, path),
+                refuse_outside_scope(&admin, method, path, path),
+                Ok(()),
+                "{path}"
+            );
+            assert_eq!(
+                refuse_outside_scope(&Principal::Operator, method, path, path),
                 Ok(())
             );
         }
@@ -143,11 +157,11 @@ mod tests {
             (Method::GET, "/metrics".to_string(), "not_found"),
         ];
         for (method, path, code) in &refused {
-            let error = refuse_outside_scope(&admin, method, path).unwrap_err();
+            let error = refuse_outside_scope(&admin, method, path, path).unwrap_err();
             assert_eq!(error.code.name(), *code, "{method} {path}");
             assert_eq!(error.status.as_u16(), 404);
             assert_eq!(
-                refuse_outside_scope(&Principal::Operator, method, path),
+                refuse_outside_scope(&Principal::Operator, method, path, path),
                 Ok(())
             );
         }

@@ -165,8 +165,8 @@ impl Code {
             | Code::OrgNotFound
             | Code::SessionNotFound
             | Code::NotConnected
-            | Code::SelfTestNotRun
-            | Code::TokenNotFound => StatusCode::NOT_FOUND,
+            | Code::TokenNotFound
+            | Code::SelfTestNotRun => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::IntegrationDisconnected | Code::SelfTestRunning => StatusCode::CONFLICT,
             Code::IntegrationGone => StatusCode::GONE,

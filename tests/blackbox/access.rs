@@ -5,6 +5,7 @@ use crate::harness::*;
 use freshdesk_sim::FaultsConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
+use sha2::Digest;
 use std::time::Duration;
 use testkit::pg::TestBackend;
 
@@ -110,6 +111,33 @@ async fn an_org_admin_token_is_shown_once_listed_without_its_text_and_dead_once_
         .call(Method::GET, &format!("/api/v1/orgs/{org}/tokens"), None)
         .await;
     assert_eq!(list.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn storage_keeps_an_org_admin_token_s_hash_and_never_the_token() {
+    let mut t = TestApp::spawn().await;
+    let org = t.create_org("Acme").await;
+    let (_, token) = create_token(&t, &org, "kept").await;
+    let r = t
+        .call_as(
+            Method::GET,
+            &format!("/api/v1/orgs/{org}"),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    t.app.take().expect("running").stop();
+
+    let secret = token.strip_prefix("tso_").unwrap();
+    let text = stored_where(&t, |bytes| contains(bytes, secret.as_bytes()));
+    assert!(text.is_empty(), "the token is stored:\n{}", text.join("\n"));
+    let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    let hashed = stored_where(&t, |bytes| {
+        contains(bytes, &hash) || contains(bytes, hex.as_bytes())
+    });
+    assert!(!hashed.is_empty(), "the token's hash is not stored either");
 }
 
 #[tokio::test]
@@ -303,6 +331,26 @@ async fn a_black_box_test_walks_every_route_with_org_a_s_token_against_org_b_s_i
         ),
         (Method::GET, "/api/v1/inspect".into(), None, "not_found"),
         (Method::GET, "/metrics".into(), None, "not_found"),
+        // Percent-encoded the way the router decodes it: scoped all the same.
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{}/sessions", b.replacen('-', "%2D", 1)),
+            None,
+            "org_not_found",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/%6Frgs/{b}"),
+            None,
+            "org_not_found",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{}", b.replace('-', "")),
+            None,
+            "org_not_found",
+        ),
+        (Method::GET, "/api/v1/%69nspect".into(), None, "not_found"),
         // Org A's own paths with org B's session: not B's session through A's org either.
         (
             Method::GET,
@@ -470,16 +518,9 @@ fn sled_contents(data_dir: &std::path::Path) -> Vec<(String, Vec<u8>, Vec<u8>)> 
     out
 }
 
-/// Where storage mentions the org (raw 16 bytes or text), as readable lines.
-fn traces_of(t: &TestApp, org: &str) -> Vec<String> {
-    let id = uuid::Uuid::parse_str(org).unwrap();
-    let texts = [id.hyphenated().to_string(), id.simple().to_string()];
-    let holds = |bytes: &[u8]| {
-        bytes.windows(16).any(|w| w == id.as_bytes())
-            || texts
-                .iter()
-                .any(|text| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
-    };
+/// The stored entries (sled: tree, key and value; PostgreSQL: table and row) that `holds`
+/// accepts, as readable lines. Call with the service stopped.
+fn stored_where(t: &TestApp, holds: impl Fn(&[u8]) -> bool) -> Vec<String> {
     match &t.backend {
         TestBackend::Postgres(db) => db
             .contents()
@@ -501,6 +542,19 @@ fn traces_of(t: &TestApp, org: &str) -> Vec<String> {
     }
 }
 
+fn contains(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Where storage mentions the org (its 16 raw bytes or its text forms).
+fn traces_of(t: &TestApp, org: &str) -> Vec<String> {
+    let id = uuid::Uuid::parse_str(org).unwrap();
+    let texts = [id.hyphenated().to_string(), id.simple().to_string()];
+    stored_where(t, |bytes| {
+        contains(bytes, id.as_bytes()) || texts.iter().any(|text| contains(bytes, text.as_bytes()))
+    })
+}
+
 #[tokio::test]
 async fn a_deleted_org_leaves_nothing_in_storage_even_while_its_tickets_were_mid_pass() {
     let mut t =
@@ -516,6 +570,19 @@ async fn a_deleted_org_leaves_nothing_in_storage_even_while_its_tickets_were_mid
         t.wait_session(&a, ticket, "the session", |_| true).await;
         tickets.push(ticket);
     }
+    // Org A's self-test report is stored too (and its test ticket's ignored record).
+    let self_test = format!("/api/v1/orgs/{a}/freshdesk/self-test");
+    let started = t.call(Method::POST, &self_test, None).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    eventually(
+        "org A's self-test finishes",
+        Duration::from_secs(60),
+        || async {
+            let r = t.call(Method::GET, &self_test, None).await;
+            (r.body["state"] == "passed").then_some(())
+        },
+    )
+    .await;
     t.settle().await;
 
     // From now on every Freshdesk call is slow, then fails: the customer replies below wake

@@ -128,6 +128,23 @@ async fn an_htmx_request_without_a_session_reloads_the_page_instead_of_swapping_
             .and_then(|v| v.to_str().ok()),
         Some("/sign-in?next=%2Forgs")
     );
+    // A poll goes back to the page it polled from, not to the fragment.
+    let res = reqwest::Client::new()
+        .get(format!("{}/orgs/x/settings/freshdesk/status", app.base()))
+        .header("hx-request", "true")
+        .header(
+            "hx-current-url",
+            format!("{}/orgs/x/settings/freshdesk", app.base()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some("/sign-in?next=%2Forgs%2Fx%2Fsettings%2Ffreshdesk")
+    );
 }
 
 #[tokio::test]
@@ -863,4 +880,87 @@ async fn the_api_key_and_the_webhook_url_never_reach_a_page_they_do_not_belong_o
     let page = visitor.get(&settings(&org)).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(!page.body.contains(&token));
+}
+
+/// An org admin token for `org`, through the JSON API.
+async fn org_token(app: &TestApp, org: &str) -> String {
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/tokens"),
+            Some(serde_json::json!({"name": "org admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_org_admin_works_on_its_own_settings_and_gets_the_not_found_page_for_another_orgs() {
+    let app = TestApp::spawn().await;
+    let org_a = app.create_org("Acme").await;
+    let org_b = app.create_org("Beta").await;
+    let admin = Console::signed_in(app.base(), &org_token(&app, &org_a).await).await;
+
+    let list = admin.get("/orgs").await;
+    list.assert_html(200);
+    assert!(list.body.contains(">Acme</a>"));
+    assert!(!list.body.contains("Beta"), "another org is not even named");
+    assert!(
+        !list.body.contains("Create organization"),
+        "creating orgs is the operator's"
+    );
+    let csrf = list.csrf();
+    admin
+        .post("/orgs", &[("csrf", &csrf), ("name", "Gamma")])
+        .await
+        .assert_html(404);
+    assert_eq!(org_count(&app).await, 2);
+
+    let domain = app.sim_domain();
+    admin
+        .post(&settings(&org_a), &form(&csrf, &domain, AI_KEY))
+        .await
+        .assert_see_other(&format!("{}?saved=1#webhook", settings(&org_a)));
+    assert_eq!(app.connection(&org_a).await.body["connected"], true);
+
+    for path in [
+        settings(&org_b),
+        format!("{}/status", settings(&org_b)),
+        format!("{}/self-test", settings(&org_b)),
+        format!("{}/disconnect", settings(&org_b)),
+    ] {
+        let page = admin.get(&path).await;
+        page.assert_html(404);
+        assert!(!page.body.contains("Beta"), "{path}");
+    }
+    for path in [
+        settings(&org_b),
+        format!("{}/verify", settings(&org_b)),
+        format!("{}/self-test", settings(&org_b)),
+        format!("{}/disconnect", settings(&org_b)),
+    ] {
+        admin
+            .post(&path, &form(&csrf, &domain, AI_KEY))
+            .await
+            .assert_html(404);
+    }
+    app.connection(&org_b)
+        .await
+        .assert_error(404, "not_connected");
+}
+
+#[tokio::test]
+async fn deleting_the_org_of_a_signed_in_org_admin_ends_its_session() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org("Acme").await;
+    let admin = Console::signed_in(app.base(), &org_token(&app, &org).await).await;
+    admin.get(&settings(&org)).await.assert_html(200);
+    let r = app
+        .call(Method::DELETE, &format!("/api/v1/orgs/{org}"), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    admin.get(&settings(&org)).await.assert_see_other(&format!(
+        "/sign-in?next=%2Forgs%2F{org}%2Fsettings%2Ffreshdesk"
+    ));
 }

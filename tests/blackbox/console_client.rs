@@ -70,7 +70,7 @@ impl Page {
     }
 }
 
-/// The few entities askama writes, decoded.
+/// HTML text as typed: the few entities askama writes, decoded.
 pub fn decode(text: &str) -> String {
     text.replace("&quot;", "\"")
         .replace("&#34;", "\"")

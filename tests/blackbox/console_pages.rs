@@ -327,6 +327,7 @@ async fn the_engine_page_shows_the_numbers_of_the_inspection_api_and_looks_up_a_
     }
     assert_eq!(figure(&page, "tracked_tickets"), "1");
     assert_eq!(page.testid("engine-org-name").as_deref(), Some("Acme"));
+    assert_eq!(inspect["parked"], json!([]), "no ticket is parked");
     assert!(page.testid("engine-no-parked").is_some());
 
     // The lookup shows the ticket's inspection and links to its session.
