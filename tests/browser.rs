@@ -12,6 +12,7 @@
 //! prints `SKIPPED (browser): …` and passes, unless `TICKETSYNC_TEST_BROWSER_REQUIRED=1`
 //! (set by `.ci/run`), which makes a missing piece a failure.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -39,7 +40,8 @@ fn an_admin_walks_the_console_in_a_real_browser() {
             std::env::var("TICKETSYNC_TEST_BROWSER_REQUIRED").as_deref() != Ok("1"),
             "the browser test is required (TICKETSYNC_TEST_BROWSER_REQUIRED=1) but {missing}"
         );
-        println!("SKIPPED (browser): {missing}");
+        // Straight to stderr, past the test harness's capture, like testkit's PostgreSQL skips.
+        let _ = writeln!(std::io::stderr(), "SKIPPED (browser): {missing}");
         return;
     }
 
