@@ -11,7 +11,9 @@
 //! now shows it next to the session ticketsync keeps, and prints what to explore next.
 //!
 //! Without `--keep-running` both servers stop and the data directory is removed when the
-//! transcript is printed; with it they keep running until Ctrl-C.
+//! transcript is printed; with it they keep running until Ctrl-C, and the demo prints the
+//! admin console's URL with the admin token it generated (a throwaway token of this run, never
+//! a configured one: the demo always replaces `server.admin_token`).
 //!
 //! `TICKETSYNC__SECTION__KEY` environment overrides apply as for `serve` (e.g. to try the
 //! `openai` responder), except for the keys the demo sets itself: listen address, public URL,
@@ -136,6 +138,10 @@ pub fn run(options: DemoOptions) -> anyhow::Result<()> {
         }
         if options.keep_running {
             println!();
+            println!(
+                "Admin console: {}/ (sign in with the admin token {})",
+                demo.base, demo.token
+            );
             println!("Both keep running; Ctrl-C stops them and removes the data directory.");
             tokio::signal::ctrl_c()
                 .await

@@ -2,7 +2,8 @@
 //!
 //! - [`sim`]: the simulator's seed data the tests speak of (agents, keys, groups, the marker
 //!   field) and the builtin FAQ question;
-//! - [`process`]: `ticketsync serve` as a child process ([`ServiceProcess`]); the binary's
+//! - [`process`]: `ticketsync serve` as a child process ([`ServiceProcess`]) and a deadline
+//!   for any child ([`process::wait_with_timeout`]); the binary's
 //!   path is a parameter, since only the root package's tests and benches see
 //!   `env!("CARGO_BIN_EXE_ticketsync")`;
 //! - [`pg`]: a real PostgreSQL for the tests ([`pg::TestDatabase`], [`pg::PgCluster`]) and

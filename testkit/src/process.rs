@@ -267,6 +267,22 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// Wait for `child` until `timeout`; kill it and return `None` when it is still running.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child process") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A TOML basic string holding `s` (paths, in configuration values and overrides).
 pub fn toml_string(s: &str) -> String {
     format!("{s:?}")
