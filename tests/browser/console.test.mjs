@@ -83,11 +83,16 @@ after(async () => {
 
 // ----- helpers ----------------------------------------------------------------------------------
 
-/// Save a full-page screenshot as `NN-name.png`.
+/// Save a full-page screenshot as `NN-name.png`. The webhook URL carries its org's secret
+/// token, so it is masked: screenshots end up in the README, and secrets never in a commit.
 async function screenshot(name, target = page) {
   shots += 1;
   const file = join(SCREENSHOT_DIR, `${String(shots).padStart(2, '0')}-${name}.png`);
-  await target.screenshot({ path: file, fullPage: true });
+  await target.screenshot({
+    path: file,
+    fullPage: true,
+    mask: [target.locator('[data-testid="webhook-url"]')],
+  });
 }
 
 /// A call to the JSON API with the operator token: { status, body }.
