@@ -211,7 +211,12 @@ impl FromRequest for ConsoleUser {
 
 /// A page after sign-in, when it is one of ours (never another site: no open redirect).
 fn local_target(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    // Browsers drop tabs and line breaks from a Location (`/\t/x` becomes `//x`, another
+    // site), so a target with any control character or whitespace is refused outright.
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
     if local && !next.starts_with("/sign-in") {
         next
     } else {
@@ -394,6 +399,10 @@ mod tests {
             "https://evil.example",
             "//evil.example",
             "/\\evil",
+            // Browsers drop tabs and line breaks from a Location, leaving `//evil.example`.
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n",
             "",
             "/sign-in",
         ] {
