@@ -261,6 +261,7 @@ impl Application {
             cluster: cluster.clone(),
             console: crate::console::Sessions::new(
                 &token_secret,
+                &admin_token,
                 settings.console.session_ttl_minutes,
                 &settings.server.public_url,
             ),

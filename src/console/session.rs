@@ -25,6 +25,7 @@ use chrono::Utc;
 use futures::future::LocalBoxFuture;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -56,11 +57,18 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Keys derived from the store's token secret (shared by every node); `secure` cookies when
-    /// the service is reached over https.
-    pub fn new(token_secret: &[u8; 32], ttl_minutes: u64, public_url: &str) -> Self {
+    /// Keys derived from the store's token secret (shared by every node) and the operator
+    /// token, so that a rotated operator token ends every session opened before (a leaked one
+    /// must not live on in a cookie); `secure` cookies when the service is reached over https.
+    pub fn new(
+        token_secret: &[u8; 32],
+        operator_token: &SecretString,
+        ttl_minutes: u64,
+        public_url: &str,
+    ) -> Self {
         let mut mac = mac_with(token_secret);
-        mac.update(b"ticketsync console session key v1");
+        mac.update(b"ticketsync console session key v2");
+        mac.update(operator_token.expose_secret().as_bytes());
         Self {
             key: mac.finalize().into_bytes().into(),
             ttl_secs: i64::try_from(ttl_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
@@ -356,8 +364,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 mod tests {
     use super::*;
 
+    fn operator() -> SecretString {
+        SecretString::from("operator-token")
+    }
+
     fn sessions(ttl_minutes: u64) -> Sessions {
-        Sessions::new(&[7; 32], ttl_minutes, "http://127.0.0.1:8080")
+        Sessions::new(&[7; 32], &operator(), ttl_minutes, "http://127.0.0.1:8080")
     }
 
     #[test]
@@ -370,7 +382,7 @@ mod tests {
         let (payload, _) = cookie.value().split_once('.').unwrap();
         assert!(s.open(&format!("{payload}.AAAA")).is_none());
         assert!(sessions(5).open(cookie.value()).is_some(), "same secret");
-        let other = Sessions::new(&[8; 32], 5, "");
+        let other = Sessions::new(&[8; 32], &operator(), 5, "");
         assert!(other.open(cookie.value()).is_none(), "another secret");
 
         let expired = sessions(0);
@@ -385,7 +397,7 @@ mod tests {
         assert_eq!(plain.http_only(), Some(true));
         assert_eq!(plain.same_site(), Some(SameSite::Strict));
         assert_ne!(plain.secure(), Some(true));
-        let https = Sessions::new(&[7; 32], 5, "https://support.example.com");
+        let https = Sessions::new(&[7; 32], &operator(), 5, "https://support.example.com");
         assert_eq!(https.issue(Principal::Operator).secure(), Some(true));
     }
 

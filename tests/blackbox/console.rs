@@ -105,6 +105,26 @@ async fn a_session_ends_when_its_lifetime_has_passed() {
 }
 
 #[tokio::test]
+async fn a_new_operator_token_ends_the_sessions_the_old_one_opened() {
+    // The operator rotates a leaked token: a console session opened with it must not outlive it.
+    let mut app = TestApp::spawn().await;
+    let before = Console::signed_in(app.base(), ADMIN_TOKEN).await;
+    let cookie = before.cookie(SESSION_COOKIE).expect("a session cookie");
+    app.restart_with(&[(
+        "TICKETSYNC__SERVER__ADMIN_TOKEN",
+        "a-rotated-operator-token".into(),
+    )]);
+    let after = Console::new(app.base());
+    after.set_cookie(SESSION_COOKIE, &cookie);
+    after
+        .get("/orgs")
+        .await
+        .assert_see_other("/sign-in?next=%2Forgs");
+    let again = Console::signed_in(app.base(), "a-rotated-operator-token").await;
+    again.get("/orgs").await.assert_html(200);
+}
+
+#[tokio::test]
 async fn an_htmx_request_without_a_session_reloads_the_page_instead_of_swapping_in_the_sign_in_form(
 ) {
     let app = TestApp::spawn().await;
