@@ -31,6 +31,11 @@ impl ErasedOrgs {
     pub async fn mark(&self, org: OrgId) {
         self.0.write().await.insert(org);
     }
+
+    /// Let the engine write for `org` again (its erase failed, so it still exists).
+    pub async fn unmark(&self, org: OrgId) {
+        self.0.write().await.remove(&org);
+    }
 }
 
 /// The engine's store: the service's store, with writes for erased orgs dropped.
@@ -132,5 +137,48 @@ impl EngineStore for ErasureFence {
             return Ok(());
         }
         self.store.save_job(org, job, state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+    use ticketsync_actors::ticket::state::{GateDecision, GateOutcome};
+
+    #[actix_rt::test]
+    async fn a_marked_orgs_writes_are_dropped_until_it_is_unmarked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EngineStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let erased = Arc::new(ErasedOrgs::default());
+        let fence = ErasureFence::new(store.clone(), erased.clone());
+        let org = OrgId::new();
+        let record = |ticket| {
+            TicketRecord::new(
+                org,
+                TicketId(ticket),
+                GateDecision {
+                    decision: GateOutcome::Tracked,
+                    reason: "test".into(),
+                    at: Utc::now(),
+                },
+            )
+        };
+
+        erased.mark(org).await;
+        fence.commit(&record(1), &[]).await.unwrap();
+        assert!(fence
+            .append_event(org, TicketId(1), EventKind::Sweep, Utc::now())
+            .await
+            .is_err());
+        assert_eq!(store.load_ticket(org, TicketId(1)).await.unwrap(), None);
+
+        erased.unmark(org).await;
+        fence.commit(&record(2), &[]).await.unwrap();
+        assert!(store.load_ticket(org, TicketId(2)).await.unwrap().is_some());
+        fence
+            .append_event(org, TicketId(2), EventKind::Sweep, Utc::now())
+            .await
+            .unwrap();
     }
 }

@@ -128,8 +128,16 @@ impl AppState {
         }
         self.erased.mark(org).await;
         self.engine.stop_orgs(|o| o == org).await;
-        self.store.erase_org(org).await?;
-        self.store.flush().await.map_err(StoreError::from)?;
+        let erased = async {
+            self.store.erase_org(org).await?;
+            self.store.flush().await.map_err(StoreError::from)
+        };
+        if let Err(e) = erased.await {
+            // The org stays, disconnected: if it is connected again rather than deleted
+            // again, its engine writes must count again.
+            self.erased.unmark(org).await;
+            return Err(e.into());
+        }
         tracing::info!(org_id = %org, "organization deleted and erased");
         Ok(())
     }
