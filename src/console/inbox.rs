@@ -5,7 +5,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{display_time as when, render, see_other, visible_org, PageError};
+use super::{api_name, display_time as when, render, see_other, visible_org, PageError};
 use crate::http::error::{ApiError, Code};
 use crate::http::inbox::{self, SessionQuery};
 use crate::http::state::AppState;
@@ -250,14 +250,6 @@ struct SessionPage {
     reason: String,
 }
 
-/// The API name of a serialisable enum value (e.g. a routing or a handoff reason).
-fn api_name(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn message_view(message: &ticketsync_actors::session::Message) -> MessageView {
     let (author, author_class) = match message.author {
         Author::Contact => ("Customer", "customer"),
@@ -321,7 +313,7 @@ async fn session_page(
         handoff: session.handoff.as_ref().map(|h| HandoffView {
             at: when(h.at),
             reason: h.reason.as_str().replace('_', " "),
-            routing: api_name(&h.routing),
+            routing: api_name(h.routing),
             target: h.target,
             fallback_used: h.fallback_used,
             detail: h.detail.clone(),

@@ -139,6 +139,15 @@ fn display_time(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// A value's name as the JSON API spells it (`"ai_active"`, `"autopilot"`), for labels and
+/// form values.
+fn api_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// A 303 to another console page (after a form post).
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

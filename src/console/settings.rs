@@ -9,7 +9,7 @@
 
 use super::layout::Layout;
 use super::session::{ConsoleUser, CsrfForm};
-use super::{display_time, render, see_other, visible_org, PageError};
+use super::{api_name, display_time, render, see_other, visible_org, PageError};
 use crate::connect::{AccountChoices, ConnectionView, SaveRequest};
 use crate::http::error::{ApiError, Code};
 use crate::http::state::AppState;
@@ -135,14 +135,6 @@ impl Default for Values {
     }
 }
 
-/// An enum's API name (`autopilot`, `group`, …).
-fn name_of(value: impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn id_text<T: ToString>(id: Option<T>) -> String {
     id.map(|i| i.to_string()).unwrap_or_default()
 }
@@ -159,10 +151,10 @@ impl Values {
             agent_id: id_text(s.handoff.agent_id),
             group_id: id_text(s.handoff.group_id),
             marker_field: s.handoff.marker_field.clone().unwrap_or_default(),
-            email: name_of(s.channels.email),
-            web: name_of(s.channels.web),
-            phone: name_of(s.channels.phone),
-            other: name_of(s.channels.other),
+            email: api_name(s.channels.email),
+            web: api_name(s.channels.web),
+            phone: api_name(s.channels.phone),
+            other: api_name(s.channels.other),
             assist_footer: s.assist_footer.clone().unwrap_or_default(),
         }
     }
@@ -332,7 +324,7 @@ async fn status_view(state: &AppState, org: OrgId) -> Result<StatusView, PageErr
     let budget = state.engine.budget(org);
     let backfill_state = backfill
         .as_ref()
-        .map(|b| name_of(b.state))
+        .map(|b| api_name(b.state))
         .unwrap_or_else(|| "not started".into());
     let rate_budget = format!(
         "{} of {} calls a minute used, {} left{}",
@@ -382,7 +374,7 @@ struct ReportView {
 impl ReportView {
     fn new(report: &SelfTestReport) -> Self {
         Self {
-            state: name_of(report.state),
+            state: api_name(report.state),
             started: display_time(report.started_at),
             steps: report
                 .steps

@@ -1,6 +1,5 @@
 // ticketsync console: the little behaviour pages have beyond links and forms.
 // - [data-copy="ID"] buttons copy the text of #ID (Clipboard API, else select + execCommand).
-// - forms with [data-confirm="question"] ask before they are sent.
 // - buttons with [data-busy="text"] show that text and disable while their form is sent.
 // - [data-show-if] fields hide while the choice they depend on does not need them.
 (function () {
@@ -53,12 +52,6 @@
   document.addEventListener("htmx:afterSwap", applyShowIf);
 
   document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
-      return;
-    }
     var button = event.submitter;
     if (button && button.hasAttribute("data-busy")) {
       button.textContent = button.getAttribute("data-busy");
