@@ -173,10 +173,13 @@ impl FromRequest for ConsoleUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
-        let refusal = if req.method() == Method::GET || req.method() == Method::HEAD {
-            let htmx = req.headers().contains_key("hx-request");
-            // After sign-in an htmx poll's admin goes back to the page it polled from
-            // (`HX-Current-URL`), not to the bare fragment.
+        let htmx = req.headers().contains_key("hx-request");
+        let reading = req.method() == Method::GET || req.method() == Method::HEAD;
+        // A page, or any htmx request (htmx swaps no 4xx answer, so a 403 page would leave
+        // its button doing nothing), goes through sign-in; a plain form post gets a 403 page.
+        let refusal = if reading || htmx {
+            // After sign-in an htmx request's admin goes back to the page it came from
+            // (`HX-Current-URL`), not to the bare fragment or form target.
             let page = req
                 .headers()
                 .get("hx-current-url")
@@ -185,11 +188,9 @@ impl FromRequest for ConsoleUser {
                 .and_then(|url| url.split_once("://"))
                 .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()));
             PageError::SignIn {
-                next: page.unwrap_or_else(|| {
-                    req.uri()
-                        .path_and_query()
-                        .map(|p| p.as_str().to_string())
-                        .unwrap_or_default()
+                next: page.unwrap_or_else(|| match req.uri().path_and_query() {
+                    Some(p) if reading => p.as_str().to_string(),
+                    _ => String::new(),
                 }),
                 htmx,
             }

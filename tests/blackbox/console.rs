@@ -165,6 +165,28 @@ async fn an_htmx_request_without_a_session_reloads_the_page_instead_of_swapping_
             .and_then(|v| v.to_str().ok()),
         Some("/sign-in?next=%2Forgs%2Fx%2Fsettings%2Ffreshdesk")
     );
+    // So does a button that posts through htmx (htmx swaps no 4xx answer: a 403 page would
+    // leave the button doing nothing visible).
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/orgs/x/settings/freshdesk/self-test",
+            app.base()
+        ))
+        .header("hx-request", "true")
+        .header(
+            "hx-current-url",
+            format!("{}/orgs/x/settings/freshdesk", app.base()),
+        )
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some("/sign-in?next=%2Forgs%2Fx%2Fsettings%2Ffreshdesk")
+    );
 }
 
 #[tokio::test]
