@@ -2,7 +2,7 @@
 //! The views are built by [`engine_view`] and [`ticket_view`], which the console's engine
 //! pages call too.
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::http::state::AppState;
 use crate::metrics::{render, StorageGauges};
 use crate::store::StoreError;
@@ -48,7 +48,12 @@ pub async fn engine_view(state: &AppState) -> Result<serde_json::Value, ApiError
         .into_iter()
         .take(PARKED_LISTED)
     {
-        let view = ticket_view(state, org, ticket).await?;
+        let view = match ticket_view(state, org, ticket).await {
+            Ok(view) => view,
+            // Its org was deleted; the parked actor goes with it and is no longer listed.
+            Err(e) if matches!(e.code, Code::OrgNotFound) => continue,
+            Err(e) => return Err(e),
+        };
         parked.push(json!({
             "org_id": org,
             "ticket_id": ticket,
