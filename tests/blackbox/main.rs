@@ -11,6 +11,7 @@ mod flow;
 mod intake;
 mod lifecycle;
 mod migrate;
+mod openapi;
 mod org_health;
 mod selftest;
 mod thread;
