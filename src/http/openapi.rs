@@ -376,6 +376,7 @@ pub fn document() -> Value {
         let codes = error_codes(&method, &path, bearer)
             .unwrap_or_else(|| panic!("ROUTE_ERRORS has no row for {method} {path}"));
         add_errors(op, &codes);
+        optional_body_is_absent_not_null(op);
     }
     add_links(&mut doc);
     doc
@@ -396,6 +397,25 @@ fn operations_mut(doc: &mut Value) -> Vec<(String, String, &mut Map<String, Valu
         }
     }
     found
+}
+
+/// utoipa renders an optional body (`Option<T>`) as `oneOf: [null, T]`; the service means
+/// that the body may be absent (`required: false`), not that it may be JSON `null`.
+fn optional_body_is_absent_not_null(op: &mut Map<String, Value>) {
+    let Some(body) = op.get_mut("requestBody") else {
+        return;
+    };
+    for content in body["content"].as_object_mut().into_iter().flatten() {
+        let schema = &mut content.1["schema"];
+        let Some(variants) = schema["oneOf"].as_array() else {
+            continue;
+        };
+        if let [null, inner] = variants.as_slice() {
+            if null == &json!({"type": "null"}) {
+                *schema = inner.clone();
+            }
+        }
+    }
 }
 
 /// One response per error status, listing its codes in the description and as an `enum` on
