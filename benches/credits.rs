@@ -769,7 +769,10 @@ async fn backfill(k: &Knobs) -> Option<(u32, u64)> {
             ]
         })
         .collect();
-    print_table(&["endpoint", "calls", "credits", "per imported ticket"], &rows);
+    print_table(
+        &["endpoint", "calls", "credits", "per imported ticket"],
+        &rows,
+    );
     let credits: u32 = by_endpoint
         .iter()
         .filter(|(e, _)| backfill_endpoints.contains(&e.as_str()))
