@@ -9,6 +9,7 @@ use crate::metrics::EngineMetrics;
 use crate::org::actor::{OrgError, ResolveAuthors};
 use crate::org::budget::Priority;
 use crate::session::Author;
+use chrono::{DateTime, Utc};
 
 /// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
 /// left `body_text` empty.
@@ -54,7 +55,7 @@ impl Pass<'_> {
                     conversations_listed_first_at: Some(listed_at),
                 };
                 if let Some(r) = record.as_mut() {
-                    self.decide(r, &observation).await;
+                    self.decide(r, &observation, self.deps.clock.now()).await;
                 }
                 return Ok(());
             }
@@ -87,7 +88,7 @@ impl Pass<'_> {
             conversations_total: total,
             conversations_listed_first_at: None,
         };
-        self.decide(r, &observation).await;
+        self.decide(r, &observation, now).await;
         Ok(())
     }
 
@@ -122,9 +123,9 @@ impl Pass<'_> {
         }
     }
 
-    /// Mirror the observation, and ask the responder when the AI answers.
-    async fn decide(&self, r: &mut TicketRecord, observation: &Observation) {
-        let step = machine::observe(r, observation, &self.view(), self.deps.clock.now());
+    /// Mirror the observation read at `now`, and ask the responder when the AI answers.
+    async fn decide(&self, r: &mut TicketRecord, observation: &Observation, now: DateTime<Utc>) {
+        let step = machine::observe(r, observation, &self.view(), now);
         if let Some(request) = step.ask {
             EngineMetrics::inc(&self.deps.metrics.responder_calls);
             let decision = match self.deps.responder.decide(&request).await {
