@@ -7,6 +7,7 @@ mod connect;
 mod console;
 mod console_client;
 mod console_pages;
+mod echoes;
 mod flow;
 mod intake;
 mod lifecycle;

@@ -64,6 +64,62 @@ pub struct Observation {
     pub conversations: Vec<ObservedConversation>,
     /// Conversations Freshdesk holds in all (to start the next read at the right page).
     pub conversations_total: u32,
+    /// When the conversations were listed, if that was before the ticket was read
+    /// (`ReadPlan::ConversationsFirst`): the read is complete only up to then, so the
+    /// watermark claims no later read. None: the ticket was read first.
+    pub conversations_listed_first_at: Option<DateTime<Utc>>,
+}
+
+/// What a re-read fetches from Freshdesk for a run of hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPlan {
+    /// The ticket, then the conversations not yet mirrored.
+    Full,
+    /// The conversations not yet mirrored; the ticket too, and a decision, only when one is
+    /// found. Nothing new found: the hints were echoes of the AI's own posts or duplicates,
+    /// and nothing is read or decided.
+    ConversationsFirst,
+}
+
+/// Hints that only say "a conversation was added" (a reply, the customer's or an agent's, or a
+/// note; a customer reply that reopens a ticket also fires its status change), or "the ticket
+/// was created" (read when it was gated: only its conversations can be new).
+const CONVERSATION_HINTS: [&str; 5] = [
+    "{reply_sent:sent}",
+    "{note_type:public}",
+    "{note_type:private}",
+    "{ticket_action:created}",
+    "ticket_created",
+];
+
+/// How to re-read a tracked ticket for a run of hints (`None`: a hint without a
+/// `triggered_event`, e.g. the sweep's). Only the conversations are listed first when every
+/// hint can only mean a conversation was added, the ticket is tracked and nothing already
+/// mirrored still waits for an answer (a message kept for a reopening needs the status);
+/// anything else (a status change, an unknown hint, the sweep, a new ticket) reads in full.
+/// Any new conversation found still leads to the ticket read and a decision on the whole
+/// thread, so no customer message is decided on without it or hidden behind an echo.
+pub fn read_plan<'h>(
+    record: Option<&TicketRecord>,
+    hints: impl IntoIterator<Item = Option<&'h str>>,
+) -> ReadPlan {
+    let Some(record) = record else {
+        return ReadPlan::Full;
+    };
+    let Some(session) = record.session.as_ref() else {
+        return ReadPlan::Full;
+    };
+    let waiting = session.messages[record.ai.considered.min(session.messages.len())..]
+        .iter()
+        .any(awaits_answer);
+    let conversation_hints = hints
+        .into_iter()
+        .all(|h| h.is_some_and(|h| CONVERSATION_HINTS.contains(&h.trim())));
+    if record.gate.decision == GateOutcome::Tracked && !waiting && conversation_hints {
+        ReadPlan::ConversationsFirst
+    } else {
+        ReadPlan::Full
+    }
 }
 
 /// What the responder is asked.
@@ -310,7 +366,7 @@ fn mirror(record: &mut TicketRecord, observation: &Observation, now: DateTime<Ut
             record.watermark.last_conversation_id.max(Some(c.id));
     }
     record.watermark.ticket_updated_at = Some(ticket.updated_at);
-    record.watermark.read_at = Some(now);
+    record.watermark.read_at = Some(observation.conversations_listed_first_at.unwrap_or(now));
     record.watermark.conversations_seen = observation.conversations_total;
     record.watermark.tags = ticket.tags.clone();
     if changed {

@@ -123,6 +123,7 @@ fn observation(ticket: ObservedTicket, conversations: Vec<ObservedConversation>)
         ticket,
         conversations,
         conversations_total: total,
+        conversations_listed_first_at: None,
     }
 }
 
@@ -3064,4 +3065,99 @@ fn any_other_status_id_is_a_custom_status_kept_as_its_plain_number() {
     assert_eq!(TicketStatus::Custom(2), TicketStatus::Open);
     assert!(TicketStatus::Custom(5).is_resolved_or_closed());
     assert!(serde_json::from_value::<TicketStatus>(json!(256)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a re-read fetches (read_plan)
+// ---------------------------------------------------------------------------------------------
+
+const REPLY_HINT: Option<&str> = Some("{reply_sent:sent}");
+
+#[test]
+fn conversation_hints_on_an_answered_ticket_list_the_conversations_first() {
+    let s = settings();
+    let record = answered(&s);
+    for hints in [
+        vec![REPLY_HINT],
+        vec![REPLY_HINT, REPLY_HINT],
+        vec![Some("{note_type:private}"), Some(" {note_type:public} ")],
+        vec![Some("ticket_created"), REPLY_HINT],
+        vec![Some("{ticket_action:created}")],
+    ] {
+        assert_eq!(
+            read_plan(Some(&record), hints.clone()),
+            ReadPlan::ConversationsFirst,
+            "{hints:?}"
+        );
+    }
+}
+
+#[test]
+fn any_other_hint_a_sweep_or_a_new_ticket_reads_the_ticket_in_full() {
+    let s = settings();
+    let record = answered(&s);
+    for hints in [
+        vec![Some("{status:{from:2,to:4}}")],
+        vec![REPLY_HINT, Some("{status:{from:4,to:2}}")],
+        vec![Some("{priority:{from:1,to:3}}")],
+        vec![Some("")],
+        vec![REPLY_HINT, None],
+    ] {
+        assert_eq!(
+            read_plan(Some(&record), hints.clone()),
+            ReadPlan::Full,
+            "{hints:?}"
+        );
+    }
+    assert_eq!(read_plan(None, [REPLY_HINT]), ReadPlan::Full);
+    let ignored = TicketRecord::new(
+        OrgId::new(),
+        TicketId(42),
+        GateDecision {
+            decision: GateOutcome::Ignored,
+            reason: GateReason::PredatesConnection,
+            at: at(10, 0, 1),
+        },
+    );
+    assert_eq!(read_plan(Some(&ignored), [REPLY_HINT]), ReadPlan::Full);
+}
+
+#[test]
+fn a_customer_message_kept_for_a_reopening_makes_every_hint_a_full_read() {
+    // Resolved while the customer's message was new: it stays unconsidered, and only the
+    // ticket's status says when it may be answered.
+    let s = settings();
+    let org = view(&s);
+    let mut record = answered(&s);
+    let step = observe(
+        &mut record,
+        &observation(
+            with_status(4, "Resolved"),
+            vec![contact(101, "Still broken.")],
+        ),
+        &org,
+        at(10, 2, 0),
+    );
+    assert!(step.ask.is_none());
+    assert_eq!(read_plan(Some(&record), [REPLY_HINT]), ReadPlan::Full);
+}
+
+#[test]
+fn a_read_that_listed_the_conversations_first_claims_no_later_read_in_the_watermark() {
+    let s = settings();
+    let org = view(&s);
+    let mut record = answered(&s);
+    // Conversations listed at 10:02:00.100; the ticket, read after, was updated at 10:02:00
+    // (perhaps by a message written after the listing); the pass ends at 10:02:05.
+    let listed = at_ms(10, 2, 0, 100);
+    let read = ObservedTicket {
+        updated_at: at(10, 2, 0),
+        ..ticket()
+    };
+    let mut obs = observation(read, vec![contact(101, "And on mobile?")]);
+    obs.conversations_listed_first_at = Some(listed);
+    observe(&mut record, &obs, &org, at(10, 2, 5));
+    assert_eq!(record.watermark.read_at, Some(listed));
+    // The sweep, listing the ticket with that `updated_at`, still looks at it.
+    assert!(record.watermark.may_be_stale(at(10, 2, 0)));
 }

@@ -186,7 +186,16 @@ pub async fn run_pass(
             Priority::Sync
         };
         let result = match &segment[0].kind {
-            EventKind::Webhook { .. } | EventKind::Sweep => pass.reread(&mut record).await,
+            EventKind::Webhook { .. } | EventKind::Sweep => {
+                let plan = machine::read_plan(
+                    record.as_ref(),
+                    segment.iter().map(|e| match &e.kind {
+                        EventKind::Webhook { triggered_event } => Some(triggered_event.as_str()),
+                        _ => None,
+                    }),
+                );
+                pass.reread(&mut record, plan).await
+            }
             EventKind::Import => {
                 pass.read_priority = Priority::Background;
                 pass.import(&mut record).await

@@ -1,7 +1,7 @@
 //! The Freshdesk reads of a pass: re-read a ticket (gate it if new, mirror it, ask the
 //! responder), import a backfilled ticket, and list the conversations not yet mirrored.
 
-use super::machine::{self, Observation, ObservedConversation, ObservedTicket};
+use super::machine::{self, Observation, ObservedConversation, ObservedTicket, ReadPlan};
 use super::pass::{Pass, Transient};
 use super::state::*;
 use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
@@ -9,6 +9,7 @@ use crate::metrics::EngineMetrics;
 use crate::org::actor::{OrgError, ResolveAuthors};
 use crate::org::budget::Priority;
 use crate::session::Author;
+use chrono::{DateTime, Utc};
 
 /// A conversation's text: Freshdesk's `body_text`, or the text of its HTML body when Freshdesk
 /// left `body_text` empty.
@@ -21,10 +22,12 @@ pub(super) fn text_of(c: &Conversation) -> String {
 }
 
 impl Pass<'_> {
-    /// Re-read the ticket; gate it if new; mirror; ask the responder when the AI answers.
+    /// Re-read the ticket as `plan` says; gate it if new; mirror; ask the responder when the
+    /// AI answers.
     pub(super) async fn reread(
         &mut self,
         record: &mut Option<TicketRecord>,
+        plan: ReadPlan,
     ) -> Result<(), Transient> {
         if record
             .as_ref()
@@ -32,28 +35,34 @@ impl Pass<'_> {
         {
             return Ok(());
         }
-        let ticket = match self.reader().ticket(self.ticket_id).await {
-            Ok(t) => t.value,
-            Err(FreshdeskError::NotFound) => {
+        if let (ReadPlan::ConversationsFirst, Some(r)) = (plan, record.as_mut()) {
+            let listed_at = self.deps.clock.now();
+            let listing = self.list_new_conversations(r).await?;
+            if !listing.refused {
+                if listing.fresh.is_empty() {
+                    // Only conversations already mirrored (the AI's own posts among them): an
+                    // echo or a duplicate hint. Nothing to read, nothing to decide.
+                    return Ok(());
+                }
+                let Some(ticket) = self.read_ticket(record).await? else {
+                    return Ok(());
+                };
+                let conversations = self.resolve_authors(listing.fresh, &ticket).await?;
+                let observation = Observation {
+                    ticket: self.observed_ticket(&ticket),
+                    conversations,
+                    conversations_total: listing.total,
+                    conversations_listed_first_at: Some(listed_at),
+                };
                 if let Some(r) = record.as_mut() {
-                    r.last_error = Some(ErrorNote {
-                        at: self.deps.clock.now(),
-                        message: "the ticket no longer exists in Freshdesk".into(),
-                    });
+                    self.decide(r, &observation, self.deps.clock.now()).await;
                 }
                 return Ok(());
             }
-            Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
-            Err(e) => {
-                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
-                if let Some(r) = record.as_mut() {
-                    r.last_error = Some(ErrorNote {
-                        at: self.deps.clock.now(),
-                        message: e.to_string(),
-                    });
-                }
-                return Ok(());
-            }
+            // The listing was refused (the ticket deleted?): the full read says why.
+        }
+        let Some(ticket) = self.read_ticket(record).await? else {
+            return Ok(());
         };
         let observed_ticket = self.observed_ticket(&ticket);
         let now = self.deps.clock.now();
@@ -77,8 +86,46 @@ impl Pass<'_> {
             ticket: observed_ticket,
             conversations,
             conversations_total: total,
+            conversations_listed_first_at: None,
         };
-        let step = machine::observe(r, &observation, &self.view(), now);
+        self.decide(r, &observation, now).await;
+        Ok(())
+    }
+
+    /// Read the ticket. None: Freshdesk refused it for good (deleted, forbidden), noted on the
+    /// record.
+    async fn read_ticket(
+        &self,
+        record: &mut Option<TicketRecord>,
+    ) -> Result<Option<Ticket>, Transient> {
+        match self.reader().ticket(self.ticket_id).await {
+            Ok(t) => Ok(Some(t.value)),
+            Err(FreshdeskError::NotFound) => {
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: "the ticket no longer exists in Freshdesk".into(),
+                    });
+                }
+                Ok(None)
+            }
+            Err(e) if e.is_transient() => Err(Transient::Freshdesk(e)),
+            Err(e) => {
+                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "ticket re-read refused");
+                if let Some(r) = record.as_mut() {
+                    r.last_error = Some(ErrorNote {
+                        at: self.deps.clock.now(),
+                        message: e.to_string(),
+                    });
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Mirror the observation read at `now`, and ask the responder when the AI answers.
+    async fn decide(&self, r: &mut TicketRecord, observation: &Observation, now: DateTime<Utc>) {
+        let step = machine::observe(r, observation, &self.view(), now);
         if let Some(request) = step.ask {
             EngineMetrics::inc(&self.deps.metrics.responder_calls);
             let decision = match self.deps.responder.decide(&request).await {
@@ -91,7 +138,6 @@ impl Pass<'_> {
             machine::respond(r, decision, &self.view(), self.deps.clock.now());
         }
         r.retries = 0;
-        Ok(())
     }
 
     /// Import a backfilled ticket as history, unless ticketsync already knows it (live traffic
@@ -116,7 +162,7 @@ impl Pass<'_> {
         ) {
             // Created after the connection: live traffic, gated like any new ticket.
             self.read_priority = Priority::Sync;
-            return self.reread(record).await;
+            return self.reread(record, ReadPlan::Full).await;
         }
         if !machine::open_or_pending(ticket.status) {
             return Ok(());
@@ -135,6 +181,7 @@ impl Pass<'_> {
                 ticket: observed,
                 conversations,
                 conversations_total: total,
+                conversations_listed_first_at: None,
             };
             machine::import_history(&mut fresh, &observation, now);
         }
@@ -167,6 +214,13 @@ impl Pass<'_> {
         record: &TicketRecord,
         ticket: &Ticket,
     ) -> Result<(Vec<ObservedConversation>, u32), Transient> {
+        let listing = self.list_new_conversations(record).await?;
+        let observed = self.resolve_authors(listing.fresh, ticket).await?;
+        Ok((observed, listing.total))
+    }
+
+    /// List the conversations not yet mirrored, from the page the watermark says.
+    async fn list_new_conversations(&self, record: &TicketRecord) -> Result<Listing, Transient> {
         const PER_PAGE: u32 = 100;
         // Always listed, also on the first read of a ticket whose `updated_at` equals its
         // `created_at`: with one-second timestamps a reply written in the creation second
@@ -174,13 +228,18 @@ impl Pass<'_> {
         let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
         let mut page = first_page;
         let mut fetched = Vec::new();
+        let mut refused = false;
         loop {
             let result = match self.reader().conversations(self.ticket_id, page).await {
                 Ok(p) => p.value,
-                Err(FreshdeskError::NotFound) => break,
+                Err(FreshdeskError::NotFound) => {
+                    refused = true;
+                    break;
+                }
                 Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
                 Err(e) => {
                     tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
+                    refused = true;
                     break;
                 }
             };
@@ -198,9 +257,22 @@ impl Pass<'_> {
                 .as_ref()
                 .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
         };
-        let fresh: Vec<_> = fetched.into_iter().filter(|c| !known(c.id)).collect();
+        let fresh = fetched.into_iter().filter(|c| !known(c.id)).collect();
+        Ok(Listing {
+            fresh,
+            total,
+            refused,
+        })
+    }
+
+    /// The conversations as observed, authors resolved through the agent directory.
+    async fn resolve_authors(
+        &self,
+        fresh: Vec<Conversation>,
+        ticket: &Ticket,
+    ) -> Result<Vec<ObservedConversation>, Transient> {
         if fresh.is_empty() {
-            return Ok((Vec::new(), total));
+            return Ok(Vec::new());
         }
         let authors = self
             .deps
@@ -227,6 +299,15 @@ impl Pass<'_> {
                 created_at: c.created_at,
             })
             .collect();
-        Ok((observed, total))
+        Ok(observed)
     }
+}
+
+/// The conversations a listing found not yet mirrored.
+struct Listing {
+    fresh: Vec<Conversation>,
+    /// Conversations Freshdesk holds in all.
+    total: u32,
+    /// Freshdesk refused the listing (404, 403): what was found may not be all there is.
+    refused: bool,
 }

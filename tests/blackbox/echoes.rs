@@ -1,0 +1,218 @@
+//! The echoes of the AI's own writes (contract §3, §4.4): a hint that can only mean "a
+//! conversation was added" is checked by listing the conversations alone; the ticket is read,
+//! and a decision taken on the whole thread, only when something new is there. These tests
+//! try to make that saving hide a customer message or answer a partial thread: echoes
+//! duplicated, lost or reordered, customer replies racing them or written in the same second,
+//! changes whose webhooks never come.
+
+use crate::harness::*;
+use freshdesk_sim::DeliveryKnobs;
+use serde_json::{json, Value};
+
+const FAQ_QUESTION: &str = "How do I reset my password?";
+const FAQ_FOLLOW_UP: &str = "And how do I reset my password on mobile?";
+
+/// `METHOD path` of the simulator's API requests for ticket `id` after request `seq`.
+async fn ticket_calls_after(t: &TestApp, id: u64, seq: u64) -> Vec<String> {
+    let prefix = format!("/api/v2/tickets/{id}");
+    t.sim_requests_after(seq)
+        .await
+        .into_iter()
+        .filter(|r| r.path == prefix || r.path.starts_with(&format!("{prefix}/")))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// The sequence number of the AI's `n`-th public reply on ticket `id` (from 1).
+async fn reply_seq(t: &TestApp, id: u64, n: usize) -> u64 {
+    t.sim_calls("POST", &format!("/api/v2/tickets/{id}/reply"))
+        .await
+        .get(n - 1)
+        .map(|r| r.seq)
+        .expect("the AI replied")
+}
+
+/// A customer reply that fires no webhook (its delivery is lost).
+async fn silent_customer_reply(t: &TestApp, id: u64, body: &str) {
+    let r = t
+        .http
+        .post(format!(
+            "{}/_sim/tickets/{id}/customer_reply",
+            t.simc.base_url()
+        ))
+        .json(&json!({"body": body, "webhook": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+fn authors(session: &Value) -> Vec<String> {
+    session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["author"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_echo_of_the_ai_reply_is_checked_by_listing_conversations_alone_even_delivered_twice() {
+    let t = TestApp::spawn().await;
+    let _org = t.connected_with_webhook(json!({})).await;
+    // Every webhook is delivered twice: the creation's and the reply's echo.
+    t.simc
+        .set_delivery(&DeliveryKnobs {
+            duplicate_rate: Some(1.0),
+            ..DeliveryKnobs::default()
+        })
+        .await
+        .unwrap();
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+
+    let echoes = t
+        .simc
+        .deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.ticket_id == id
+                && d.payload["triggered_event"] == "{reply_sent:sent}"
+                && d.status == Some(202)
+        })
+        .count();
+    assert_eq!(echoes, 2, "the echo of the reply was delivered twice");
+    let after = ticket_calls_after(&t, id, reply_seq(&t, id, 1).await).await;
+    assert!(
+        after.contains(&format!("GET /api/v2/tickets/{id}/conversations")),
+        "the echo is checked against the conversations: {after:?}"
+    );
+    assert!(
+        !after.contains(&format!("GET /api/v2/tickets/{id}")),
+        "nothing new in the conversations: the ticket is not read again: {after:?}"
+    );
+    assert_eq!(t.ai_posts(id).await.len(), 1, "answered once");
+}
+
+#[tokio::test]
+async fn a_customer_reply_racing_the_echo_of_the_ai_reply_is_answered_once_whatever_the_delivery_order(
+) {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    // Deliveries late, shuffled within 800 ms and often duplicated.
+    t.simc
+        .set_delivery(&DeliveryKnobs {
+            duplicate_rate: Some(0.5),
+            reorder_window_ms: Some(800),
+            delay_ms: Some(100),
+            seed: Some(13),
+            ..DeliveryKnobs::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(t.new_ticket(&format!("Password {i}"), FAQ_QUESTION).await);
+    }
+    for &id in &ids {
+        // The customer writes again right after the AI's answer: usually within its second,
+        // and before its echo is delivered.
+        t.wait_ai_posts(id, 1).await;
+        t.simc.customer_reply(id, FAQ_FOLLOW_UP).await.unwrap();
+    }
+    for &id in &ids {
+        t.wait_ai_posts(id, 2).await;
+    }
+    t.settle().await;
+    for &id in &ids {
+        let posts = t.ai_posts(id).await;
+        assert_eq!(
+            posts.len(),
+            2,
+            "ticket {id}: one answer per message: {posts:?}"
+        );
+        let session = t.session(&org, id).await.body;
+        assert_eq!(
+            authors(&session),
+            ["contact", "ai", "contact", "ai"],
+            "ticket {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_every_echo_lost_a_customer_reply_is_still_answered_on_the_whole_thread() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    // Rule 2 no longer fires on API changes: every echo of the AI's writes is lost; the
+    // customer's replies still fire it.
+    let hook = t.webhook_url(&org).await;
+    t.simc
+        .set_webhook(&freshdesk_sim::WebhookConfig {
+            fire_on_api_changes: Some(false),
+            ..freshdesk_sim::WebhookConfig::to(hook)
+        })
+        .await
+        .unwrap();
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    // Two customer messages in the same second; only the second one's webhook arrives.
+    silent_customer_reply(&t, id, "I tried, the link never came.").await;
+    t.simc.customer_reply(id, FAQ_FOLLOW_UP).await.unwrap();
+    t.wait_ai_posts(id, 2).await;
+    t.settle().await;
+
+    let posts = t.ai_posts(id).await;
+    assert_eq!(posts.len(), 2, "one answer to both new messages: {posts:?}");
+    let session = t.session(&org, id).await.body;
+    assert_eq!(
+        authors(&session),
+        ["contact", "ai", "contact", "contact", "ai"],
+        "both messages were mirrored before the answer"
+    );
+    let after = ticket_calls_after(&t, id, reply_seq(&t, id, 1).await).await;
+    let second = after
+        .iter()
+        .position(|c| c == &format!("POST /api/v2/tickets/{id}/reply"))
+        .expect("the second reply");
+    assert!(
+        after[..second].contains(&format!("GET /api/v2/tickets/{id}")),
+        "a new customer message is decided on the ticket as read: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn changes_without_webhooks_after_an_echo_checked_by_conversations_alone_are_found_by_the_sweep(
+) {
+    let t = TestApp::spawn_with(&[("TICKETSYNC__ENGINE__SWEEP_INTERVAL_SECS", "1".into())]).await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    // An agent sets the ticket pending right after the AI's reply and its echo, and no
+    // webhook tells: the sweep must still see the ticket as changed.
+    t.simc
+        .update_ticket(id, &json!({"status": 3, "webhook": false}))
+        .await
+        .unwrap();
+    t.wait_session(&org, id, "the sweep mirrors the pending status", |s| {
+        s["freshdesk_status"]["id"] == 3
+    })
+    .await;
+    // Then the customer writes (reopening the ticket) and that webhook is lost too.
+    silent_customer_reply(&t, id, FAQ_FOLLOW_UP).await;
+    let session = t
+        .wait_session(
+            &org,
+            id,
+            "the sweep mirrors the reply and it is answered",
+            |s| authors(s).len() == 4,
+        )
+        .await;
+    assert_eq!(authors(&session), ["contact", "ai", "contact", "ai"]);
+    t.settle().await;
+    assert_eq!(t.ai_posts(id).await.len(), 2, "the reply was answered once");
+    assert_eq!(t.session(&org, id).await.body["freshdesk_status"]["id"], 2);
+}
