@@ -81,9 +81,9 @@ pub enum ReadPlan {
     ConversationsFirst,
 }
 
-/// Hints that only say "a conversation was added" (a reply, the customer's or an agent's, or a
-/// note; a customer reply that reopens a ticket also fires its status change), or "the ticket
-/// was created" (read when it was gated: only its conversations can be new).
+/// Hints that say "a conversation was added" (a reply, the customer's or an agent's, or a note;
+/// when the same update also changed the status, the new conversation makes the read full), or
+/// "the ticket was created" (read when it was gated: only its conversations can be new).
 const CONVERSATION_HINTS: [&str; 5] = [
     "{reply_sent:sent}",
     "{note_type:public}",
@@ -106,12 +106,10 @@ pub fn read_plan<'h>(
     let Some(record) = record else {
         return ReadPlan::Full;
     };
-    let Some(session) = record.session.as_ref() else {
+    if record.session.is_none() {
         return ReadPlan::Full;
-    };
-    let waiting = session.messages[record.ai.considered.min(session.messages.len())..]
-        .iter()
-        .any(awaits_answer);
+    }
+    let waiting = awaits_consideration(record);
     let conversation_hints = hints
         .into_iter()
         .all(|h| h.is_some_and(|h| CONVERSATION_HINTS.contains(&h.trim())));
@@ -380,8 +378,7 @@ fn consider_answer(record: &mut TicketRecord, org: &OrgView<'_>, now: DateTime<U
         return Step::default();
     };
     let len = session.messages.len();
-    let considered = record.ai.considered.min(len);
-    let waiting = session.messages[considered..].iter().any(awaits_answer);
+    let waiting = awaits_consideration(record);
     let mode = org.settings.channels.mode_for(session.channel);
     if !waiting || session.state != SessionState::AiActive || mode == ChannelMode::Off {
         record.ai.considered = len;
@@ -686,6 +683,16 @@ fn place_in_order(
 /// A message the AI answers: public, from the customer.
 fn awaits_answer(m: &Message) -> bool {
     m.author == Author::Contact && !m.private
+}
+
+/// Whether a mirrored customer message has not been considered for an answer yet (one kept for
+/// a reopening included). The answer decision and the read plan both rest on this one check.
+fn awaits_consideration(record: &TicketRecord) -> bool {
+    record.session.as_ref().is_some_and(|session| {
+        session.messages[record.ai.considered.min(session.messages.len())..]
+            .iter()
+            .any(awaits_answer)
+    })
 }
 
 /// Freshdesk rejected a routing target (400 `invalid_value` on `responder_id`/`group_id`):

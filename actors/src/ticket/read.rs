@@ -41,7 +41,9 @@ impl Pass<'_> {
             if !listing.refused {
                 if listing.fresh.is_empty() {
                     // Only conversations already mirrored (the AI's own posts among them): an
-                    // echo or a duplicate hint. Nothing to read, nothing to decide.
+                    // echo or a duplicate hint. Nothing to read, nothing to decide; the call
+                    // succeeded, so a later failure backs off from the start again.
+                    r.retries = 0;
                     return Ok(());
                 }
                 let Some(ticket) = self.read_ticket(record).await? else {
@@ -54,9 +56,10 @@ impl Pass<'_> {
                     conversations_total: listing.total,
                     conversations_listed_first_at: Some(listed_at),
                 };
-                if let Some(r) = record.as_mut() {
-                    self.decide(r, &observation, self.deps.clock.now()).await;
-                }
+                let r = record
+                    .as_mut()
+                    .expect("read_ticket keeps the record it was given");
+                self.decide(r, &observation, self.deps.clock.now()).await;
                 return Ok(());
             }
             // The listing was refused (the ticket deleted?): the full read says why.
