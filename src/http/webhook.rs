@@ -3,7 +3,7 @@
 //! ticket's actor is woken; then a running setup self-test hears of it. A refused request
 //! stores nothing.
 
-use super::error::{payload_too_large, ApiError, Code};
+use super::error::{payload_too_large, route_not_found, ApiError, Code};
 use crate::http::state::AppState;
 use crate::selftest::Seen;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -100,9 +100,29 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Where webhook URLs live: `{WEBHOOK_PREFIX}/{token}`.
+const WEBHOOK_PREFIX: &str = "/webhooks/freshdesk";
+
+/// Every request under `WEBHOOK_PREFIX`: `POST /{token}` is a webhook, another method on it
+/// is 405, any other path 404 (as a `/{token}` resource with a default service would answer).
+async fn dispatch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let token = match req.match_info().unprocessed().strip_prefix('/') {
+        Some(token) if !token.is_empty() && !token.contains('/') => token.to_owned(),
+        _ => return route_not_found(req).await,
+    };
+    if req.method() != actix_web::http::Method::POST {
+        return Ok(method_not_allowed(&req));
+    }
+    receive(state, &token, req, payload).await
+}
+
 async fn receive(
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    token: &str,
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -110,7 +130,7 @@ async fn receive(
         state.metrics.webhook_rejected(error.code.name());
         error
     };
-    let Some(org) = state.tokens.verify(&token) else {
+    let Some(org) = state.tokens.verify(token) else {
         return Err(reject(ApiError::new(
             Code::InvalidToken,
             "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
@@ -195,7 +215,7 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
 }
 
 /// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
     let mut res = ApiError::new(
         Code::MethodNotAllowed,
         format!("The webhook URL accepts only POST, not {}.", req.method()),
@@ -209,12 +229,11 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 }
 
 /// Register the webhook route (outside the admin scope: it is authenticated by its token).
+/// A static prefix and the token cut from the rest of the path by hand: actix-router matches
+/// a `{token}` segment with a regular expression (regex-lite's PikeVM), which cost more
+/// instructions per acknowledgement than the durable append (BENCHMARKS.md, issue 13).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhooks/freshdesk/{token}")
-            .route(web::post().to(receive))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(web::scope(WEBHOOK_PREFIX).default_service(web::to(dispatch)));
 }
 
 #[cfg(test)]
