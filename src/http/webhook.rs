@@ -136,12 +136,7 @@ async fn receive(
             "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
         )));
     };
-    let connected = state
-        .store
-        .connection(org)
-        .await?
-        .is_some_and(|c| c.connected);
-    if !connected {
+    if !state.store.connected(org).await? {
         return Err(reject(ApiError::new(
             Code::IntegrationGone,
             "This organization's Freshdesk integration is disconnected.",
