@@ -120,7 +120,52 @@ pub struct Session {
     pub messages: Vec<Message>,
 }
 
+/// A session without its messages, serialised exactly like [`Session`] minus `messages`:
+/// what session lists store and show, written without copying the transcript.
+#[derive(Debug, Serialize)]
+pub struct SessionSummary<'a> {
+    pub id: &'a SessionId,
+    pub ticket_id: &'a TicketId,
+    pub channel: &'a Channel,
+    pub subject: &'a str,
+    pub state: &'a SessionState,
+    pub freshdesk_status: &'a StatusView,
+    pub imported: bool,
+    pub created_at: &'a DateTime<Utc>,
+    pub updated_at: &'a DateTime<Utc>,
+    pub handoff: &'a Option<HandoffRecord>,
+}
+
 impl Session {
+    /// The session without its messages.
+    pub fn summary(&self) -> SessionSummary<'_> {
+        let Session {
+            id,
+            ticket_id,
+            channel,
+            subject,
+            state,
+            freshdesk_status,
+            imported,
+            created_at,
+            updated_at,
+            handoff,
+            messages: _,
+        } = self;
+        SessionSummary {
+            id,
+            ticket_id,
+            channel,
+            subject,
+            state,
+            freshdesk_status,
+            imported: *imported,
+            created_at,
+            updated_at,
+            handoff,
+        }
+    }
+
     /// When the newest message was written.
     pub fn last_message_at(&self) -> Option<DateTime<Utc>> {
         self.messages.iter().map(|m| m.created_at).max()

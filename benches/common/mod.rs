@@ -37,6 +37,13 @@ pub use testkit::{
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
 /// The release binary cargo built for this bench (`target/release/ticketsync`).
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ticketsync");
+
+/// The service binary the benches run: `TICKETSYNC_BENCH_BIN` when set (an older build kept
+/// aside, to compare two builds in one run on a busy machine, or a wrapper script that runs
+/// the service under a profiler), else [`BINARY`].
+pub fn service_binary() -> String {
+    std::env::var("TICKETSYNC_BENCH_BIN").unwrap_or_else(|_| BINARY.to_string())
+}
 /// The repository's configuration (the service's embedded defaults).
 pub const CONFIG_TOML: &str = include_str!("../../config.toml");
 

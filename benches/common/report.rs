@@ -22,6 +22,7 @@ pub fn print_machine(bench: &str, command: &str) {
         println!("  {line}");
     }
     println!("loadavg:   {}", sh("cat /proc/loadavg"));
+    println!("service:   {}", super::service_binary());
     println!();
 }
 

@@ -1,7 +1,7 @@
 //! What a bench sets up: data directories, the simulator, `ticketsync serve` as a child
 //! process, the admin API of a running service, and a connected org.
 
-use super::{measure, ADMIN_TOKEN, AI_KEY, BINARY, CONFIG_TOML};
+use super::{measure, service_binary, ADMIN_TOKEN, AI_KEY, CONFIG_TOML};
 use freshdesk_sim::{SimClient, SimConfig, SimHandle};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -44,7 +44,7 @@ impl Service {
     /// A service rooted at `root` (created if needed) that may call the simulator at
     /// `sim_host`; not started yet.
     pub fn new(root: &Path, sim_host: &str, extra_env: &[(&str, String)]) -> Self {
-        let mut process = ServiceProcess::new(BINARY, root, CONFIG_TOML)
+        let mut process = ServiceProcess::new(service_binary(), root, CONFIG_TOML)
             .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
             .env(
                 "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",

@@ -732,12 +732,15 @@ mod tests {
     }
 
     /// Every `(method, path, file)` the source registers with actix outside the console: the
-    /// route attribute macros on handlers, resources with their method routes, and routes
-    /// given a path directly.
+    /// route attribute macros on handlers, resources with their method routes, routes given a
+    /// path directly, and scopes whose default service is a handler of their own (not
+    /// `route_not_found`), registered as `("*", "<scope>/")`: every path under the scope.
     fn registered_routes() -> Vec<(String, String, String)> {
         let methods = ["get", "post", "put", "delete", "patch", "head"];
         let resource = format!("web::{}(\"", "resource");
         let route_call = format!(".{}(\"", "route");
+        let scope = format!("web::{}(\"", "scope");
+        let default_service = format!(".{}(web::to(", "default_service");
         let mut files = Vec::new();
         sources(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
@@ -769,6 +772,18 @@ mod tests {
                 }
                 assert!(any, "{at}: a resource {path} with no route this test reads");
             }
+            for (i, _) in text.match_indices(&scope) {
+                let rest = &text[i + scope.len()..];
+                let path = literal(rest).unwrap();
+                let statement = &rest[..rest.find(';').unwrap_or(rest.len())];
+                if let Some(at_default) = statement.find(&default_service) {
+                    let handler = &statement[at_default + default_service.len()..];
+                    let handler = &handler[..handler.find(')').unwrap_or(handler.len())];
+                    if !handler.ends_with("route_not_found") {
+                        routes.push(("*".to_string(), format!("{path}/"), at.clone()));
+                    }
+                }
+            }
             for (i, _) in text.match_indices(&route_call) {
                 let rest = &text[i + route_call.len()..];
                 let path = literal(rest).unwrap();
@@ -799,9 +814,12 @@ mod tests {
         let documented = documented();
         // Handlers inside the `/api/v1` scope register their path without the prefix.
         let is_documented = |method: &str, path: &str| {
-            documented
-                .iter()
-                .any(|(m, p)| m == method && (p == path || p.strip_prefix("/api/v1") == Some(path)))
+            documented.iter().any(|(m, p)| {
+                if method == "*" {
+                    return p.starts_with(path);
+                }
+                m == method && (p == path || p.strip_prefix("/api/v1") == Some(path))
+            })
         };
         for (method, path, file) in &routes {
             assert!(
@@ -812,8 +830,10 @@ mod tests {
         }
         for (method, path) in &documented {
             assert!(
-                routes.iter().any(|(m, p, _)| m == method
-                    && (p == path || path.strip_prefix("/api/v1") == Some(p))),
+                routes
+                    .iter()
+                    .any(|(m, p, _)| (m == "*" && path.starts_with(p.as_str()))
+                        || (m == method && (p == path || path.strip_prefix("/api/v1") == Some(p)))),
                 "the document lists {method} {path}, which no code registers"
             );
         }

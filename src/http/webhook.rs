@@ -3,7 +3,7 @@
 //! ticket's actor is woken; then a running setup self-test hears of it. A refused request
 //! stores nothing.
 
-use super::error::{payload_too_large, ApiError, Code};
+use super::error::{payload_too_large, route_not_found, ApiError, Code};
 use crate::http::state::AppState;
 use crate::selftest::Seen;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -109,6 +109,23 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Every request under `/webhooks/freshdesk`: `POST /{token}` is a webhook, another method on it
+/// is 405, any other path 404 (as a `/{token}` resource with a default service would answer).
+async fn dispatch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let token = match req.match_info().unprocessed().strip_prefix('/') {
+        Some(token) if !token.is_empty() && !token.contains('/') => token.to_owned(),
+        _ => return route_not_found(req).await,
+    };
+    if req.method() != actix_web::http::Method::POST {
+        return Ok(method_not_allowed(&req));
+    }
+    receive(state, &token, req, payload).await
+}
+
 /// Durable intake of a Freshdesk automation rule's webhook.
 #[utoipa::path(post, path = "/webhooks/freshdesk/{token}", tag = "webhook", operation_id = "receive_webhook",
     description = "Authenticated by the secret token in its path (shown once in the connection's `webhook_url`), not by a bearer token. Answered 202 only once the event is stored durably.",
@@ -117,7 +134,7 @@ fn type_name(v: &Value) -> &'static str {
     responses((status = 202, description = "Stored.", body = WebhookAccepted)))]
 pub(super) async fn receive(
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    token: &str,
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -125,18 +142,13 @@ pub(super) async fn receive(
         state.metrics.webhook_rejected(error.code.name());
         error
     };
-    let Some(org) = state.tokens.verify(&token) else {
+    let Some(org) = state.tokens.verify(token) else {
         return Err(reject(ApiError::new(
             Code::InvalidToken,
             "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
         )));
     };
-    let connected = state
-        .store
-        .connection(org)
-        .await?
-        .is_some_and(|c| c.connected);
-    if !connected {
+    if !state.store.connected(org).await? {
         return Err(reject(ApiError::new(
             Code::IntegrationGone,
             "This organization's Freshdesk integration is disconnected.",
@@ -213,7 +225,7 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
 }
 
 /// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
     let mut res = ApiError::new(
         Code::MethodNotAllowed,
         format!("The webhook URL accepts only POST, not {}.", req.method()),
@@ -227,12 +239,11 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 }
 
 /// Register the webhook route (outside the admin scope: it is authenticated by its token).
+/// A static prefix and the token cut from the rest of the path by hand: actix-router matches
+/// a `{token}` segment with a regular expression (regex-lite's PikeVM), which cost more
+/// instructions per acknowledgement than the durable append (BENCHMARKS.md, issue 13).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhooks/freshdesk/{token}")
-            .route(web::post().to(receive))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(web::scope("/webhooks/freshdesk").default_service(web::to(dispatch)));
 }
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ pub trait OrgStore {
     async fn orgs(&self) -> StoreResult<Vec<Org>>;
     /// The org's connection, if it was ever connected.
     async fn connection(&self, org: OrgId) -> StoreResult<Option<ConnectionRecord>>;
+    /// Whether the org has a connection and it is connected: the webhook route's check on
+    /// every request, without decoding the rest of the record.
+    async fn connected(&self, org: OrgId) -> StoreResult<bool>;
     /// Replace the org's connection in one write.
     async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()>;
     /// Store a new org admin token.
@@ -122,6 +125,19 @@ impl OrgStore for SledStore {
             .get(org.0.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
+    }
+
+    async fn connected(&self, org: OrgId) -> StoreResult<bool> {
+        #[derive(Deserialize)]
+        struct Connected {
+            connected: bool,
+        }
+        Ok(self
+            .connections
+            .get(org.0.as_bytes())?
+            .map(|v| decode::<Connected>(&v))
+            .transpose()?
+            .is_some_and(|c| c.connected))
     }
 
     async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {

@@ -192,12 +192,8 @@ impl SessionCursor {
 impl SessionSummaryRow {
     /// The list row of a session (every backend stores the same).
     pub(crate) fn of(session: &Session) -> Self {
-        let mut value = serde_json::to_value(session).expect("sessions serialise");
-        if let Some(map) = value.as_object_mut() {
-            map.remove("messages");
-        }
         Self {
-            session: value,
+            session: serde_json::to_value(session.summary()).expect("sessions serialise"),
             last_message_at: session.last_message_at(),
         }
     }
@@ -247,7 +243,7 @@ impl SledStore {
         pending_delta: &mut i64,
     ) -> StoreResult<()> {
         let key = ticket_key(TICKET, record.org_id, record.ticket_id);
-        let previous: Option<TicketRecord> =
+        let previous: Option<ReplacedRecord> =
             self.engine.get(&key)?.map(|v| decode(&v)).transpose()?;
         let old_session = previous.as_ref().and_then(|p| p.session.as_ref());
         if let Some(old) = old_session {
@@ -301,6 +297,19 @@ impl SledStore {
         }
         Ok(())
     }
+}
+
+/// What `write_record` needs of the record it replaces: whether it had a session, and when
+/// that session was updated (its list index key). Decoding only this skips the transcript
+/// instead of building it, on every commit.
+#[derive(Deserialize)]
+struct ReplacedRecord {
+    session: Option<ReplacedSession>,
+}
+
+#[derive(Deserialize)]
+struct ReplacedSession {
+    updated_at: DateTime<Utc>,
 }
 
 /// Reads of tickets and sessions for the API and inspection, and bulk seeding.
@@ -658,6 +667,28 @@ mod tests {
     use ticketsync_actors::ticket::state::{GateDecision, GateOutcome, PendingEffect};
 
     type Counts = (u64, Vec<u64>, u64);
+
+    #[test]
+    fn a_summary_row_is_the_session_as_stored_without_its_messages() {
+        let at = Utc::now();
+        let session: Session = serde_json::from_value(serde_json::json!({
+            "id": SessionId::new(),
+            "ticket_id": 7,
+            "channel": "email",
+            "subject": "Where is my order?",
+            "state": "handed_off",
+            "freshdesk_status": {"id": 2, "name": "Open"},
+            "imported": true,
+            "created_at": at,
+            "updated_at": at,
+            "handoff": null,
+            "messages": [],
+        }))
+        .unwrap();
+        let mut expected = serde_json::to_value(&session).unwrap();
+        expected.as_object_mut().unwrap().remove("messages");
+        assert_eq!(SessionSummaryRow::of(&session).session, expected);
+    }
 
     /// (queued events, queued per org, tickets with pending effects), counted by scanning.
     fn scanned(store: &SledStore, orgs: &[OrgId]) -> Counts {

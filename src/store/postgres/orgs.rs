@@ -130,6 +130,25 @@ impl OrgStore for PgStore {
         Ok(record)
     }
 
+    async fn connected(&self, org: OrgId) -> StoreResult<bool> {
+        let connected = self
+            .run(move |pool| async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_opt(
+                        "SELECT (record->>'connected')::boolean FROM connections WHERE org_id = $1",
+                        &[&org.0],
+                    )
+                    .await?;
+                Ok(row
+                    .and_then(|r| r.get::<_, Option<bool>>(0))
+                    .unwrap_or(false))
+            })
+            .await?;
+        Ok(connected)
+    }
+
     /// Replace the org's connection in one write.
     async fn put_connection(&self, org: OrgId, record: &ConnectionRecord) -> StoreResult<()> {
         let record = record.clone();

@@ -582,6 +582,7 @@ async fn orgs_and_connections_round_trip_oldest_first() {
     assert_eq!(store.org(older.id).await.unwrap().unwrap().name, "older");
     assert!(store.org(OrgId::new()).await.unwrap().is_none());
     assert!(store.connection(older.id).await.unwrap().is_none());
+    assert!(!store.connected(older.id).await.unwrap());
     assert!(store.size_on_disk().await.unwrap() > 0);
 }
 
