@@ -10,6 +10,7 @@ mod console_pages;
 mod flow;
 mod intake;
 mod lifecycle;
+mod metrics_format;
 mod migrate;
 mod org_health;
 mod selftest;
