@@ -27,7 +27,7 @@ pub const MAX_TOKEN_NAME_CHARS: usize = 100;
 const LAST_USED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 /// The id of an org admin token (never the token itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct TokenId(pub uuid::Uuid);
 
@@ -64,7 +64,7 @@ impl Principal {
 }
 
 /// An org admin token as the operator sees it: never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: TokenId,
     pub name: String,

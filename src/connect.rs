@@ -53,11 +53,12 @@ pub enum ConnectError {
 }
 
 /// The body of `PUT …/freshdesk` (contract §7).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveRequest {
     pub domain: String,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub api_key: Option<SecretString>,
     #[serde(default = "default_true")]
     pub auto_handle_all: bool,
@@ -79,7 +80,7 @@ fn default_true() -> bool {
 }
 
 /// What the save and read endpoints show about a connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub connected: bool,
     pub settings: SettingsView,
@@ -87,6 +88,8 @@ pub struct ConnectionView {
     pub webhook_url: String,
     pub payloads: Payloads,
     pub first_connected_at: DateTime<Utc>,
+    /// The first-connect import: `state` and its progress.
+    #[schema(value_type = Object)]
     pub backfill: serde_json::Value,
     pub last_webhook_at: Option<DateTime<Utc>>,
     /// Why the engine cannot work for this org now (Freshdesk refuses the key, the domain is
@@ -95,7 +98,7 @@ pub struct ConnectionView {
 }
 
 /// The stored settings as shown: never the key, only whether one is set.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SettingsView {
     pub domain: String,
     pub api_key_set: bool,
@@ -107,7 +110,7 @@ pub struct SettingsView {
 }
 
 /// Channel modes with `other` resolved (it follows `web` when not set).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EffectiveChannels {
     pub email: ticketsync_actors::org::ChannelMode,
     pub web: ticketsync_actors::org::ChannelMode,
@@ -116,7 +119,7 @@ pub struct EffectiveChannels {
 }
 
 /// The two automation-rule payloads to paste into Freshdesk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Payloads {
     pub ticket_created: &'static str,
     pub ticket_updated: &'static str,

@@ -1,4 +1,4 @@
-//! The `ticketsync` binary: `serve` (default), `sim`, `demo`, `migrate-store`.
+//! The `ticketsync` binary: `serve` (default), `sim`, `demo`, `migrate-store`, `openapi`.
 
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         shards: u32,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (the one served at
+    /// /api/v1/openapi.json).
+    Openapi,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,6 +96,11 @@ fn main() -> anyhow::Result<()> {
             to_postgres,
             shards,
         }) => migrate_store(&from_sled, to_postgres, shards),
+        Some(Command::Openapi) => {
+            let doc = ticketsync::http::openapi::document();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub const TEST_REQUESTER: &str = "selftest@ticketsync.invalid";
 pub const TEST_SUBJECT: &str = "ticketsync self-test — safe to ignore";
 
 /// One self-test run and its result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfTestReport {
     pub id: uuid::Uuid,
     pub state: SelfTestState,
@@ -62,7 +62,7 @@ pub struct SelfTestReport {
 }
 
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelfTestState {
     Running,
@@ -73,7 +73,7 @@ pub enum SelfTestState {
 }
 
 /// One step of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfTestStep {
     /// Stable name of the step.
     pub key: StepKey,
@@ -86,7 +86,7 @@ pub struct SelfTestStep {
 }
 
 /// The steps, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKey {
     AgentAdmin,
@@ -134,7 +134,7 @@ impl StepKey {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     /// Not reached yet.

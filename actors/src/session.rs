@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Who holds the ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// The AI answers new customer messages.
@@ -30,7 +30,7 @@ impl SessionState {
 }
 
 /// Who wrote a message, decided by `user_id` (never by Freshdesk's `incoming` flag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Author {
     Contact,
@@ -39,7 +39,7 @@ pub enum Author {
 }
 
 /// One message of the thread: the description (no conversation id) or a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub conversation_id: Option<ConversationId>,
     pub author: Author,
@@ -52,7 +52,7 @@ pub struct Message {
 }
 
 /// Why a ticket was handed off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffReason {
     CustomerRequested,
@@ -76,7 +76,7 @@ impl HandoffReason {
 }
 
 /// The last handoff of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HandoffRecord {
     pub at: DateTime<Utc>,
     pub reason: HandoffReason,
@@ -88,7 +88,7 @@ pub struct HandoffRecord {
 }
 
 /// A Freshdesk status with its agent-facing name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
     pub id: u8,
     pub name: String,
@@ -105,7 +105,7 @@ pub fn is_resolved_or_closed(status: impl Into<TicketStatus>) -> bool {
 }
 
 /// ticketsync's record of one tracked ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: SessionId,
     pub ticket_id: TicketId,

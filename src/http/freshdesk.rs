@@ -3,24 +3,45 @@
 //! or a disconnect in `AppState`, which the console calls too.
 
 use super::error::{ApiError, Code};
-use crate::connect::SaveRequest;
+use crate::connect::{ConnectionView, SaveRequest};
 use crate::http::state::AppState;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use ticketsync_actors::org::AiAgent;
 use ticketsync_actors::OrgId;
 
-#[derive(Deserialize)]
+/// The body of `POST …/freshdesk/verify`: the credentials to check (nothing is stored).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VerifyRequest {
+pub struct VerifyRequest {
+    /// The Freshdesk domain (`acme.freshdesk.com`).
     #[serde(default)]
     domain: String,
+    /// The AI agent's Freshdesk API key.
     #[serde(default)]
+    #[schema(value_type = String)]
     api_key: secrecy::SecretString,
 }
 
+/// The agent the key belongs to.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Verified {
+    pub agent: AiAgent,
+}
+
+/// The answer of a disconnect.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Disconnected {
+    /// Always false.
+    pub connected: bool,
+}
+
+/// Check Freshdesk credentials without saving them.
+#[utoipa::path(post, path = "/orgs/{org_id}/freshdesk/verify", context_path = "/api/v1", tag = "freshdesk", operation_id = "verify_freshdesk",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), request_body = VerifyRequest, security(("bearerAuth" = [])),
+    responses((status = 200, description = "The credentials work; the agent they belong to.", body = Verified)))]
 #[post("/orgs/{org_id}/freshdesk/verify")]
-async fn verify(
+pub(super) async fn verify(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
     body: web::Json<VerifyRequest>,
@@ -35,11 +56,15 @@ async fn verify(
         .connect
         .verify(&body.domain, body.api_key.expose_secret())
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"agent": agent})))
+    Ok(HttpResponse::Ok().json(Verified { agent }))
 }
 
+/// Save (connect or update) the organization's Freshdesk connection.
+#[utoipa::path(put, path = "/orgs/{org_id}/freshdesk", context_path = "/api/v1", tag = "freshdesk", operation_id = "save_freshdesk",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), request_body = SaveRequest, security(("bearerAuth" = [])),
+    responses((status = 200, description = "The saved connection.", body = ConnectionView)))]
 #[put("/orgs/{org_id}/freshdesk")]
-async fn save(
+pub(super) async fn save(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
     body: web::Json<serde_json::Value>,
@@ -58,21 +83,29 @@ async fn save(
     Ok(HttpResponse::Ok().json(state.save_connection(*org_id, request).await?))
 }
 
+/// Read the organization's Freshdesk connection (never the API key).
+#[utoipa::path(get, path = "/orgs/{org_id}/freshdesk", context_path = "/api/v1", tag = "freshdesk", operation_id = "show_freshdesk",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The connection.", body = ConnectionView)))]
 #[get("/orgs/{org_id}/freshdesk")]
-async fn show(
+pub(super) async fn show(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.connection(*org_id).await?))
 }
 
+/// Disconnect Freshdesk: the engine stops writing for the organization; its records stay.
+#[utoipa::path(delete, path = "/orgs/{org_id}/freshdesk", context_path = "/api/v1", tag = "freshdesk", operation_id = "disconnect_freshdesk",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "Disconnected.", body = Disconnected)))]
 #[delete("/orgs/{org_id}/freshdesk")]
-async fn disconnect(
+pub(super) async fn disconnect(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     state.disconnect(*org_id).await?;
-    Ok(HttpResponse::Ok().json(json!({"connected": false})))
+    Ok(HttpResponse::Ok().json(Disconnected { connected: false }))
 }
 
 /// Register the connection routes (inside the admin scope).

@@ -6,15 +6,31 @@ use super::error::{ApiError, Code};
 use crate::http::state::{AppState, Readiness};
 use actix_web::ResponseError;
 use actix_web::{get, web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
-#[get("/healthz")]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// The answer of the health routes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` (healthz) or `ready` (readyz).
+    pub status: &'static str,
 }
 
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
+    responses((status = 200, description = "Alive.", body = Status)))]
+#[get("/healthz")]
+pub(super) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+/// Storage is open, recovery done, and webhooks can be made durable.
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
+    responses((status = 200, description = "Ready.", body = Status)))]
 #[get("/readyz")]
-async fn readyz(readiness: web::Data<Readiness>, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn readyz(
+    readiness: web::Data<Readiness>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if !readiness.is_ready() {
         return ApiError::new(Code::NotReady, "Storage recovery is still running.")
             .error_response();
@@ -27,7 +43,7 @@ async fn readyz(readiness: web::Data<Readiness>, state: web::Data<AppState>) -> 
         .error_response();
     }
     match state.store.durability() {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(()) => HttpResponse::Ok().json(Status { status: "ready" }),
         // A load balancer must stop sending webhooks that could only be refused or hang.
         Err(why) => ApiError::new(
             Code::StorageUnavailable,

@@ -38,7 +38,7 @@ pub struct SessionQuery<'a> {
 }
 
 /// One page of sessions, most recently updated first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionPage {
     pub items: Vec<SessionSummaryRow>,
     /// Where the next page starts; None on the last page.

@@ -15,8 +15,11 @@ use ticketsync_actors::{OrgId, TicketId};
 /// Parked tickets listed at most in the engine view (the `parked_tickets` gauge counts all).
 const PARKED_LISTED: usize = 100;
 
+/// The engine's state (operator only).
+#[utoipa::path(get, path = "/inspect", context_path = "/api/v1", tag = "inspect", operation_id = "inspect_engine", security(("bearerAuth" = [])),
+    responses((status = 200, description = "Gauges and counters (`tracked_tickets`, `live_actors`, `inbox_depth`, `pending_effects`, `events_processed`, `events_failed`, `parked_tickets`, `storage_bytes`, `actor_restarts`, `passivations`, `effects_reconciled`), `orgs` (each connected org's backlog, budget, backfill, sweep), `parked` (up to 100 parked tickets with their last error) and, with several nodes, the cluster membership.", body = Object)))]
 #[get("/inspect")]
-async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn engine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(engine_view(&state).await?))
 }
 
@@ -85,8 +88,12 @@ pub async fn engine_view(state: &AppState) -> Result<serde_json::Value, ApiError
     Ok(view)
 }
 
+/// One ticket's stored state, live actor, queue and last error.
+#[utoipa::path(get, path = "/orgs/{org_id}/tickets/{ticket_id}/inspect", context_path = "/api/v1", tag = "inspect", operation_id = "inspect_ticket",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("ticket_id" = u64, Path, minimum = 1, description = "The Freshdesk ticket id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The ticket's state as the engine holds it.", body = Object)))]
 #[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]
-async fn ticket_inspect(
+pub(super) async fn ticket_inspect(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -125,7 +132,10 @@ pub async fn ticket_view(
 }
 
 /// `GET /metrics`: Prometheus text.
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/metrics", tag = "inspect", operation_id = "metrics",
+    description = "Prometheus metrics (operator only).", security(("bearerAuth" = [])),
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain")))]
+pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let gauges = StorageGauges {
         inbox_depth: state.store.inbox_depth().await?,
         tracked_tickets: state.store.tracked_tickets().await?,

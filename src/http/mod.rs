@@ -6,6 +6,7 @@ mod freshdesk;
 mod health;
 pub mod inbox;
 pub mod inspect;
+pub mod openapi;
 pub mod orgs;
 mod selftest;
 mod sessions;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(webhook::configure)
     .configure(inspect::configure_metrics)
     .configure(crate::console::configure)
+    .configure(openapi::configure)
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::require_admin))

@@ -7,22 +7,33 @@ use crate::access::Principal;
 use crate::http::state::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ticketsync_actors::org::Org;
 use ticketsync_actors::OrgId;
 
 /// Longest accepted organization name, in characters.
 const MAX_NAME_CHARS: usize = 200;
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/orgs`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateOrg {
+pub struct CreateOrg {
+    /// 1 to 200 characters once trimmed.
     name: String,
 }
 
+/// The org list: every org for the operator, its own for an org admin.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrgList {
+    pub items: Vec<Org>,
+}
+
+/// Create an organization (operator only).
+#[utoipa::path(post, path = "/orgs", context_path = "/api/v1", tag = "orgs", operation_id = "create_org",
+    request_body = CreateOrg, security(("bearerAuth" = [])),
+    responses((status = 201, description = "The organization.", body = Org)))]
 #[post("/orgs")]
-async fn create(
+pub(super) async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateOrg>,
 ) -> Result<HttpResponse, ApiError> {
@@ -54,18 +65,25 @@ pub async fn create_org(state: &AppState, name: &str) -> Result<Org, ApiError> {
     Ok(org)
 }
 
+/// List organizations (an org admin sees only its own).
+#[utoipa::path(get, path = "/orgs", context_path = "/api/v1", tag = "orgs", operation_id = "list_orgs", security(("bearerAuth" = [])),
+    responses((status = 200, description = "The organizations.", body = OrgList)))]
 #[get("/orgs")]
-async fn list(
+pub(super) async fn list(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let mut orgs = state.store.orgs().await?;
     orgs.retain(|org| principal.may_access(org.id));
-    Ok(HttpResponse::Ok().json(json!({"items": orgs})))
+    Ok(HttpResponse::Ok().json(OrgList { items: orgs }))
 }
 
+/// Read an organization.
+#[utoipa::path(get, path = "/orgs/{org_id}", context_path = "/api/v1", tag = "orgs", operation_id = "show_org",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The organization.", body = Org)))]
 #[get("/orgs/{org_id}")]
-async fn show(
+pub(super) async fn show(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -74,8 +92,12 @@ async fn show(
 }
 
 /// Delete the org and erase everything stored for it (`AppState::delete_org`).
+#[utoipa::path(delete, path = "/orgs/{org_id}", context_path = "/api/v1", tag = "orgs", operation_id = "delete_org",
+    description = "Delete the organization and erase everything stored for it (operator only).",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 204, description = "Deleted.")))]
 #[delete("/orgs/{org_id}")]
-async fn remove(
+pub(super) async fn remove(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {

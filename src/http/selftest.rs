@@ -3,12 +3,16 @@
 
 use super::error::{ApiError, Code};
 use crate::http::state::AppState;
+use crate::selftest::SelfTestReport;
 use actix_web::{get, post, web, HttpResponse};
 use ticketsync_actors::OrgId;
 
 /// Start a run: 202 with the report, state `running`.
+#[utoipa::path(post, path = "/orgs/{org_id}/freshdesk/self-test", context_path = "/api/v1", tag = "freshdesk", operation_id = "start_self_test",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 202, description = "The run started; poll the GET for its progress.", body = SelfTestReport)))]
 #[post("/orgs/{org_id}/freshdesk/self-test")]
-async fn start(
+pub(super) async fn start(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -17,8 +21,11 @@ async fn start(
 }
 
 /// The last report (of a run in progress, or finished).
+#[utoipa::path(get, path = "/orgs/{org_id}/freshdesk/self-test", context_path = "/api/v1", tag = "freshdesk", operation_id = "last_self_test",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The last report.", body = SelfTestReport)))]
 #[get("/orgs/{org_id}/freshdesk/self-test")]
-async fn last(
+pub(super) async fn last(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {

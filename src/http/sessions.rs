@@ -3,10 +3,12 @@
 //! The handlers only translate; `http::inbox` decides.
 
 use super::error::{ApiError, Code};
-use super::inbox::{self, SessionQuery};
+use super::inbox::{self, SessionPage, SessionQuery};
 use crate::http::state::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
+use ticketsync_actors::org::Channel;
+use ticketsync_actors::session::{Session, SessionState};
 use ticketsync_actors::{OrgId, SessionId, TicketId};
 
 #[derive(Deserialize)]
@@ -17,8 +19,17 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// List the organization's sessions, most recently updated first.
+#[utoipa::path(get, path = "/orgs/{org_id}/sessions", context_path = "/api/v1", tag = "sessions", operation_id = "list_sessions",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."),
+        ("state" = Option<SessionState>, Query, description = "Only sessions in this state."),
+        ("channel" = Option<Channel>, Query, description = "Only sessions of this channel."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page (with the same filters).")),
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "One page of sessions.", body = SessionPage)))]
 #[get("/orgs/{org_id}/sessions")]
-async fn list(
+pub(super) async fn list(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
     query: web::Query<ListQuery>,
@@ -33,8 +44,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// Read a session with its messages.
+#[utoipa::path(get, path = "/orgs/{org_id}/sessions/{session_id}", context_path = "/api/v1", tag = "sessions", operation_id = "show_session",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("session_id" = uuid::Uuid, Path, description = "The session's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The session.", body = Session)))]
 #[get("/orgs/{org_id}/sessions/{session_id}")]
-async fn show(
+pub(super) async fn show(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, SessionId)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -42,8 +57,12 @@ async fn show(
     Ok(HttpResponse::Ok().json(inbox::show(&state, org, session).await?))
 }
 
+/// Read the session of a Freshdesk ticket.
+#[utoipa::path(get, path = "/orgs/{org_id}/tickets/{ticket_id}/session", context_path = "/api/v1", tag = "sessions", operation_id = "session_of_ticket",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("ticket_id" = u64, Path, minimum = 1, description = "The Freshdesk ticket id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The session.", body = Session)))]
 #[get("/orgs/{org_id}/tickets/{ticket_id}/session")]
-async fn by_ticket(
+pub(super) async fn by_ticket(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -51,15 +70,23 @@ async fn by_ticket(
     Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, TicketId(ticket)).await?))
 }
 
-#[derive(Deserialize, Default)]
+/// The optional body of a handoff.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct HandoffBody {
+pub struct HandoffBody {
+    /// Why, for the agents (kept up to 2000 characters).
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// Hand the ticket to the humans: the AI stops answering it until resumed.
+#[utoipa::path(post, path = "/orgs/{org_id}/sessions/{session_id}/handoff", context_path = "/api/v1", tag = "sessions", operation_id = "handoff_session",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("session_id" = uuid::Uuid, Path, description = "The session's id.")),
+    request_body(content = Option<HandoffBody>, description = "Optional; an empty body is no reason.", content_type = "application/json"),
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The session, handed off.", body = Session)))]
 #[post("/orgs/{org_id}/sessions/{session_id}/handoff")]
-async fn handoff(
+pub(super) async fn handoff(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, SessionId)>,
     body: web::Bytes,
@@ -80,8 +107,12 @@ async fn handoff(
     Ok(HttpResponse::Ok().json(session))
 }
 
+/// Give a handed-off ticket back to the AI.
+#[utoipa::path(post, path = "/orgs/{org_id}/sessions/{session_id}/resume", context_path = "/api/v1", tag = "sessions", operation_id = "resume_session",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("session_id" = uuid::Uuid, Path, description = "The session's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The session, AI-active again.", body = Session)))]
 #[post("/orgs/{org_id}/sessions/{session_id}/resume")]
-async fn resume(
+pub(super) async fn resume(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, SessionId)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -4,43 +4,74 @@
 
 use super::error::{ApiError, Code};
 use super::orgs::org_not_found;
-use crate::access::{TokenError, TokenId};
+use crate::access::{TokenError, TokenId, TokenView};
 use crate::http::state::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ticketsync_actors::OrgId;
 
-#[derive(Deserialize)]
+/// The body of `POST …/tokens`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub struct CreateToken {
+    /// 1 to 100 characters once trimmed.
     name: String,
 }
 
+/// A new token: its view, and the token text, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub view: TokenView,
+    /// The bearer token for the org admin; never shown again.
+    pub token: String,
+}
+
+/// The organization's tokens (never their text).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenView>,
+}
+
+/// Create an org admin token (operator only).
+#[utoipa::path(post, path = "/orgs/{org_id}/tokens", context_path = "/api/v1", tag = "tokens", operation_id = "create_token",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), request_body = CreateToken, security(("bearerAuth" = [])),
+    responses((status = 201, description = "The token, with its text shown this once.", body = CreatedToken)))]
 #[post("/orgs/{org_id}/tokens")]
-async fn create(
+pub(super) async fn create(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
     body: web::Json<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, token) = state.access.create_token(*org_id, &body.name).await?;
-    let mut body = serde_json::to_value(view).expect("a token view serialises");
-    body["token"] = json!(token.expose_secret());
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(CreatedToken {
+        view,
+        token: token.expose_secret().to_string(),
+    }))
 }
 
+/// List the organization's admin tokens (operator only).
+#[utoipa::path(get, path = "/orgs/{org_id}/tokens", context_path = "/api/v1", tag = "tokens", operation_id = "list_tokens",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id.")), security(("bearerAuth" = [])),
+    responses((status = 200, description = "The tokens.", body = TokenList)))]
 #[get("/orgs/{org_id}/tokens")]
-async fn list(
+pub(super) async fn list(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     state.store.org(*org_id).await?.ok_or_else(org_not_found)?;
-    Ok(HttpResponse::Ok().json(json!({"items": state.access.tokens(*org_id).await?})))
+    Ok(HttpResponse::Ok().json(TokenList {
+        items: state.access.tokens(*org_id).await?,
+    }))
 }
 
+/// Revoke an org admin token (operator only).
+#[utoipa::path(delete, path = "/orgs/{org_id}/tokens/{token_id}", context_path = "/api/v1", tag = "tokens", operation_id = "revoke_token",
+    params(("org_id" = uuid::Uuid, Path, description = "The organization's id."), ("token_id" = uuid::Uuid, Path, description = "The token's id.")), security(("bearerAuth" = [])),
+    responses((status = 204, description = "Revoked.")))]
 #[delete("/orgs/{org_id}/tokens/{token_id}")]
-async fn revoke(
+pub(super) async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<(OrgId, uuid::Uuid)>,
 ) -> Result<HttpResponse, ApiError> {

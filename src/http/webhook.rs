@@ -8,10 +8,19 @@ use crate::http::state::AppState;
 use crate::selftest::Seen;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use ticketsync_actors::ports::EventKind;
 use ticketsync_actors::TicketId;
+
+/// The answer of an accepted webhook.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookAccepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    /// The stored event's id.
+    pub event_id: ticketsync_actors::EventId,
+}
 
 /// Largest accepted webhook body.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -100,7 +109,13 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-async fn receive(
+/// Durable intake of a Freshdesk automation rule's webhook.
+#[utoipa::path(post, path = "/webhooks/freshdesk/{token}", tag = "webhook", operation_id = "receive_webhook",
+    description = "Authenticated by the secret token in its path (shown once in the connection's `webhook_url`), not by a bearer token. Answered 202 only once the event is stored durably.",
+    params(("token" = String, Path, description = "The org's webhook token.")),
+    request_body(content = Object, description = "`{\"ticketId\": \"123\", \"triggered_event\": \"…\"}` (or wrapped in `freshdesk_webhook` with `ticket_id`); other fields are ignored. The body is read as JSON whatever its Content-Type.", content_type = "application/json"),
+    responses((status = 202, description = "Stored.", body = WebhookAccepted)))]
+pub(super) async fn receive(
     state: web::Data<AppState>,
     token: web::Path<String>,
     req: HttpRequest,
@@ -183,7 +198,10 @@ async fn receive(
         .self_tests
         .observe(org, ticket, Seen::Webhook(&hint.triggered_event));
     tracing::debug!(org_id = %org, ticket_id = %hint.ticket_id, event_id = %event.id, triggered_event = %hint.triggered_event, "webhook accepted");
-    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": event.id})))
+    Ok(HttpResponse::Accepted().json(WebhookAccepted {
+        status: "accepted",
+        event_id: event.id,
+    }))
 }
 
 fn not_durable(e: &dyn std::error::Error) -> ApiError {

@@ -109,6 +109,44 @@ pub struct SessionSummaryRow {
     pub last_message_at: Option<DateTime<Utc>>,
 }
 
+/// A row's schema is the session's without `messages`, plus `last_message_at`: derived from
+/// [`Session`]'s so the two cannot drift.
+impl utoipa::PartialSchema for SessionSummaryRow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+        use utoipa::openapi::RefOr;
+        let mut schema = <Session as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.remove("messages");
+            object.required.retain(|name| name != "messages");
+            let at = ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                .description(Some("When the newest message was written."));
+            object.properties.insert(
+                "last_message_at".into(),
+                RefOr::T(Schema::Object(at.build())),
+            );
+            object.description = Some("A session without its messages.".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for SessionSummaryRow {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <Session as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// Where a session listing continues: the index key of the last row returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCursor(pub Vec<u8>);

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{RwLock, RwLockReadGuard};
 
 /// Why an org's Freshdesk work is paused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PauseReason {
     /// Freshdesk answered 401/403 to the AI agent's key: it was reset, revoked or demoted.
@@ -44,7 +44,7 @@ pub enum PauseReason {
 }
 
 /// A paused org, as the connection endpoint, inspection and logs show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrgPause {
     pub code: PauseReason,
     pub message: String,

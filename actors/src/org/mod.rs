@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A tenant of ticketsync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Org {
     pub id: OrgId,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct Org {
 }
 
 /// Where a ticket came from (contract §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
@@ -54,7 +54,7 @@ impl Channel {
 }
 
 /// What the AI does on a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelMode {
     /// Public replies.
@@ -70,7 +70,7 @@ fn autopilot() -> ChannelMode {
 }
 
 /// Per-channel modes. An omitted `other` follows `web`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelModes {
     #[serde(default = "autopilot")]
@@ -107,7 +107,7 @@ impl ChannelModes {
 }
 
 /// How a handed-off ticket is routed (contract §4.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Routing {
     /// `responder_id: null`, reopen.
@@ -134,7 +134,7 @@ impl Routing {
 }
 
 /// The org's handoff plan.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoffSettings {
     #[serde(default)]
@@ -161,7 +161,7 @@ pub struct OrgSettings {
 }
 
 /// The Freshdesk agent the AI posts as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AiAgent {
     pub id: AgentId,
     pub name: String,
