@@ -95,9 +95,10 @@ pub async fn engine_view(state: &AppState) -> Result<serde_json::Value, ApiError
 #[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]
 pub(super) async fn ticket_inspect(
     state: web::Data<AppState>,
-    path: web::Path<(OrgId, u64)>,
+    path: web::Path<(OrgId, std::num::NonZeroU64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
+    let ticket = ticket.get();
     Ok(HttpResponse::Ok().json(ticket_view(&state, org, TicketId(ticket)).await?))
 }
 
@@ -157,6 +158,7 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/metrics")
             .wrap(actix_web::middleware::from_fn(super::auth::require_admin))
-            .route(web::get().to(metrics)),
+            .route(web::get().to(metrics))
+            .default_service(web::to(super::error::route_not_found)),
     );
 }

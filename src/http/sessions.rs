@@ -64,9 +64,10 @@ pub(super) async fn show(
 #[get("/orgs/{org_id}/tickets/{ticket_id}/session")]
 pub(super) async fn by_ticket(
     state: web::Data<AppState>,
-    path: web::Path<(OrgId, u64)>,
+    path: web::Path<(OrgId, std::num::NonZeroU64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
+    let ticket = ticket.get();
     Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, TicketId(ticket)).await?))
 }
 

@@ -6,7 +6,7 @@
 use super::error::{payload_too_large, ApiError, Code};
 use crate::http::state::AppState;
 use crate::selftest::Seen;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
@@ -212,26 +212,12 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
     )
 }
 
-/// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    let mut res = ApiError::new(
-        Code::MethodNotAllowed,
-        format!("The webhook URL accepts only POST, not {}.", req.method()),
-    )
-    .error_response();
-    res.headers_mut().insert(
-        actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_static("POST"),
-    );
-    res
-}
-
 /// Register the webhook route (outside the admin scope: it is authenticated by its token).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhooks/freshdesk/{token}")
             .route(web::post().to(receive))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(super::error::route_not_found)),
     );
 }
 

@@ -13,5 +13,6 @@ mod lifecycle;
 mod metrics_format;
 mod migrate;
 mod org_health;
+mod routing;
 mod selftest;
 mod thread;

@@ -1,0 +1,93 @@
+//! The routing edges the OpenAPI document states: a method a documented path does not take
+//! answers 405 with `Allow` (in the one error shape), an unknown path 404, and a path
+//! segment out of its documented range (ticket id 0) is no resource.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_method_a_documented_path_does_not_take_answers_405_with_allow() {
+    let t = TestApp::spawn().await;
+    let org = t.create_org("Acme").await;
+    let cases = [
+        (Method::PATCH, "/api/v1/orgs".to_string(), "GET, POST"),
+        (Method::TRACE, "/api/v1/inspect".to_string(), "GET"),
+        (Method::PUT, format!("/api/v1/orgs/{org}"), "DELETE, GET"),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{org}/freshdesk"),
+            "DELETE, GET, PUT",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{org}/freshdesk/verify"),
+            "POST",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{org}/tickets/7/session"),
+            "GET",
+        ),
+        (
+            Method::OPTIONS,
+            format!("/api/v1/orgs/{org}/tokens"),
+            "GET, POST",
+        ),
+        (Method::POST, "/healthz".to_string(), "GET"),
+        (Method::TRACE, "/readyz".to_string(), "GET"),
+        (Method::POST, "/metrics".to_string(), "GET"),
+        (Method::TRACE, "/metrics".to_string(), "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let res = t
+            .http
+            .request(method.clone(), format!("{}{path}", t.base()))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        let got = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = res.status();
+        let body = res.json().await.unwrap_or_default();
+        Resp { status, body }.assert_error(405, "method_not_allowed");
+        assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
+    }
+    // Nothing was changed by any of them.
+    assert_eq!(
+        t.call(Method::GET, "/api/v1/orgs", None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Unknown paths stay 404, and the admin surface still asks for the token first.
+    t.call(Method::PATCH, "/api/v1/nowhere", None)
+        .await
+        .assert_error(404, "not_found");
+    t.call(Method::GET, "/nowhere", None)
+        .await
+        .assert_error(404, "not_found");
+    t.call_as(Method::PATCH, "/api/v1/orgs", None, None)
+        .await
+        .assert_error(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn ticket_id_zero_in_a_path_is_no_resource() {
+    let t = TestApp::spawn().await;
+    let org = t.create_org("Acme").await;
+    for path in [
+        format!("/api/v1/orgs/{org}/tickets/0/inspect"),
+        format!("/api/v1/orgs/{org}/tickets/0/session"),
+    ] {
+        t.call(Method::GET, &path, None)
+            .await
+            .assert_error(404, "not_found");
+    }
+}
