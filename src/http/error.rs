@@ -362,6 +362,21 @@ fn allowed_methods(path: &str) -> Vec<String> {
     methods
 }
 
+/// The ticket id of a `…/tickets/{ticket_id}/…` path; out of range (see
+/// [`ticketsync_actors::TicketId::from_number`]) it is no resource, like a segment that does
+/// not parse: 404 `not_found`.
+pub fn ticket_in_path(n: u64) -> Result<ticketsync_actors::TicketId, ApiError> {
+    ticketsync_actors::TicketId::from_number(n).ok_or_else(|| {
+        ApiError::new(
+            Code::NotFound,
+            format!(
+                "No such resource: ticket ids are 1 to {}.",
+                ticketsync_actors::TicketId::MAX
+            ),
+        )
+    })
+}
+
 /// 404 `not_found` for a route that does not exist, or that the caller may not know exists
 /// (an org admin asking for an operator-only route).
 pub fn no_endpoint(method: &actix_web::http::Method, path: &str) -> ApiError {

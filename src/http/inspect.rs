@@ -95,11 +95,11 @@ pub async fn engine_view(state: &AppState) -> Result<serde_json::Value, ApiError
 #[get("/orgs/{org_id}/tickets/{ticket_id}/inspect")]
 pub(super) async fn ticket_inspect(
     state: web::Data<AppState>,
-    path: web::Path<(OrgId, std::num::NonZeroU64)>,
+    path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
-    let ticket = ticket.get();
-    Ok(HttpResponse::Ok().json(ticket_view(&state, org, TicketId(ticket)).await?))
+    let ticket = super::error::ticket_in_path(ticket)?;
+    Ok(HttpResponse::Ok().json(ticket_view(&state, org, ticket).await?))
 }
 
 /// What `GET …/tickets/{ticket_id}/inspect` shows: the ticket's stored state, its live actor,

@@ -9,7 +9,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use ticketsync_actors::org::Channel;
 use ticketsync_actors::session::{Session, SessionState};
-use ticketsync_actors::{OrgId, SessionId, TicketId};
+use ticketsync_actors::{OrgId, SessionId};
 
 #[derive(Deserialize)]
 struct ListQuery {
@@ -64,11 +64,11 @@ pub(super) async fn show(
 #[get("/orgs/{org_id}/tickets/{ticket_id}/session")]
 pub(super) async fn by_ticket(
     state: web::Data<AppState>,
-    path: web::Path<(OrgId, std::num::NonZeroU64)>,
+    path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
-    let ticket = ticket.get();
-    Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, TicketId(ticket)).await?))
+    let ticket = super::error::ticket_in_path(ticket)?;
+    Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, ticket).await?))
 }
 
 /// The optional body of a handoff.

@@ -76,16 +76,19 @@ impl TryFrom<&[u8]> for WebhookHint {
                 ))
             }
         };
-        if ticket_id == 0 {
-            return Err(format!("{id_field} must be a positive number."));
-        }
+        let ticket_id = TicketId::from_number(ticket_id).ok_or_else(|| {
+            format!(
+                "{id_field} must be a positive number up to {}, got {ticket_id}.",
+                TicketId::MAX
+            )
+        })?;
         let triggered_event = match fields.get("triggered_event") {
             Some(Value::String(s)) => s.chars().take(200).collect(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string().chars().take(200).collect(),
         };
         Ok(Self {
-            ticket_id: TicketId(ticket_id),
+            ticket_id,
             triggered_event,
         })
     }

@@ -1,6 +1,6 @@
 //! The routing edges the OpenAPI document states: a method a documented path does not take
-//! answers 405 with `Allow` (in the one error shape), an unknown path 404, and a path
-//! segment out of its documented range (ticket id 0) is no resource.
+//! answers 405 with `Allow` (in the one error shape), an unknown path 404, and a ticket id
+//! out of its documented range (int64 from 1) is no resource and no webhook.
 
 use crate::harness::*;
 use reqwest::Method;
@@ -79,15 +79,37 @@ async fn a_method_a_documented_path_does_not_take_answers_405_with_allow() {
 }
 
 #[tokio::test]
-async fn ticket_id_zero_in_a_path_is_no_resource() {
+async fn a_ticket_id_out_of_the_documented_range_is_no_resource_and_no_webhook() {
     let t = TestApp::spawn().await;
-    let org = t.create_org("Acme").await;
-    for path in [
-        format!("/api/v1/orgs/{org}/tickets/0/inspect"),
-        format!("/api/v1/orgs/{org}/tickets/0/session"),
-    ] {
-        t.call(Method::GET, &path, None)
-            .await
-            .assert_error(404, "not_found");
+    let org = t.connected_org(json!({})).await.0;
+    // The document says ticket ids are int64 from 1: 0 and 2^63 are not ticket ids.
+    for ticket in ["0", "9223372036854775808", "18446744073709551615"] {
+        for path in [
+            format!("/api/v1/orgs/{org}/tickets/{ticket}/inspect"),
+            format!("/api/v1/orgs/{org}/tickets/{ticket}/session"),
+        ] {
+            t.call(Method::GET, &path, None)
+                .await
+                .assert_error(404, "not_found");
+        }
     }
+    let hook = t.webhook_url(&org).await;
+    for body in [
+        json!({"ticketId": "9223372036854775808"}),
+        json!({"ticketId": 9223372036854775808u64}),
+    ] {
+        let res = t.http.post(&hook).json(&body).send().await.unwrap();
+        let status = res.status();
+        let body = res.json().await.unwrap_or_default();
+        Resp { status, body }.assert_error(400, "invalid_payload");
+    }
+    // The largest one is one.
+    let res = t
+        .http
+        .post(&hook)
+        .json(&json!({"ticketId": "9223372036854775807"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
 }
