@@ -35,7 +35,7 @@ const SCHEMATHESIS_VERSION: &str = "4.32.5";
 /// The fixed seed (the same cases every run; `TICKETSYNC_FUZZ_SEED` picks another).
 const SEED: u64 = 20_261_203;
 /// Test cases per operation and phase.
-const MAX_EXAMPLES: u32 = 25;
+const MAX_EXAMPLES: u32 = 100;
 /// The hard bound on each run's process (schemathesis's `--max-time` is not one: it keeps
 /// fuzzing until the budget is spent, so the example count would not be fixed).
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
