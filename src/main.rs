@@ -63,7 +63,11 @@ enum Command {
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (the one served at
     /// /api/v1/openapi.json).
-    Openapi,
+    Openapi {
+        /// Print the reference in Markdown instead (docs/api.md).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,9 +100,13 @@ fn main() -> anyhow::Result<()> {
             to_postgres,
             shards,
         }) => migrate_store(&from_sled, to_postgres, shards),
-        Some(Command::Openapi) => {
+        Some(Command::Openapi { markdown }) => {
             let doc = ticketsync::http::openapi::document();
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            if markdown {
+                print!("{}", ticketsync::http::openapi::markdown(&doc));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
             Ok(())
         }
     }

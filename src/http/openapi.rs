@@ -376,6 +376,7 @@ pub fn document() -> Value {
         let codes = error_codes(&method, &path, bearer)
             .unwrap_or_else(|| panic!("ROUTE_ERRORS has no row for {method} {path}"));
         add_errors(op, &codes);
+        optional_body_is_absent_not_null(op);
     }
     add_links(&mut doc);
     doc
@@ -396,6 +397,25 @@ fn operations_mut(doc: &mut Value) -> Vec<(String, String, &mut Map<String, Valu
         }
     }
     found
+}
+
+/// utoipa renders an optional body (`Option<T>`) as `oneOf: [null, T]`; the service means
+/// that the body may be absent (`required: false`), not that it may be JSON `null`.
+fn optional_body_is_absent_not_null(op: &mut Map<String, Value>) {
+    let Some(body) = op.get_mut("requestBody") else {
+        return;
+    };
+    for content in body["content"].as_object_mut().into_iter().flatten() {
+        let schema = &mut content.1["schema"];
+        let Some(variants) = schema["oneOf"].as_array() else {
+            continue;
+        };
+        if let [null, inner] = variants.as_slice() {
+            if null == &json!({"type": "null"}) {
+                *schema = inner.clone();
+            }
+        }
+    }
 }
 
 /// One response per error status, listing its codes in the description and as an `enum` on
@@ -481,4 +501,377 @@ pub(super) async fn serve() -> HttpResponse {
 /// would otherwise claim the path).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/openapi.json").route(web::get().to(serve)));
+}
+
+/// `docs/api.md`: the document as a readable reference (`ticketsync openapi --markdown`).
+pub fn markdown(doc: &Value) -> String {
+    let mut out = String::new();
+    out.push_str("# ticketsync HTTP API reference\n\n");
+    out.push_str(
+        "<!-- Generated from the OpenAPI document by `cargo run -- openapi --markdown > docs/api.md`; \
+         do not edit by hand (a test compares). -->\n\n",
+    );
+    out.push_str(&format!(
+        "OpenAPI {} document: `GET {PATH}` (public), or `ticketsync openapi`.\n\n",
+        doc["openapi"].as_str().unwrap_or("")
+    ));
+    out.push_str(doc["info"]["description"].as_str().unwrap_or(""));
+    out.push_str("\n\n## Operations\n");
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            operations.push((method.as_str(), path.as_str(), op));
+        }
+    }
+    for tag in doc["tags"].as_array().into_iter().flatten() {
+        let tag_name = tag["name"].as_str().unwrap_or("");
+        out.push_str(&format!(
+            "\n### {tag_name}\n\n{}\n",
+            tag["description"].as_str().unwrap_or("")
+        ));
+        for (method, path, op) in &operations {
+            if op["tags"][0].as_str() != Some(tag_name) {
+                continue;
+            }
+            operation_markdown(&mut out, method, path, op);
+        }
+    }
+    out.push_str("\n## Schemas\n");
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!("\n### {name}\n\n"));
+        if let Some(description) = schema["description"].as_str() {
+            out.push_str(&format!("{}\n\n", one_line(description)));
+        }
+        match schema["properties"].as_object() {
+            Some(properties) => {
+                let required = schema["required"].as_array();
+                out.push_str("| Field | Type | Required | Description |\n|---|---|---|---|\n");
+                for (field, property) in properties {
+                    let is_required =
+                        required.is_some_and(|r| r.iter().any(|n| n.as_str() == Some(field)));
+                    out.push_str(&format!(
+                        "| `{field}` | {} | {} | {} |\n",
+                        type_of(property),
+                        if is_required { "yes" } else { "no" },
+                        one_line(property["description"].as_str().unwrap_or(""))
+                    ));
+                }
+            }
+            None => out.push_str(&format!("Type: {}.\n", type_of(schema))),
+        }
+    }
+    out
+}
+
+fn operation_markdown(out: &mut String, method: &str, path: &str, op: &Value) {
+    out.push_str(&format!("\n#### `{} {path}`\n\n", method.to_uppercase()));
+    let text = [&op["summary"], &op["description"]]
+        .iter()
+        .filter_map(|v| v.as_str())
+        .map(one_line)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !text.is_empty() {
+        out.push_str(&format!("{text}\n\n"));
+    }
+    let auth = if op.get("security").is_some() {
+        "bearer token (`Authorization: Bearer <token>`)"
+    } else if path.starts_with("/webhooks/") {
+        "the secret token in the path"
+    } else {
+        "none"
+    };
+    out.push_str(&format!(
+        "- Operation id: `{}`\n- Auth: {auth}\n",
+        op["operationId"].as_str().unwrap_or("")
+    ));
+    if let Some(parameters) = op["parameters"].as_array() {
+        out.push_str("- Parameters:\n");
+        for p in parameters {
+            out.push_str(&format!(
+                "  - `{}` ({}, {}{}): {}\n",
+                p["name"].as_str().unwrap_or(""),
+                p["in"].as_str().unwrap_or(""),
+                type_of(&p["schema"]),
+                if p["required"].as_bool() == Some(true) {
+                    ", required"
+                } else {
+                    ""
+                },
+                one_line(p["description"].as_str().unwrap_or(""))
+            ));
+        }
+    }
+    if let Some(body) = op.get("requestBody") {
+        for (media, content) in body["content"].as_object().into_iter().flatten() {
+            out.push_str(&format!(
+                "- Body ({media}{}): {}{}\n",
+                if body["required"].as_bool() == Some(true) {
+                    ""
+                } else {
+                    ", optional"
+                },
+                type_of(&content["schema"]),
+                body["description"]
+                    .as_str()
+                    .map(|d| format!(". {}", one_line(d)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    out.push_str("- Responses:\n");
+    for (status, response) in op["responses"].as_object().into_iter().flatten() {
+        let body = response["content"]
+            .as_object()
+            .and_then(|c| c.iter().next())
+            .map(|(media, content)| {
+                if content["schema"].get("allOf").is_some() {
+                    " (`ErrorBody`)".to_string()
+                } else {
+                    format!(" ({media}: {})", type_of(&content["schema"]))
+                }
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  - {status}{body}: {}\n",
+            one_line(response["description"].as_str().unwrap_or(""))
+        ));
+        for (name, link) in response["links"].as_object().into_iter().flatten() {
+            let parameters: Vec<String> = link["parameters"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(p, e)| format!("`{p}` = `{}`", e.as_str().unwrap_or("")))
+                .collect();
+            out.push_str(&format!(
+                "    - link to `{name}`: {}\n",
+                parameters.join(", ")
+            ));
+        }
+    }
+}
+
+/// A schema as a short type, linking named schemas.
+fn type_of(schema: &Value) -> String {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        return format!("[{name}](#{})", name.to_lowercase());
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(items) = schema[key].as_array() {
+            let joiner = if key == "allOf" { " and " } else { " or " };
+            return items.iter().map(type_of).collect::<Vec<_>>().join(joiner);
+        }
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        let listed: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => format!("`{s}`"),
+                other => format!("`{other}`"),
+            })
+            .collect();
+        return format!("one of {}", listed.join(", "));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if types.is_empty() {
+        return "any".to_string();
+    }
+    types
+        .iter()
+        .map(|t| match *t {
+            "array" => format!("array of {}", type_of(&schema["items"])),
+            t => match schema["format"].as_str() {
+                Some(format) => format!("{t} ({format})"),
+                None => t.to_string(),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Text on one line, safe in a table cell.
+fn one_line(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// The `.rs` files under `dir`, except the console's (HTML pages, not the API).
+    fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.ends_with("src/console") {
+                continue;
+            }
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// The string literal at the start of `text` (after its opening quote).
+    fn literal(text: &str) -> Option<&str> {
+        text.split('"').next()
+    }
+
+    /// Every `(method, path, file)` the source registers with actix outside the console: the
+    /// route attribute macros on handlers, resources with their method routes, and routes
+    /// given a path directly.
+    fn registered_routes() -> Vec<(String, String, String)> {
+        let methods = ["get", "post", "put", "delete", "patch", "head"];
+        let resource = format!("web::{}(\"", "resource");
+        let route_call = format!(".{}(\"", "route");
+        let mut files = Vec::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut routes = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let at = file.display().to_string();
+            for method in methods {
+                let attribute = format!("#[{method}(\"");
+                for (i, _) in text.match_indices(&attribute) {
+                    let path = literal(&text[i + attribute.len()..]).unwrap();
+                    routes.push((method.to_string(), path.to_string(), at.clone()));
+                }
+            }
+            for (i, _) in text.match_indices(&resource) {
+                let path = literal(&text[i + resource.len()..]).unwrap();
+                let rest = &text[i + resource.len()..];
+                let end = rest[path.len()..]
+                    .find(&resource)
+                    .map_or(rest.len(), |e| e + path.len());
+                let mut any = false;
+                for method in methods {
+                    if rest[..end].contains(&format!(".route(web::{method}()")) {
+                        routes.push((method.to_string(), path.to_string(), at.clone()));
+                        any = true;
+                    }
+                }
+                assert!(any, "{at}: a resource {path} with no route this test reads");
+            }
+            for (i, _) in text.match_indices(&route_call) {
+                let rest = &text[i + route_call.len()..];
+                let path = literal(rest).unwrap();
+                let method = methods
+                    .into_iter()
+                    .find(|m| rest.contains(&format!("web::{m}()")))
+                    .unwrap_or_else(|| panic!("{at}: route {path} with no method this test reads"));
+                routes.push((method.to_string(), path.to_string(), at.clone()));
+            }
+        }
+        routes
+    }
+
+    fn documented() -> Vec<(String, String)> {
+        let doc = document();
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                ops.push((method.clone(), path.clone()));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_route_the_source_registers_is_documented_and_nothing_else() {
+        let routes = registered_routes();
+        let documented = documented();
+        // Handlers inside the `/api/v1` scope register their path without the prefix.
+        let is_documented = |method: &str, path: &str| {
+            documented
+                .iter()
+                .any(|(m, p)| m == method && (p == path || p.strip_prefix("/api/v1") == Some(path)))
+        };
+        for (method, path, file) in &routes {
+            assert!(
+                is_documented(method, path),
+                "{method} {path} (registered in {file}) is missing from the OpenAPI document: \
+                 annotate the handler with #[utoipa::path] and list it in http::openapi::ApiDoc"
+            );
+        }
+        for (method, path) in &documented {
+            assert!(
+                routes.iter().any(|(m, p, _)| m == method
+                    && (p == path || path.strip_prefix("/api/v1") == Some(p))),
+                "the document lists {method} {path}, which no code registers"
+            );
+        }
+        assert!(routes.len() >= 25, "{routes:?}");
+    }
+
+    #[test]
+    fn the_error_table_has_one_row_per_documented_operation() {
+        let documented = documented();
+        for row in ROUTE_ERRORS {
+            assert!(
+                documented
+                    .iter()
+                    .any(|(m, p)| m == row.method && p == row.path),
+                "ROUTE_ERRORS lists {} {}, which the document does not",
+                row.method,
+                row.path
+            );
+        }
+        assert_eq!(ROUTE_ERRORS.len(), documented.len());
+    }
+
+    #[test]
+    fn the_document_holds_no_secret_and_declares_the_bearer_scheme() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["servers"], json!([{"url": "/"}]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearerAuth"],
+            json!({"type": "http", "scheme": "bearer"})
+        );
+        for (method, path) in documented() {
+            let op = &doc["paths"][&path][&method];
+            let bearer = op.get("security").is_some();
+            assert_eq!(
+                bearer,
+                path.starts_with("/api/v1/") && path != PATH || path == "/metrics",
+                "{method} {path}"
+            );
+        }
+        // No token and no webhook URL but the template (the document is static: no org's
+        // domain or token can reach it).
+        let text = doc.to_string();
+        assert!(!text.contains("tso_"));
+        assert_eq!(
+            text.matches("/webhooks/freshdesk/").count(),
+            text.matches("/webhooks/freshdesk/{token}").count()
+        );
+    }
+
+    #[test]
+    fn docs_api_md_is_what_the_document_generates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == markdown(&document()),
+            "docs/api.md is not what the OpenAPI document generates; regenerate it with \
+             `cargo run -- openapi --markdown > docs/api.md`"
+        );
+    }
 }

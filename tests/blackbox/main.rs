@@ -12,6 +12,7 @@ mod intake;
 mod lifecycle;
 mod metrics_format;
 mod migrate;
+mod openapi;
 mod org_health;
 mod routing;
 mod selftest;
