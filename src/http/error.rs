@@ -293,6 +293,49 @@ pub fn json_error_handler(
     api.into()
 }
 
+/// A JSON body that must be an object, read into `T`: what `web::Json<T>` reads, except that
+/// serde would also read a struct from an array of its fields in order (`["Acme"]` as
+/// `{"name": "Acme"}`), which the documented bodies are not. Errors as `web::Json`'s:
+/// 400 `invalid_json`, 413, 415.
+pub struct JsonObject<T>(pub T);
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let object =
+            actix_web::web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(
+                req, payload,
+            );
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            Ok(JsonObject(object_into(object)?))
+        })
+    }
+}
+
+/// A JSON object read into `T`; a mismatch is 400 `invalid_json`, worded like
+/// [`json_error_handler`]'s.
+pub fn object_into<T: serde::de::DeserializeOwned>(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| {
+        ApiError::new(
+            Code::InvalidJson,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })
+}
+
 /// 413 `payload_too_large`.
 pub fn payload_too_large() -> ApiError {
     ApiError::new(Code::PayloadTooLarge, "The request body is too large.")

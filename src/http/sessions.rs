@@ -97,12 +97,14 @@ pub(super) async fn handoff(
     let body: HandoffBody = if body.iter().all(u8::is_ascii_whitespace) {
         HandoffBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                Code::InvalidJson,
-                format!("The body must be {{\"reason\": \"…\"}}: {e}."),
-            )
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| {
+                ApiError::new(
+                    Code::InvalidJson,
+                    format!("The body must be {{\"reason\": \"…\"}}: {e}."),
+                )
+            })
+            .and_then(super::error::object_into)?
     };
     let session = inbox::handoff(&state, org, session, body.reason.as_deref()).await?;
     Ok(HttpResponse::Ok().json(session))

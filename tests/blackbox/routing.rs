@@ -113,3 +113,46 @@ async fn a_ticket_id_out_of_the_documented_range_is_no_resource_and_no_webhook()
         .unwrap();
     assert_eq!(res.status(), 202);
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_the_documented_object_body() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let ticket = t.new_ticket("Human", "I want to talk to a human").await;
+    let session = t
+        .wait_session(&org, ticket, "the session handed off", |s| {
+            s["state"] == "handed_off"
+        })
+        .await;
+    let id = session["id"].as_str().unwrap();
+    // serde reads a struct from an array of its fields in order: `["Acme"]` must not be
+    // `{"name": "Acme"}`, nor `[]` an empty handoff.
+    for (path, body) in [
+        ("/api/v1/orgs".to_string(), json!(["Acme"])),
+        (format!("/api/v1/orgs/{org}/tokens"), json!(["ops"])),
+        (
+            format!("/api/v1/orgs/{org}/sessions/{id}/handoff"),
+            json!([]),
+        ),
+        (
+            format!("/api/v1/orgs/{org}/sessions/{id}/handoff"),
+            json!(["why"]),
+        ),
+    ] {
+        t.call(Method::POST, &path, Some(body.clone()))
+            .await
+            .assert_error(400, "invalid_json");
+    }
+    // Nothing changed.
+    let orgs = t.call(Method::GET, "/api/v1/orgs", None).await.body;
+    assert_eq!(orgs["items"].as_array().unwrap().len(), 1, "{orgs}");
+    let tokens = t
+        .call(Method::GET, &format!("/api/v1/orgs/{org}/tokens"), None)
+        .await
+        .body;
+    assert_eq!(tokens["items"], json!([]), "{tokens}");
+    assert_eq!(
+        t.session(&org, ticket).await.body["state"],
+        session["state"]
+    );
+}
