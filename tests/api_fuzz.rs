@@ -2,16 +2,18 @@
 //! `ticketsync` binary (storage backend of `TICKETSYNC_TEST_BACKEND`) connected to the
 //! Freshdesk simulator, with an org, its connection and answered tickets in place, then
 //! `schemathesis run <base>/api/v1/openapi.json` with the admin token, a fixed seed, a fixed
-//! number of examples per operation, every phase (examples, coverage, fuzzing, and the
-//! stateful phase along the document's links) and the checks below. It passes when
-//! schemathesis exits 0: no 5xx, every status, content type, header and body as documented,
-//! and invalid input refused. On failure it prints schemathesis's report and the service log.
+//! number of examples per operation, the examples, coverage and fuzzing phases, the stateful
+//! phase along the document's links, and the checks below. It passes when schemathesis exits
+//! 0: no 5xx, every status, content type, header and body as documented, invalid input
+//! refused, 405 with `Allow` for a method a path does not take. On failure it prints
+//! schemathesis's report and the service log.
 //!
 //! Two runs, so the fuzzer cannot break its own setup: the first covers every operation but
-//! `DELETE /orgs/{org_id}` and `DELETE /orgs/{org_id}/freshdesk`, and its path ids are the set-up
-//! org, ticket and session ids and its webhook token half the time (random ones otherwise); the second covers only
-//! those two deletions, aimed at a second org of their own (connected the same way), so the
-//! org under erasure and the disconnect are exercised on a real org too.
+//! `DELETE /orgs/{org_id}` and `DELETE /orgs/{org_id}/freshdesk`, and half the time its path
+//! ids are the set-up org's, tickets' and sessions' and its webhook token the org's (random
+//! ones otherwise); the second covers only those two deletions (no stateful phase: no link
+//! leads to them alone), aimed at a second connected org of their own, so erasure and
+//! disconnect run on a real org too.
 //!
 //! schemathesis is found at `TICKETSYNC_SCHEMATHESIS` or in the venv `target/schemathesis`
 //! (`python3 -m venv target/schemathesis && target/schemathesis/bin/pip install
@@ -47,7 +49,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// REST conventions the API does not follow (those are covered by the black-box suite).
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
-missing_required_header,unsupported_method";
+missing_required_header,unsupported_method,allow_header_conformance";
 /// The two operations of the second run (and excluded from the first).
 const DESTRUCTIVE: &str = r"^DELETE .*/orgs/\{org_id\}(/freshdesk)?$";
 
@@ -57,7 +59,7 @@ fn the_api_conforms_to_its_openapi_document_under_schemathesis() {
         return;
     };
     // The fuzzer verifies and saves settings hundreds of times a minute: far past a Freshdesk
-    // account's budget, whose refusal the service answers 502 (covered by the black-box tests).
+    // account's budget, whose refusal the service answers 502 `freshdesk_unreachable`.
     let sim = freshdesk_sim::spawn(freshdesk_sim::SimConfig {
         rate_limit_per_min: 1_000_000,
         ..freshdesk_sim::SimConfig::default()
