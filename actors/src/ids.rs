@@ -76,6 +76,17 @@ numeric_id!(
     /// A Freshdesk ticket id.
     TicketId
 );
+impl TicketId {
+    /// The largest ticket id: Freshdesk's ids are 64-bit signed integers (the API document
+    /// says `int64`, minimum 1).
+    pub const MAX: u64 = i64::MAX as u64;
+
+    /// The ticket id `n`, when Freshdesk can have it (1 to [`TicketId::MAX`]).
+    pub fn from_number(n: u64) -> Option<Self> {
+        (1..=Self::MAX).contains(&n).then_some(Self(n))
+    }
+}
+
 numeric_id!(
     /// A Freshdesk conversation id.
     ConversationId

@@ -293,6 +293,49 @@ pub fn json_error_handler(
     api.into()
 }
 
+/// A JSON body that must be an object, read into `T`: what `web::Json<T>` reads, except that
+/// serde would also read a struct from an array of its fields in order (`["Acme"]` as
+/// `{"name": "Acme"}`), which the documented bodies are not. Errors as `web::Json`'s:
+/// 400 `invalid_json`, 413, 415.
+pub struct JsonObject<T>(pub T);
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let object =
+            actix_web::web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(
+                req, payload,
+            );
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            Ok(JsonObject(object_into(object)?))
+        })
+    }
+}
+
+/// A JSON object read into `T`; a mismatch is 400 `invalid_json`, worded like
+/// [`json_error_handler`]'s.
+pub fn object_into<T: serde::de::DeserializeOwned>(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| {
+        ApiError::new(
+            Code::InvalidJson,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })
+}
+
 /// 413 `payload_too_large`.
 pub fn payload_too_large() -> ApiError {
     ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
@@ -318,9 +361,63 @@ pub fn query_error_handler(
     .into()
 }
 
-/// Unknown routes and methods.
+/// Unknown routes and methods: a path the API documents, asked with a method it does not
+/// take, answers 405 `method_not_allowed` with `Allow` listing the methods it takes; any
+/// other path 404 `not_found`.
 pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(no_endpoint(req.method(), req.path()))
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return Err(no_endpoint(req.method(), req.path()));
+    }
+    let allow = allowed.join(", ");
+    // The path is not echoed: the webhook's carries its secret token.
+    let mut res = ApiError::new(
+        Code::MethodNotAllowed,
+        format!("This path takes {allow}, not {}.", req.method()),
+    )
+    .error_response();
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_str(&allow).expect("method names are ASCII"),
+    );
+    Ok(res)
+}
+
+/// The methods (upper case, sorted) the documented routes take on `path`: the operations of
+/// [`super::openapi::ROUTE_ERRORS`] whose path template matches it segment by segment (a
+/// `{parameter}` matches any non-empty segment).
+fn allowed_methods(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts.iter().zip(&segments).all(|(part, segment)| {
+                part == segment || (part.starts_with('{') && !segment.is_empty())
+            })
+    };
+    let mut methods: Vec<String> = super::openapi::ROUTE_ERRORS
+        .iter()
+        .filter(|route| matches(route.path))
+        .map(|route| route.method.to_ascii_uppercase())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
+/// The ticket id of a `…/tickets/{ticket_id}/…` path; out of range (see
+/// [`ticketsync_actors::TicketId::from_number`]) it is no resource, like a segment that does
+/// not parse: 404 `not_found`.
+pub fn ticket_in_path(n: u64) -> Result<ticketsync_actors::TicketId, ApiError> {
+    ticketsync_actors::TicketId::from_number(n).ok_or_else(|| {
+        ApiError::new(
+            Code::NotFound,
+            format!(
+                "No such resource: ticket ids are 1 to {}.",
+                ticketsync_actors::TicketId::MAX
+            ),
+        )
+    })
 }
 
 /// 404 `not_found` for a route that does not exist, or that the caller may not know exists

@@ -44,7 +44,7 @@ pub struct Disconnected {
 pub(super) async fn verify(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
-    body: web::Json<VerifyRequest>,
+    body: super::error::JsonObject<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     use secrecy::ExposeSecret;
     state

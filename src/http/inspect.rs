@@ -98,7 +98,8 @@ pub(super) async fn ticket_inspect(
     path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
-    Ok(HttpResponse::Ok().json(ticket_view(&state, org, TicketId(ticket)).await?))
+    let ticket = super::error::ticket_in_path(ticket)?;
+    Ok(HttpResponse::Ok().json(ticket_view(&state, org, ticket).await?))
 }
 
 /// What `GET …/tickets/{ticket_id}/inspect` shows: the ticket's stored state, its live actor,
@@ -157,6 +158,7 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/metrics")
             .wrap(actix_web::middleware::from_fn(super::auth::require_admin))
-            .route(web::get().to(metrics)),
+            .route(web::get().to(metrics))
+            .default_service(web::to(super::error::route_not_found)),
     );
 }

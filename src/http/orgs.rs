@@ -35,7 +35,7 @@ pub struct OrgList {
 #[post("/orgs")]
 pub(super) async fn create(
     state: web::Data<AppState>,
-    body: web::Json<CreateOrg>,
+    body: super::error::JsonObject<CreateOrg>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(create_org(&state, &body.name).await?))
 }

@@ -9,7 +9,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use ticketsync_actors::org::Channel;
 use ticketsync_actors::session::{Session, SessionState};
-use ticketsync_actors::{OrgId, SessionId, TicketId};
+use ticketsync_actors::{OrgId, SessionId};
 
 #[derive(Deserialize)]
 struct ListQuery {
@@ -67,7 +67,8 @@ pub(super) async fn by_ticket(
     path: web::Path<(OrgId, u64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, ticket) = path.into_inner();
-    Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, TicketId(ticket)).await?))
+    let ticket = super::error::ticket_in_path(ticket)?;
+    Ok(HttpResponse::Ok().json(inbox::of_ticket(&state, org, ticket).await?))
 }
 
 /// The optional body of a handoff.
@@ -96,12 +97,14 @@ pub(super) async fn handoff(
     let body: HandoffBody = if body.iter().all(u8::is_ascii_whitespace) {
         HandoffBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                Code::InvalidJson,
-                format!("The body must be {{\"reason\": \"…\"}}: {e}."),
-            )
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| {
+                ApiError::new(
+                    Code::InvalidJson,
+                    format!("The body must be {{\"reason\": \"…\"}}: {e}."),
+                )
+            })
+            .and_then(super::error::object_into)?
     };
     let session = inbox::handoff(&state, org, session, body.reason.as_deref()).await?;
     Ok(HttpResponse::Ok().json(session))

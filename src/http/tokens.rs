@@ -42,7 +42,7 @@ pub struct TokenList {
 pub(super) async fn create(
     state: web::Data<AppState>,
     org_id: web::Path<OrgId>,
-    body: web::Json<CreateToken>,
+    body: super::error::JsonObject<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, token) = state.access.create_token(*org_id, &body.name).await?;
     Ok(HttpResponse::Created().json(CreatedToken {

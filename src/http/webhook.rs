@@ -6,7 +6,7 @@
 use super::error::{payload_too_large, route_not_found, ApiError, Code};
 use crate::http::state::AppState;
 use crate::selftest::Seen;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
@@ -76,16 +76,19 @@ impl TryFrom<&[u8]> for WebhookHint {
                 ))
             }
         };
-        if ticket_id == 0 {
-            return Err(format!("{id_field} must be a positive number."));
-        }
+        let ticket_id = TicketId::from_number(ticket_id).ok_or_else(|| {
+            format!(
+                "{id_field} must be a positive number up to {}, got {ticket_id}.",
+                TicketId::MAX
+            )
+        })?;
         let triggered_event = match fields.get("triggered_event") {
             Some(Value::String(s)) => s.chars().take(200).collect(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string().chars().take(200).collect(),
         };
         Ok(Self {
-            ticket_id: TicketId(ticket_id),
+            ticket_id,
             triggered_event,
         })
     }
@@ -117,12 +120,16 @@ async fn dispatch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let token = match req.match_info().unprocessed().strip_prefix('/') {
-        Some(token) if !token.is_empty() && !token.contains('/') => token.to_owned(),
+        Some(token)
+            if !token.is_empty()
+                && !token.contains('/')
+                && req.method() == actix_web::http::Method::POST =>
+        {
+            token.to_owned()
+        }
+        // 405 with `Allow: POST` for another method on a webhook URL, 404 for other paths.
         _ => return route_not_found(req).await,
     };
-    if req.method() != actix_web::http::Method::POST {
-        return Ok(method_not_allowed(&req));
-    }
     receive(state, &token, req, payload).await
 }
 
@@ -222,20 +229,6 @@ fn not_durable(e: &dyn std::error::Error) -> ApiError {
         Code::StorageUnavailable,
         "The event could not be stored durably; retry later.",
     )
-}
-
-/// Any other method on the webhook URL: 405 with `Allow: POST`, in the one error shape.
-fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
-    let mut res = ApiError::new(
-        Code::MethodNotAllowed,
-        format!("The webhook URL accepts only POST, not {}.", req.method()),
-    )
-    .error_response();
-    res.headers_mut().insert(
-        actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_static("POST"),
-    );
-    res
 }
 
 /// Register the webhook route (outside the admin scope: it is authenticated by its token).

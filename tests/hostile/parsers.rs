@@ -99,6 +99,8 @@ pub fn bad_ticket_ids() -> Vec<String> {
         "-1e308",
         "1e-400",
         "18446744073709551616",
+        "18446744073709551615",
+        "9223372036854775808",
         "-9223372036854775809",
         "340282366920938463463374607431768211456",
         "[]",
@@ -118,6 +120,8 @@ pub fn bad_ticket_ids() -> Vec<String> {
         r#""１２３""#,
         r#""{{ticket.id}}""#,
         r#""18446744073709551616""#,
+        r#""18446744073709551615""#,
+        r#""9223372036854775808""#,
         r#""99999999999999999999999""#,
         r#""1\u0000""#,
         r#""\u0000""#,
@@ -141,7 +145,8 @@ fn the_webhook_parser_accepts_only_objects_with_a_positive_ticket_id_for_known_g
         (r#"{"ticketId": "123"}"#, 123),
         (r#"{"ticketId": 123, "triggered_event": null}"#, 123),
         (r#"{"ticketId": " 42 "}"#, 42),
-        (r#"{"ticketId": "18446744073709551615"}"#, u64::MAX),
+        (r#"{"ticketId": "9223372036854775807"}"#, i64::MAX as u64),
+        (r#"{"ticketId": 9223372036854775807}"#, i64::MAX as u64),
         (VALID_WEBHOOK, 123),
     ] {
         let hint = WebhookHint::try_from(body.as_bytes()).expect(body);
