@@ -5,6 +5,7 @@ pub mod access;
 pub mod cluster;
 pub mod config;
 pub mod connect;
+pub mod connected_orgs;
 pub mod console;
 pub mod demo;
 pub mod freshdesk;

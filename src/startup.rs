@@ -8,6 +8,7 @@ use crate::cluster::work::EngineWork;
 use crate::cluster::{Cluster, ClusterParts};
 use crate::config::{Settings, StorageBackend};
 use crate::connect::{ConnectService, FreshdeskConnector};
+use crate::connected_orgs::ConnectedOrgs;
 use crate::freshdesk::{build_http_client, DomainPolicy};
 use crate::http;
 use crate::http::state::{AppState, Readiness};
@@ -122,6 +123,7 @@ fn join_cluster(
     engine: &Engine,
     store: &Store,
     self_tests: SelfTests,
+    connected_orgs: Arc<ConnectedOrgs>,
 ) -> Result<Cluster, StartupError> {
     let lease = LeaseSettings {
         node_id: tokens.node_id().to_string(),
@@ -142,6 +144,7 @@ fn join_cluster(
         ownership,
         work,
         self_tests,
+        connected_orgs,
     })
     .map_err(|e| StartupError::Thread(e.to_string()))
 }
@@ -240,6 +243,8 @@ impl Application {
                 addr: settings.server.listen.clone(),
                 source,
             })?;
+        // With several nodes, changes made elsewhere are heard only once the listener runs.
+        let connected_orgs = Arc::new(ConnectedOrgs::new(store.clone(), leases.is_none()));
         let cluster = match (leases, shard_ownership) {
             (Some(tokens), Some(ownership)) => Some(Arc::new(join_cluster(
                 &settings,
@@ -248,6 +253,7 @@ impl Application {
                 &engine,
                 &store,
                 self_tests.clone(),
+                connected_orgs.clone(),
             )?)),
             _ => None,
         };
@@ -256,6 +262,7 @@ impl Application {
             connect,
             engine: engine.clone(),
             tokens,
+            connected_orgs,
             metrics,
             access: Arc::new(Access::new(admin_token.clone(), store.clone())),
             cluster: cluster.clone(),

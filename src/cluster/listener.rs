@@ -1,12 +1,14 @@
 //! Wake-ups from other nodes: a dedicated connection `LISTEN`s on `ticketsync_wake`, where
 //! every webhook's transaction sends `<org uuid>:<ticket id>` and every connection save or
 //! disconnect sends `<org uuid>`. For orgs whose work runs here it wakes the ticket, or
-//! mirrors the org's changed connection. Every ticket wake-up also tells the setup self-test
+//! mirrors the org's changed connection; on every node an org's notification makes the
+//! webhook route read the org's connection again (`ConnectedOrgs`). Every ticket wake-up also tells the setup self-test
 //! (whichever node it runs on) that a webhook for that ticket arrived. Notifications are hints: one lost (the connection
 //! was down) costs latency only, since after every (re)connect the listener re-mirrors the
 //! orgs that run here, and the periodic look (`poll`) finds tickets with work.
 
 use super::work::EngineWork;
+use crate::connected_orgs::ConnectedOrgs;
 use crate::selftest::{Seen, SelfTests};
 use crate::store::postgres::WAKE_CHANNEL;
 use futures::StreamExt;
@@ -55,10 +57,21 @@ pub async fn listen(
     work: Arc<EngineWork>,
     ownership: Arc<dyn Ownership>,
     self_tests: SelfTests,
+    connected_orgs: Arc<ConnectedOrgs>,
 ) {
     let mut failures = 0u32;
     loop {
-        match listen_once(&url, &work, ownership.as_ref(), &self_tests).await {
+        let listened = listen_once(
+            &url,
+            &work,
+            ownership.as_ref(),
+            &self_tests,
+            &connected_orgs,
+        )
+        .await;
+        // Changes made elsewhere go unheard until the next LISTEN.
+        connected_orgs.listening(false);
+        match listened {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
@@ -76,6 +89,7 @@ async fn listen_once(
     work: &EngineWork,
     ownership: &dyn Ownership,
     self_tests: &SelfTests,
+    connected_orgs: &ConnectedOrgs,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -97,6 +111,7 @@ async fn listen_once(
     client
         .batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))
         .await?;
+    connected_orgs.listening(true);
     tracing::info!("listening for wake-ups");
     // Notifications sent while we were not listening are lost: look again at what runs here.
     if let Err(e) = work.sync_orgs(|org| ownership.runs(org)).await {
@@ -107,8 +122,11 @@ async fn listen_once(
     }
     while let Some(payload) = rx.recv().await {
         let wake = Wake::parse(&payload);
-        if let Some(Wake::Ticket(org, ticket)) = wake {
-            self_tests.observe(org, ticket, Seen::Wake);
+        match wake {
+            Some(Wake::Ticket(org, ticket)) => self_tests.observe(org, ticket, Seen::Wake),
+            // Every node's webhook route reads the org's connection again.
+            Some(Wake::Org(org)) => connected_orgs.forget(org),
+            None => {}
         }
         match wake {
             Some(Wake::Ticket(org, ticket)) if ownership.runs(org) => work.engine.wake(org, ticket),

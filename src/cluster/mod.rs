@@ -38,6 +38,8 @@ pub struct ClusterParts {
     pub work: Arc<EngineWork>,
     /// Told of every webhook committed on any node (setup self-test arrivals).
     pub self_tests: crate::selftest::SelfTests,
+    /// The webhook route's memory of connected orgs: the listener forgets what changed.
+    pub connected_orgs: Arc<crate::connected_orgs::ConnectedOrgs>,
 }
 
 /// This node's membership (see the module doc).
@@ -271,6 +273,7 @@ async fn run(parts: ClusterParts, stop: tokio::sync::oneshot::Receiver<()>) {
         parts.work.clone(),
         parts.ownership.clone(),
         parts.self_tests.clone(),
+        parts.connected_orgs.clone(),
     ));
     let look = tokio::spawn(look_for_work(parts.work.clone(), parts.lease.ttl / 3));
     let manager = LeaseManager::new(parts.lease, parts.tokens, parts.ownership, parts.work);

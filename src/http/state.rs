@@ -4,6 +4,7 @@
 use crate::access::Access;
 use crate::cluster::Cluster;
 use crate::connect::{ConnectService, ConnectionView, SaveRequest};
+use crate::connected_orgs::ConnectedOrgs;
 use crate::http::error::{ApiError, Code};
 use crate::metrics::ServiceMetrics;
 use crate::org_erasure::ErasedOrgs;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub connect: ConnectService,
     pub engine: Engine,
     pub tokens: Arc<WebhookTokens>,
+    /// Which orgs are connected, for the webhook route (forgotten by `org_changed`).
+    pub connected_orgs: Arc<ConnectedOrgs>,
     pub metrics: Arc<ServiceMetrics>,
     /// Who a presented token stands for (operator or org admin).
     pub access: Arc<Access>,
@@ -107,6 +110,7 @@ impl AppState {
         &self,
         org: OrgId,
     ) -> Result<(), ticketsync_actors::ports::StoreFailure> {
+        self.connected_orgs.forget(org);
         self.engine.org_changed(org).await?;
         if let Some(cluster) = &self.cluster {
             cluster.announce_org_change(org).await;

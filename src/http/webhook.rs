@@ -155,7 +155,7 @@ pub(super) async fn receive(
             "This webhook URL is not valid. Copy it again from the Freshdesk connection settings.",
         )));
     };
-    if !state.store.connected(org).await? {
+    if !state.connected_orgs.connected(org).await? {
         return Err(reject(ApiError::new(
             Code::IntegrationGone,
             "This organization's Freshdesk integration is disconnected.",

@@ -125,6 +125,30 @@ async fn a_disconnected_org_answers_410_and_keeps_its_url_on_reconnect() {
     assert_eq!(r.status(), 202);
 }
 
+/// The route remembers which orgs are connected: a webhook accepted just before the
+/// disconnect must not keep the next one accepted, nor a refused one keep refusing after the
+/// reconnect, nor a deleted org's URL still take events.
+#[tokio::test]
+async fn an_org_accepted_then_disconnected_answers_410_at_once_and_202_again_after_reconnect() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_org(json!({})).await.0;
+    let hook = t.webhook_url(&org).await;
+    let post = |ticket: u64| t.http.post(&hook).json(&json!({"ticketId": ticket})).send();
+    assert_eq!(post(1).await.unwrap().status(), 202);
+    t.disconnect(&org).await;
+    let r = post(2).await.unwrap();
+    assert_eq!(r.status(), 410);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "integration_disconnected");
+    t.save(&org, json!({"domain": t.sim_domain()})).await;
+    assert_eq!(post(3).await.unwrap().status(), 202);
+    let deleted = t
+        .call(Method::DELETE, &format!("/api/v1/orgs/{org}"), None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(post(4).await.unwrap().status(), 410);
+}
+
 #[tokio::test]
 async fn the_freshdesk_webhook_wrapper_body_is_the_same_event_with_the_same_checks() {
     let t = TestApp::spawn().await;

@@ -17,6 +17,7 @@ mod harness;
 mod proxy;
 
 mod cleanup;
+mod connection;
 mod database;
 mod failover;
 mod fencing;
