@@ -66,8 +66,14 @@ impl TryFrom<&[u8]> for WebhookHint {
                     .parse::<u64>()
                     .map_err(|_| format!("{id_field} is out of range: \"{}\".", clip(s)))?
             }
+            // `1620.0` is the number 1620 (serde reads it as a float).
             Value::Number(n) => n
                 .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(f))
+                        .map(|f| f as u64)
+                })
                 .ok_or_else(|| format!("{id_field} must be a positive whole number, got {n}."))?,
             other => {
                 return Err(format!(
@@ -263,6 +269,29 @@ mod tests {
                 .triggered_event,
             ""
         );
+    }
+
+    /// JSON does not tell `1620` from `1620.0` (JSON Schema's `integer` admits both).
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_a_ticket_id() {
+        assert_eq!(
+            parse(r#"{"ticketId": 1620.0}"#).unwrap().ticket_id,
+            TicketId(1620)
+        );
+        assert_eq!(
+            parse(r#"{"freshdesk_webhook": {"ticket_id": 7e2}}"#)
+                .unwrap()
+                .ticket_id,
+            TicketId(700)
+        );
+        for body in [
+            r#"{"ticketId": 0.0}"#,
+            r#"{"ticketId": -3.0}"#,
+            r#"{"ticketId": 1e19}"#,
+            r#"{"ticketId": 2.5}"#,
+        ] {
+            assert!(parse(body).is_err(), "{body}");
+        }
     }
 
     #[test]
