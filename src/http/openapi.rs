@@ -378,8 +378,59 @@ pub fn document() -> Value {
         add_errors(op, &codes);
         optional_body_is_absent_not_null(op);
     }
+    // The webhook body is read by hand (`WebhookHint`), not through a derived type.
+    doc["paths"]["/webhooks/freshdesk/{token}"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"] = super::webhook::body_schema();
     add_links(&mut doc);
     doc
+}
+
+/// The characters `str::trim` removes (Unicode `White_Space`), as a regex class body.
+pub const WHITESPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A string that is 1 to `max` characters once trimmed (`max` >= 2), as a pattern: what
+/// `trim()` then a `chars().count()` check accepts, and nothing else.
+pub fn trimmed_length_pattern(max: usize) -> String {
+    format!(
+        "^[{WHITESPACE}]*[^{WHITESPACE}](?:[\\s\\S]{{0,{}}}[^{WHITESPACE}])?[{WHITESPACE}]*$",
+        max - 2
+    )
+}
+
+/// The schema of a name field that is trimmed and then must be 1 to `max` characters.
+pub fn trimmed_name(max: usize) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "1 to {max} characters once leading and trailing whitespace is trimmed."
+        )))
+        .pattern(Some(trimmed_length_pattern(max)))
+        .build()
+}
+
+/// A regex of the decimal numbers 1 to `max` (leading zeros allowed): shorter numbers, or as
+/// many digits as `max` and below it at the first digit that differs, or `max` itself.
+pub fn decimal_up_to(max: u64) -> String {
+    let digits = max.to_string();
+    let mut alternatives = Vec::new();
+    if digits.len() > 1 {
+        alternatives.push(format!("[1-9][0-9]{{0,{}}}", digits.len() - 2));
+    }
+    for (i, d) in digits.bytes().enumerate() {
+        let d = d - b'0';
+        let lowest = if i == 0 { 1 } else { 0 };
+        if d > lowest {
+            alternatives.push(format!(
+                "{}[{lowest}-{}][0-9]{{{}}}",
+                &digits[..i],
+                d - 1,
+                digits.len() - i - 1
+            ));
+        }
+    }
+    alternatives.push(digits);
+    format!("0*(?:{})", alternatives.join("|"))
 }
 
 /// `(method, path, operation)` of every operation of `doc`.
