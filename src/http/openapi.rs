@@ -382,7 +382,51 @@ pub fn document() -> Value {
     doc["paths"]["/webhooks/freshdesk/{token}"]["post"]["requestBody"]["content"]
         ["application/json"]["schema"] = super::webhook::body_schema();
     add_links(&mut doc);
+    answers_send_every_field(&mut doc);
     doc
+}
+
+/// utoipa marks an `Option` field not required; in what the service answers it is always
+/// there (as `null` when unset: no answered type skips a field). So every property of a
+/// schema that no request body reaches is required. A request body's may be left out.
+fn answers_send_every_field(doc: &mut Value) {
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    out.push(r.rsplit('/').next().unwrap_or(r).to_string());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for (_, _, op) in operations_mut(doc) {
+        if let Some(body) = op.get("requestBody") {
+            refs(body, &mut pending);
+        }
+    }
+    let mut in_requests = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if in_requests.insert(name.clone()) {
+            refs(&doc["components"]["schemas"][&name], &mut pending);
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object_mut()
+        .into_iter()
+        .flatten()
+    {
+        if in_requests.contains(name) {
+            continue;
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            let all: Vec<Value> = properties.keys().map(|k| json!(k)).collect();
+            schema["required"] = Value::Array(all);
+        }
+    }
 }
 
 /// The characters `str::trim` removes (Unicode `White_Space`), as a regex class body.
@@ -933,6 +977,29 @@ mod tests {
             text.matches("/webhooks/freshdesk/").count(),
             text.matches("/webhooks/freshdesk/{token}").count()
         );
+    }
+
+    #[test]
+    fn answered_fields_are_required_and_request_fields_keep_their_defaults() {
+        let doc = document();
+        let required = |schema: &str| doc["components"]["schemas"][schema]["required"].clone();
+        // Always sent, as null when unset.
+        for (schema, field) in [
+            ("Session", "handoff"),
+            ("SessionPage", "next_cursor"),
+            ("ConnectionView", "last_webhook_at"),
+            ("TokenView", "last_used_at"),
+        ] {
+            assert!(
+                required(schema)
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!(field))),
+                "{schema}.{field}"
+            );
+        }
+        // Read with defaults: may be left out.
+        assert_eq!(required("SaveRequest"), json!(["domain"]));
+        assert_eq!(required("HandoffSettings"), Value::Null);
     }
 
     #[test]
