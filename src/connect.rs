@@ -68,7 +68,9 @@ pub struct SaveRequest {
     pub handoff: HandoffSettings,
     #[serde(default)]
     pub channels: ChannelModes,
+    /// Added at the end of replies in assist mode; at most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub assist_footer: Option<String>,
     /// Accepted (and ignored) so that a GET's `settings` can be sent back as they are.
     #[serde(default, rename = "api_key_set")]
@@ -538,7 +540,7 @@ fn validate_shape(request: &SaveRequest) -> Result<(), ConnectError> {
     if request
         .assist_footer
         .as_ref()
-        .is_some_and(|f| f.len() > 2000)
+        .is_some_and(|f| f.chars().count() > 2000)
     {
         return invalid("assist_footer must be at most 2000 characters.");
     }

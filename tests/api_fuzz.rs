@@ -5,7 +5,8 @@
 //! number of examples per operation, the examples, coverage and fuzzing phases, the stateful
 //! phase along the document's links, and the checks below. It passes when schemathesis exits
 //! 0: no 5xx, every status, content type, header and body as documented, invalid input
-//! refused, 405 with `Allow` for a method a path does not take. On failure it prints
+//! refused and valid input accepted, 401 without a token or with a wrong one, 405 with
+//! `Allow` for a method a path does not take. On failure it prints
 //! schemathesis's report and the service log.
 //!
 //! Two runs, so the fuzzer cannot break its own setup: the first covers every operation but
@@ -43,13 +44,27 @@ const MAX_EXAMPLES: u32 = 100;
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long a start of the service may take.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// The checks: everything about the responses, and invalid input refused. Not
-/// `positive_data_acceptance` (valid-looking settings are refused by Freshdesk's answers, an
-/// unknown random org id is a 404), not the auth and resource-lifecycle checks that assume
-/// REST conventions the API does not follow (those are covered by the black-box suite).
+/// The checks: everything about the responses, invalid input refused and valid input
+/// accepted (`positive_data_acceptance`: a body or parameter the document admits is never
+/// refused 400 or 422; an unknown random id may still be a 404, a random webhook token a
+/// 401), and `ignored_auth` (an operation that answers 2xx with the admin token answers 401
+/// without a token and with a wrong one). Not the resource-lifecycle checks that assume REST
+/// conventions the API does not follow (those are covered by the black-box suite).
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
-missing_required_header,unsupported_method,allow_header_conformance";
+positive_data_acceptance,missing_required_header,unsupported_method,allow_header_conformance,\
+ignored_auth";
+/// Where well-formed input may still be refused for what it names rather than its shape, as
+/// a made-up id is a 404: `positive_data_acceptance` lets through the 422s of the operations
+/// Freshdesk answers (an unknown domain, a wrong key, a group that does not exist), and the
+/// 400 `invalid_cursor` of a cursor no earlier page returned.
+const NOT_SHAPE_REFUSALS: &str = r#"[[operations]]
+include-operation-id = ["verify_freshdesk", "save_freshdesk"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "409", "422", "429", "5xx"]
+[[operations]]
+include-operation-id = "list_sessions"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429", "5xx"]
+"#;
 /// The two operations of the second run (and excluded from the first).
 const DESTRUCTIVE: &str = r"^DELETE .*/orgs/\{org_id\}(/freshdesk)?$";
 
@@ -264,7 +279,10 @@ impl Setup {
             parameters
                 .push(r#""path.session_id" = { dictionary = "sessions", probability = 0.5 }"#);
         }
-        format!("parameters = {{ {} }}\n{out}", parameters.join(", "))
+        format!(
+            "parameters = {{ {} }}\n{out}{NOT_SHAPE_REFUSALS}",
+            parameters.join(", ")
+        )
     }
 }
 

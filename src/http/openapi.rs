@@ -378,8 +378,103 @@ pub fn document() -> Value {
         add_errors(op, &codes);
         optional_body_is_absent_not_null(op);
     }
+    // The webhook body is read by hand (`WebhookHint`), not through a derived type.
+    doc["paths"]["/webhooks/freshdesk/{token}"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"] = super::webhook::body_schema();
     add_links(&mut doc);
+    answers_send_every_field(&mut doc);
     doc
+}
+
+/// utoipa marks an `Option` field not required; in what the service answers it is always
+/// there (as `null` when unset: no answered type skips a field). So every property of a
+/// schema that no request body reaches is required. A request body's may be left out.
+fn answers_send_every_field(doc: &mut Value) {
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    out.push(r.rsplit('/').next().unwrap_or(r).to_string());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for (_, _, op) in operations_mut(doc) {
+        if let Some(body) = op.get("requestBody") {
+            refs(body, &mut pending);
+        }
+    }
+    let mut in_requests = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if in_requests.insert(name.clone()) {
+            refs(&doc["components"]["schemas"][&name], &mut pending);
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object_mut()
+        .into_iter()
+        .flatten()
+    {
+        if in_requests.contains(name) {
+            continue;
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            let all: Vec<Value> = properties.keys().map(|k| json!(k)).collect();
+            schema["required"] = Value::Array(all);
+        }
+    }
+}
+
+/// The characters `str::trim` removes (Unicode `White_Space`), as a regex class body.
+pub const WHITESPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A string that is 1 to `max` characters once trimmed (`max` >= 2), as a pattern: what
+/// `trim()` then a `chars().count()` check accepts, and nothing else.
+pub fn trimmed_length_pattern(max: usize) -> String {
+    format!(
+        "^[{WHITESPACE}]*[^{WHITESPACE}](?:[\\s\\S]{{0,{}}}[^{WHITESPACE}])?[{WHITESPACE}]*$",
+        max - 2
+    )
+}
+
+/// The schema of a name field that is trimmed and then must be 1 to `max` characters.
+pub fn trimmed_name(max: usize) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "1 to {max} characters once leading and trailing whitespace is trimmed."
+        )))
+        .pattern(Some(trimmed_length_pattern(max)))
+        .build()
+}
+
+/// A regex of the decimal numbers 1 to `max` (leading zeros allowed): shorter numbers, or as
+/// many digits as `max` and below it at the first digit that differs, or `max` itself.
+pub fn decimal_up_to(max: u64) -> String {
+    let digits = max.to_string();
+    let mut alternatives = Vec::new();
+    if digits.len() > 1 {
+        alternatives.push(format!("[1-9][0-9]{{0,{}}}", digits.len() - 2));
+    }
+    for (i, d) in digits.bytes().enumerate() {
+        let d = d - b'0';
+        let lowest = if i == 0 { 1 } else { 0 };
+        if d > lowest {
+            alternatives.push(format!(
+                "{}[{lowest}-{}][0-9]{{{}}}",
+                &digits[..i],
+                d - 1,
+                digits.len() - i - 1
+            ));
+        }
+    }
+    alternatives.push(digits);
+    format!("0*(?:{})", alternatives.join("|"))
 }
 
 /// `(method, path, operation)` of every operation of `doc`.
@@ -882,6 +977,29 @@ mod tests {
             text.matches("/webhooks/freshdesk/").count(),
             text.matches("/webhooks/freshdesk/{token}").count()
         );
+    }
+
+    #[test]
+    fn answered_fields_are_required_and_request_fields_keep_their_defaults() {
+        let doc = document();
+        let required = |schema: &str| doc["components"]["schemas"][schema]["required"].clone();
+        // Always sent, as null when unset.
+        for (schema, field) in [
+            ("Session", "handoff"),
+            ("SessionPage", "next_cursor"),
+            ("ConnectionView", "last_webhook_at"),
+            ("TokenView", "last_used_at"),
+        ] {
+            assert!(
+                required(schema)
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!(field))),
+                "{schema}.{field}"
+            );
+        }
+        // Read with defaults: may be left out.
+        assert_eq!(required("SaveRequest"), json!(["domain"]));
+        assert_eq!(required("HandoffSettings"), Value::Null);
     }
 
     #[test]

@@ -19,7 +19,12 @@ const MAX_NAME_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// 1 to 200 characters once trimmed.
+    #[schema(schema_with = name_schema)]
     name: String,
+}
+
+fn name_schema() -> utoipa::openapi::Object {
+    super::openapi::trimmed_name(MAX_NAME_CHARS)
 }
 
 /// The org list: every org for the operator, its own for an org admin.

@@ -16,7 +16,12 @@ use ticketsync_actors::OrgId;
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// 1 to 100 characters once trimmed.
+    #[schema(schema_with = name_schema)]
     name: String,
+}
+
+fn name_schema() -> utoipa::openapi::Object {
+    super::openapi::trimmed_name(crate::access::MAX_TOKEN_NAME_CHARS)
 }
 
 /// A new token: its view, and the token text, shown this once.

@@ -66,8 +66,14 @@ impl TryFrom<&[u8]> for WebhookHint {
                     .parse::<u64>()
                     .map_err(|_| format!("{id_field} is out of range: \"{}\".", clip(s)))?
             }
+            // `1620.0` is the number 1620 (serde reads it as a float).
             Value::Number(n) => n
                 .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(f))
+                        .map(|f| f as u64)
+                })
                 .ok_or_else(|| format!("{id_field} must be a positive whole number, got {n}."))?,
             other => {
                 return Err(format!(
@@ -96,6 +102,40 @@ impl TryFrom<&[u8]> for WebhookHint {
 
 /// The key of the wrapped body some admins paste from other integrations' guides.
 const WRAPPER: &str = "freshdesk_webhook";
+
+/// The JSON schema of what [`WebhookHint::try_from`] accepts: `ticketId` (a string of digits,
+/// blanks around it allowed, or an integer, 1 to `TicketId::MAX`), or, without `ticketId`,
+/// the `freshdesk_webhook` object with `ticket_id`. Other fields are ignored.
+pub fn body_schema() -> Value {
+    use super::openapi::{decimal_up_to, WHITESPACE};
+    let id = |field: &str| {
+        serde_json::json!({"oneOf": [
+            {"type": "string", "pattern": format!(
+                "^[{WHITESPACE}]*{}[{WHITESPACE}]*$", decimal_up_to(TicketId::MAX))},
+            {"type": "integer", "minimum": 1, "maximum": TicketId::MAX},
+        ], "description": format!("The ticket's id ({field}).")})
+    };
+    let event = serde_json::json!({
+        "description": "The rule's event text: any JSON value, kept as text (200 characters)."
+    });
+    serde_json::json!({"oneOf": [
+        {
+            "type": "object",
+            "required": ["ticketId"],
+            "properties": {"ticketId": id("ticketId"), "triggered_event": event},
+        },
+        {
+            "type": "object",
+            "required": [WRAPPER],
+            "properties": {WRAPPER: {
+                "type": "object",
+                "required": ["ticket_id"],
+                "properties": {"ticket_id": id("ticket_id"), "triggered_event": event},
+            }},
+            "not": {"required": ["ticketId"]},
+        },
+    ]})
+}
 
 fn clip(s: &str) -> String {
     s.chars().take(40).collect()
@@ -137,7 +177,7 @@ async fn dispatch(
 #[utoipa::path(post, path = "/webhooks/freshdesk/{token}", tag = "webhook", operation_id = "receive_webhook",
     description = "Authenticated by the secret token in its path (shown once in the connection's `webhook_url`), not by a bearer token. Answered 202 only once the event is stored durably.",
     params(("token" = String, Path, description = "The org's webhook token.")),
-    request_body(content = Object, description = "`{\"ticketId\": \"123\", \"triggered_event\": \"…\"}` (or wrapped in `freshdesk_webhook` with `ticket_id`); other fields are ignored. The body is read as JSON whatever its Content-Type.", content_type = "application/json"),
+    request_body(content = Object, description = "`{\"ticketId\": \"123\", \"triggered_event\": \"…\"}` (or, without `ticketId`, wrapped in `freshdesk_webhook` with `ticket_id`); other fields are ignored. The body is read as JSON whatever its Content-Type.", content_type = "application/json"),
     responses((status = 202, description = "Stored.", body = WebhookAccepted)))]
 pub(super) async fn receive(
     state: web::Data<AppState>,
@@ -263,6 +303,29 @@ mod tests {
                 .triggered_event,
             ""
         );
+    }
+
+    /// JSON does not tell `1620` from `1620.0` (JSON Schema's `integer` admits both).
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_a_ticket_id() {
+        assert_eq!(
+            parse(r#"{"ticketId": 1620.0}"#).unwrap().ticket_id,
+            TicketId(1620)
+        );
+        assert_eq!(
+            parse(r#"{"freshdesk_webhook": {"ticket_id": 7e2}}"#)
+                .unwrap()
+                .ticket_id,
+            TicketId(700)
+        );
+        for body in [
+            r#"{"ticketId": 0.0}"#,
+            r#"{"ticketId": -3.0}"#,
+            r#"{"ticketId": 1e19}"#,
+            r#"{"ticketId": 2.5}"#,
+        ] {
+            assert!(parse(body).is_err(), "{body}");
+        }
     }
 
     #[test]

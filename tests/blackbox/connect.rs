@@ -154,6 +154,27 @@ async fn settings_are_stored_as_sent() {
 }
 
 #[tokio::test]
+async fn the_assist_footer_limit_counts_characters_not_bytes() {
+    let t = TestApp::spawn().await;
+    // 2000 two-byte characters: at the limit the document and the message state.
+    let footer = "é".repeat(2000);
+    let (org, body) = t.connected_org(json!({"assist_footer": footer})).await;
+    assert_eq!(body["settings"]["assist_footer"], footer);
+    rejected_save(
+        &t,
+        &org,
+        json!({"assist_footer": "a".repeat(2001)}),
+        422,
+        "invalid_settings",
+    )
+    .await;
+    assert_eq!(
+        t.connection(&org).await.body["settings"]["assist_footer"],
+        footer
+    );
+}
+
+#[tokio::test]
 async fn a_marker_given_without_its_numeric_suffix_resolves_to_the_checkbox() {
     let t = TestApp::spawn().await;
     let (_, body) = t
