@@ -285,3 +285,48 @@ async fn a_customer_reply_after_conversations_were_deleted_from_a_full_first_pag
     );
     assert_eq!(t.ai_posts(id).await.len(), 2, "one answer to the new reply");
 }
+
+/// A ticket deleted in Freshdesk while tracked: a "reply sent" hint costs one refused listing
+/// and one refused ticket read, not a second listing.
+#[tokio::test]
+async fn a_reply_hint_for_a_deleted_ticket_lists_its_conversations_once() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+    t.simc.delete_ticket(id).await.unwrap();
+    let seq = t.last_sim_seq().await;
+
+    reply_hint(&t, &org, id).await;
+    let ticket_path = format!("/api/v2/tickets/{id}");
+    let listing_path = format!("/api/v2/tickets/{id}/conversations");
+    eventually(
+        "the hint's ticket read",
+        std::time::Duration::from_secs(20),
+        || async {
+            t.sim_requests_after(seq)
+                .await
+                .iter()
+                .any(|r| r.method == "GET" && r.path == ticket_path)
+                .then_some(())
+        },
+    )
+    .await;
+    t.settle().await;
+    let calls = t.sim_requests_after(seq).await;
+    let count = |path: &str| {
+        calls
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .map(|r| r.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(count(&listing_path), [404], "listed once: {calls:?}");
+    assert_eq!(count(&ticket_path), [404], "read once: {calls:?}");
+    let inspect = t.inspect_ticket(&org, id).await;
+    assert!(
+        inspect.to_string().contains("no longer exists"),
+        "the record says why: {inspect}"
+    );
+}

@@ -38,31 +38,30 @@ impl Pass<'_> {
         if let (ReadPlan::ConversationsFirst, Some(r)) = (plan, record.as_mut()) {
             let listed_at = self.deps.clock.now();
             let listing = self.list_new_conversations(r).await?;
-            if !listing.refused {
-                if listing.fresh.is_empty() {
-                    // Only conversations already mirrored (the AI's own posts among them): an
-                    // echo or a duplicate hint. Nothing to read, nothing to decide; the call
-                    // succeeded, so a later failure backs off from the start again.
-                    r.retries = 0;
-                    return Ok(());
-                }
-                let Some(ticket) = self.read_ticket(record).await? else {
-                    return Ok(());
-                };
-                let conversations = self.resolve_authors(listing.fresh, &ticket).await?;
-                let observation = Observation {
-                    ticket: self.observed_ticket(&ticket),
-                    conversations,
-                    conversations_total: listing.total,
-                    conversations_listed_first_at: Some(listed_at),
-                };
-                let r = record
-                    .as_mut()
-                    .expect("read_ticket keeps the record it was given");
-                self.decide(r, &observation, self.deps.clock.now()).await;
+            if !listing.refused && listing.fresh.is_empty() {
+                // Only conversations already mirrored (the AI's own posts among them): an
+                // echo or a duplicate hint. Nothing to read, nothing to decide; the call
+                // succeeded, so a later failure backs off from the start again.
+                r.retries = 0;
                 return Ok(());
             }
-            // The listing was refused (the ticket deleted?): the full read says why.
+            // Something new, or the listing was refused (the ticket deleted?): the ticket read
+            // says why, and a readable ticket goes on with this listing, not a second one.
+            let Some(ticket) = self.read_ticket(record).await? else {
+                return Ok(());
+            };
+            let conversations = self.resolve_authors(listing.fresh, &ticket).await?;
+            let observation = Observation {
+                ticket: self.observed_ticket(&ticket),
+                conversations,
+                conversations_total: listing.total,
+                conversations_listed_first_at: Some(listed_at),
+            };
+            let r = record
+                .as_mut()
+                .expect("read_ticket keeps the record it was given");
+            self.decide(r, &observation, self.deps.clock.now()).await;
+            return Ok(());
         }
         let Some(ticket) = self.read_ticket(record).await? else {
             return Ok(());
