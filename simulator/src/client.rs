@@ -195,6 +195,12 @@ impl SimClient {
             .await
     }
 
+    /// `DELETE /_sim/conversations/{id}`.
+    pub async fn delete_conversation(&self, conversation_id: u64) -> SimResult<()> {
+        self.call_empty(Method::DELETE, &format!("/conversations/{conversation_id}"))
+            .await
+    }
+
     /// `POST /_sim/agents` → the agent JSON.
     pub async fn create_agent(&self, agent: &NewAgent) -> SimResult<Value> {
         self.call(Method::POST, "/agents", Some(agent)).await

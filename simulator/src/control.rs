@@ -43,6 +43,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tickets/{id}/agent_reply", web::post().to(agent_reply))
             .route("/tickets/{id}/agent_note", web::post().to(agent_note))
             .route("/tickets/{id}/status", web::post().to(set_status))
+            .route("/conversations/{id}", web::delete().to(delete_conversation))
             .route("/agents", web::get().to(list_agents))
             .route("/agents", web::post().to(create_agent))
             .route("/agents/{id}", web::delete().to(delete_agent))
@@ -219,6 +220,15 @@ async fn delete_ticket(sim: SimData, id: web::Path<u64>) -> Result<HttpResponse>
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ticket_not_found(id))
+    }
+}
+
+async fn delete_conversation(sim: SimData, id: web::Path<u64>) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    if sim.state.lock().delete_conversation(id) {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ControlError::NotFound(format!("conversation {id}")))
     }
 }
 

@@ -463,6 +463,19 @@ impl SimState {
         Some(json)
     }
 
+    /// Deletes a conversation from its ticket, as an agent deleting a note or reply in the UI:
+    /// the later ones move up a place in the listing; no rule fires. False when no ticket holds
+    /// it.
+    pub fn delete_conversation(&mut self, id: u64) -> bool {
+        for ticket in &mut self.tickets {
+            if let Some(at) = ticket.conversations.iter().position(|c| c.id == id) {
+                ticket.conversations.remove(at);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Deletes a ticket (it disappears from the API; ids are not reused).
     pub fn delete_ticket(&mut self, id: u64) -> bool {
         match self.ticket_mut(id) {

@@ -216,3 +216,117 @@ async fn changes_without_webhooks_after_an_echo_checked_by_conversations_alone_a
     assert_eq!(t.ai_posts(id).await.len(), 2, "the reply was answered once");
     assert_eq!(t.session(&org, id).await.body["freshdesk_status"]["id"], 2);
 }
+
+/// Post a "reply sent" hint for `id` to the org's webhook, as Freshdesk's rule 2 would.
+async fn reply_hint(t: &TestApp, org: &str, id: u64) {
+    let hook = t.webhook_url(org).await;
+    let r = t
+        .http
+        .post(&hook)
+        .json(&json!({"ticketId": id.to_string(), "triggered_event": "{reply_sent:sent}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+/// A thread of a full page: after the engine mirrored 100 conversations, agents delete some in
+/// Freshdesk, so every later one moves up and the next customer message lands on the page the
+/// engine had already read in full. It must still be found and answered.
+#[tokio::test]
+async fn a_customer_reply_after_conversations_were_deleted_from_a_full_first_page_is_answered() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let mut ticket = freshdesk_sim::NewTicket::new("Long thread", FAQ_QUESTION);
+    ticket.customer_replies = Some(
+        (1..=100)
+            .map(|i| format!("Reminder {i}: {FAQ_QUESTION}"))
+            .collect(),
+    );
+    ticket.webhook = Some(false);
+    let id = t.new_ticket_with(ticket).await;
+    reply_hint(&t, &org, id).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+    let session = t.session(&org, id).await.body;
+    assert_eq!(
+        session["messages"].as_array().unwrap().len(),
+        102,
+        "the description, 100 replies and the AI's answer mirrored: {session}"
+    );
+
+    // Two of the customer's replies deleted: 99 conversations left, all on page 1.
+    let conversations = t.sim_ticket(id).await["conversations"].clone();
+    for c in &conversations.as_array().unwrap()[..2] {
+        t.simc
+            .delete_conversation(c["id"].as_u64().unwrap())
+            .await
+            .unwrap();
+    }
+    let reply = t
+        .simc
+        .customer_reply(id, "Still stuck, how do I reset my password?")
+        .await
+        .unwrap();
+    let reply_id = reply["id"].as_u64().unwrap();
+
+    t.wait_ai_posts(id, 2).await;
+    t.settle().await;
+    let session = t.session(&org, id).await.body;
+    let mirrored: Vec<u64> = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["conversation_id"].as_u64())
+        .collect();
+    assert!(
+        mirrored.contains(&reply_id),
+        "the new reply {reply_id} is mirrored: {mirrored:?}"
+    );
+    assert_eq!(t.ai_posts(id).await.len(), 2, "one answer to the new reply");
+}
+
+/// A ticket deleted in Freshdesk while tracked: a "reply sent" hint costs one refused listing
+/// and one refused ticket read, not a second listing.
+#[tokio::test]
+async fn a_reply_hint_for_a_deleted_ticket_lists_its_conversations_once() {
+    let t = TestApp::spawn().await;
+    let org = t.connected_with_webhook(json!({})).await;
+    let id = t.new_ticket("Password", FAQ_QUESTION).await;
+    t.wait_ai_posts(id, 1).await;
+    t.settle().await;
+    t.simc.delete_ticket(id).await.unwrap();
+    let seq = t.last_sim_seq().await;
+
+    reply_hint(&t, &org, id).await;
+    let ticket_path = format!("/api/v2/tickets/{id}");
+    let listing_path = format!("/api/v2/tickets/{id}/conversations");
+    eventually(
+        "the hint's ticket read",
+        std::time::Duration::from_secs(20),
+        || async {
+            t.sim_requests_after(seq)
+                .await
+                .iter()
+                .any(|r| r.method == "GET" && r.path == ticket_path)
+                .then_some(())
+        },
+    )
+    .await;
+    t.settle().await;
+    let calls = t.sim_requests_after(seq).await;
+    let count = |path: &str| {
+        calls
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .map(|r| r.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(count(&listing_path), [404], "listed once: {calls:?}");
+    assert_eq!(count(&ticket_path), [404], "read once: {calls:?}");
+    let inspect = t.inspect_ticket(&org, id).await;
+    assert!(
+        inspect.to_string().contains("no longer exists"),
+        "the record says why: {inspect}"
+    );
+}

@@ -120,6 +120,22 @@ pub fn read_plan<'h>(
     }
 }
 
+/// Conversations Freshdesk lists per page.
+pub const CONVERSATIONS_PER_PAGE: u32 = 100;
+
+/// The page a conversations listing starts at, `seen` conversations mirrored: the one holding
+/// the last of them, so a listing that has not shrunk starts with one already mirrored.
+pub fn first_conversations_page(seen: u32) -> u32 {
+    seen.saturating_sub(1) / CONVERSATIONS_PER_PAGE + 1
+}
+
+/// Whether a listing that starts at `page` must also list the page before it: it starts with a
+/// conversation not mirrored, or is empty (`first_mirrored` None), so Freshdesk deleted some
+/// since the last read, the later ones moved up, and a new one may sit on an earlier page.
+pub fn list_page_before(page: u32, first_mirrored: Option<bool>) -> bool {
+    page > 1 && first_mirrored != Some(true)
+}
+
 /// What the responder is asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponderRequest {

@@ -3161,3 +3161,32 @@ fn a_read_that_listed_the_conversations_first_claims_no_later_read_in_the_waterm
     // The sweep, listing the ticket with that `updated_at`, still looks at it.
     assert!(record.watermark.may_be_stale(at(10, 2, 0)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Which conversation pages a re-read lists
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_listing_starts_at_the_page_holding_the_last_conversation_mirrored() {
+    assert_eq!(first_conversations_page(0), 1);
+    assert_eq!(first_conversations_page(1), 1);
+    assert_eq!(first_conversations_page(99), 1);
+    // A full first page: the new ones may be on page 2, or on page 1 once one was deleted.
+    assert_eq!(first_conversations_page(100), 1);
+    assert_eq!(first_conversations_page(101), 2);
+    assert_eq!(first_conversations_page(200), 2);
+    assert_eq!(first_conversations_page(201), 3);
+}
+
+#[test]
+fn a_listing_steps_back_a_page_only_when_it_does_not_start_with_a_mirrored_conversation() {
+    // Starts with a mirrored one: nothing before it can be new.
+    assert!(!list_page_before(2, Some(true)));
+    // Starts with a new one, or finds nothing: conversations were deleted, the later ones
+    // moved up, and a new one may be on the page before.
+    assert!(list_page_before(2, Some(false)));
+    assert!(list_page_before(3, None));
+    // Page 1 has nothing before it.
+    assert!(!list_page_before(1, Some(false)));
+    assert!(!list_page_before(1, None));
+}

@@ -4,7 +4,7 @@
 use super::machine::{self, Observation, ObservedConversation, ObservedTicket, ReadPlan};
 use super::pass::{Pass, Transient};
 use super::state::*;
-use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Ticket};
+use crate::freshdesk::{Conversation, FreshdeskApi, FreshdeskError, Page, Ticket};
 use crate::metrics::EngineMetrics;
 use crate::org::actor::{OrgError, ResolveAuthors};
 use crate::org::budget::Priority;
@@ -38,31 +38,30 @@ impl Pass<'_> {
         if let (ReadPlan::ConversationsFirst, Some(r)) = (plan, record.as_mut()) {
             let listed_at = self.deps.clock.now();
             let listing = self.list_new_conversations(r).await?;
-            if !listing.refused {
-                if listing.fresh.is_empty() {
-                    // Only conversations already mirrored (the AI's own posts among them): an
-                    // echo or a duplicate hint. Nothing to read, nothing to decide; the call
-                    // succeeded, so a later failure backs off from the start again.
-                    r.retries = 0;
-                    return Ok(());
-                }
-                let Some(ticket) = self.read_ticket(record).await? else {
-                    return Ok(());
-                };
-                let conversations = self.resolve_authors(listing.fresh, &ticket).await?;
-                let observation = Observation {
-                    ticket: self.observed_ticket(&ticket),
-                    conversations,
-                    conversations_total: listing.total,
-                    conversations_listed_first_at: Some(listed_at),
-                };
-                let r = record
-                    .as_mut()
-                    .expect("read_ticket keeps the record it was given");
-                self.decide(r, &observation, self.deps.clock.now()).await;
+            if !listing.refused && listing.fresh.is_empty() {
+                // Only conversations already mirrored (the AI's own posts among them): an
+                // echo or a duplicate hint. Nothing to read, nothing to decide; the call
+                // succeeded, so a later failure backs off from the start again.
+                r.retries = 0;
                 return Ok(());
             }
-            // The listing was refused (the ticket deleted?): the full read says why.
+            // Something new, or the listing was refused (the ticket deleted?): the ticket read
+            // says why, and a readable ticket goes on with this listing, not a second one.
+            let Some(ticket) = self.read_ticket(record).await? else {
+                return Ok(());
+            };
+            let conversations = self.resolve_authors(listing.fresh, &ticket).await?;
+            let observation = Observation {
+                ticket: self.observed_ticket(&ticket),
+                conversations,
+                conversations_total: listing.total,
+                conversations_listed_first_at: Some(listed_at),
+            };
+            let r = record
+                .as_mut()
+                .expect("read_ticket keeps the record it was given");
+            self.decide(r, &observation, self.deps.clock.now()).await;
+            return Ok(());
         }
         let Some(ticket) = self.read_ticket(record).await? else {
             return Ok(());
@@ -222,29 +221,26 @@ impl Pass<'_> {
         Ok((observed, listing.total))
     }
 
-    /// List the conversations not yet mirrored, from the page the watermark says.
+    /// List the conversations not yet mirrored, from the page the watermark says (stepping
+    /// back while conversations deleted in Freshdesk moved the new ones to earlier pages).
     async fn list_new_conversations(&self, record: &TicketRecord) -> Result<Listing, Transient> {
-        const PER_PAGE: u32 = 100;
         // Always listed, also on the first read of a ticket whose `updated_at` equals its
         // `created_at`: with one-second timestamps a reply written in the creation second
         // leaves both equal, and the AI must decide on the whole thread (contract §4.4).
-        let first_page = record.watermark.conversations_seen / PER_PAGE + 1;
+        let known = |id| {
+            record
+                .session
+                .as_ref()
+                .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
+        };
+        let mut first_page = machine::first_conversations_page(record.watermark.conversations_seen);
         let mut page = first_page;
         let mut fetched = Vec::new();
         let mut refused = false;
         loop {
-            let result = match self.reader().conversations(self.ticket_id, page).await {
-                Ok(p) => p.value,
-                Err(FreshdeskError::NotFound) => {
-                    refused = true;
-                    break;
-                }
-                Err(e) if e.is_transient() => return Err(Transient::Freshdesk(e)),
-                Err(e) => {
-                    tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
-                    refused = true;
-                    break;
-                }
+            let Some(result) = self.conversations_page(page).await? else {
+                refused = true;
+                break;
             };
             let last = !result.has_next;
             fetched.extend(result.items);
@@ -253,19 +249,37 @@ impl Pass<'_> {
             }
             page += 1;
         }
-        let total = (first_page - 1) * PER_PAGE + fetched.len() as u32;
-        let known = |id| {
-            record
-                .session
-                .as_ref()
-                .is_some_and(|s| s.messages.iter().any(|m| m.conversation_id == Some(id)))
-        };
+        while !refused
+            && machine::list_page_before(first_page, fetched.first().map(|c| known(c.id)))
+        {
+            first_page -= 1;
+            match self.conversations_page(first_page).await? {
+                Some(result) => {
+                    fetched.splice(0..0, result.items);
+                }
+                None => refused = true,
+            }
+        }
+        let total = (first_page - 1) * machine::CONVERSATIONS_PER_PAGE + fetched.len() as u32;
         let fresh = fetched.into_iter().filter(|c| !known(c.id)).collect();
         Ok(Listing {
             fresh,
             total,
             refused,
         })
+    }
+
+    /// One page of the ticket's conversations. None: Freshdesk refused the listing (404, 403).
+    async fn conversations_page(&self, page: u32) -> Result<Option<Page<Conversation>>, Transient> {
+        match self.reader().conversations(self.ticket_id, page).await {
+            Ok(p) => Ok(Some(p.value)),
+            Err(FreshdeskError::NotFound) => Ok(None),
+            Err(e) if e.is_transient() => Err(Transient::Freshdesk(e)),
+            Err(e) => {
+                tracing::warn!(org_id = %self.org_id, ticket_id = %self.ticket_id, error = %e, "conversations refused");
+                Ok(None)
+            }
+        }
     }
 
     /// The conversations as observed, authors resolved through the agent directory.
