@@ -26,7 +26,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use testkit::pg::TestBackend;
 use testkit::process::wait_with_timeout;
 use testkit::sim::AI_KEY;
 use testkit::{eventually, ServiceProcess};
@@ -84,21 +83,12 @@ fn the_api_conforms_to_its_openapi_document_under_schemathesis() {
         .prefix("ticketsync-fuzz-")
         .tempdir()
         .expect("temp dir");
-    let backend = TestBackend::from_env();
     let mut service = ServiceProcess::new(
         env!("CARGO_BIN_EXE_ticketsync"),
         dir.path(),
         include_str!("../config.toml"),
-    );
-    for (key, value) in backend.overrides() {
-        service = service.env(key, value);
-    }
-    let mut service = service
-        .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
-        .env(
-            "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
-            format!("[\"{}\"]", sim.host()),
-        );
+    )
+    .against_simulator(&sim.host(), ADMIN_TOKEN);
     service.spawn();
     let base = service.base();
     let runtime = tokio::runtime::Builder::new_current_thread()

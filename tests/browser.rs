@@ -16,7 +16,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use testkit::pg::TestBackend;
 use testkit::process::wait_with_timeout;
 use testkit::ServiceProcess;
 
@@ -50,25 +49,16 @@ fn an_admin_walks_the_console_in_a_real_browser() {
         .prefix("ticketsync-browser-")
         .tempdir()
         .expect("temp dir");
-    let backend = TestBackend::from_env();
     let mut service = ServiceProcess::new(
         env!("CARGO_BIN_EXE_ticketsync"),
         dir.path(),
         include_str!("../config.toml"),
+    )
+    .against_simulator(&sim.host(), ADMIN_TOKEN)
+    .env(
+        "TICKETSYNC__SELF_TEST__WAIT_SECS",
+        SELF_TEST_WAIT_SECS.to_string(),
     );
-    for (key, value) in backend.overrides() {
-        service = service.env(key, value);
-    }
-    let mut service = service
-        .env("TICKETSYNC__SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
-        .env(
-            "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
-            format!("[\"{}\"]", sim.host()),
-        )
-        .env(
-            "TICKETSYNC__SELF_TEST__WAIT_SECS",
-            SELF_TEST_WAIT_SECS.to_string(),
-        );
     service.spawn();
     let http = reqwest::Client::new();
     tokio::runtime::Builder::new_current_thread()

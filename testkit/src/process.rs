@@ -60,6 +60,20 @@ impl ServiceProcess {
         self
     }
 
+    /// The storage backend of `TICKETSYNC_TEST_BACKEND` ([`crate::pg::TestBackend`]), a fixed
+    /// admin token, and the simulator at `sim_host` allowed over plain HTTP: a service an
+    /// admin client can connect to the simulator.
+    pub fn against_simulator(mut self, sim_host: &str, admin_token: &str) -> Self {
+        for (key, value) in crate::pg::TestBackend::from_env().overrides() {
+            self = self.env(key, value);
+        }
+        self.env("TICKETSYNC__SERVER__ADMIN_TOKEN", admin_token)
+            .env(
+                "TICKETSYNC__FRESHDESK__INSECURE_HOSTS",
+                format!("[\"{sim_host}\"]"),
+            )
+    }
+
     /// Where each start appends its stdout and stderr (the same file is fine).
     pub fn output_to(mut self, stdout: &Path, stderr: &Path) -> Self {
         self.stdout = stdout.to_path_buf();
