@@ -361,50 +361,6 @@ pub fn query_error_handler(
     .into()
 }
 
-/// Unknown routes and methods: a path the API documents, asked with a method it does not
-/// take, answers 405 `method_not_allowed` with `Allow` listing the methods it takes; any
-/// other path 404 `not_found`.
-pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let allowed = allowed_methods(req.path());
-    if allowed.is_empty() {
-        return Err(no_endpoint(req.method(), req.path()));
-    }
-    let allow = allowed.join(", ");
-    // The path is not echoed: the webhook's carries its secret token.
-    let mut res = ApiError::new(
-        Code::MethodNotAllowed,
-        format!("This path takes {allow}, not {}.", req.method()),
-    )
-    .error_response();
-    res.headers_mut().insert(
-        actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_str(&allow).expect("method names are ASCII"),
-    );
-    Ok(res)
-}
-
-/// The methods (upper case, sorted) the documented routes take on `path`: the operations of
-/// [`super::openapi::ROUTE_ERRORS`] whose path template matches it segment by segment (a
-/// `{parameter}` matches any non-empty segment).
-fn allowed_methods(path: &str) -> Vec<String> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let matches = |template: &str| {
-        let parts: Vec<&str> = template.split('/').collect();
-        parts.len() == segments.len()
-            && parts.iter().zip(&segments).all(|(part, segment)| {
-                part == segment || (part.starts_with('{') && !segment.is_empty())
-            })
-    };
-    let mut methods: Vec<String> = super::openapi::ROUTE_ERRORS
-        .iter()
-        .filter(|route| matches(route.path))
-        .map(|route| route.method.to_ascii_uppercase())
-        .collect();
-    methods.sort();
-    methods.dedup();
-    methods
-}
-
 /// The ticket id of a `…/tickets/{ticket_id}/…` path; out of range (see
 /// [`ticketsync_actors::TicketId::from_number`]) it is no resource, like a segment that does
 /// not parse: 404 `not_found`.

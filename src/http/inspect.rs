@@ -159,6 +159,6 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
         web::resource("/metrics")
             .wrap(actix_web::middleware::from_fn(super::auth::require_admin))
             .route(web::get().to(metrics))
-            .default_service(web::to(super::error::route_not_found)),
+            .default_service(web::to(super::routes::route_not_found)),
     );
 }

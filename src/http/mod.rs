@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod inspect;
 pub mod openapi;
 pub mod orgs;
+pub mod routes;
 mod selftest;
 mod sessions;
 pub mod state;
@@ -44,9 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(sessions::configure)
             .configure(tokens::configure)
             .configure(inspect::configure)
-            .default_service(web::to(error::route_not_found)),
+            .default_service(web::to(routes::route_not_found)),
     )
-    .default_service(web::to(error::route_not_found));
+    .default_service(web::to(routes::route_not_found));
 }
 
 /// One span per request with its method and path (webhook tokens redacted; the query and the

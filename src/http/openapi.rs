@@ -3,9 +3,11 @@
 //! into `docs/api.md` by [`markdown`]. The console's HTML pages are not part of it.
 //!
 //! What the annotations cannot say is added here from one table each: the error codes every
-//! operation can answer ([`ROUTE_ERRORS`]) and the links between operations ([`LINKS`]).
+//! operation can answer ([`ROUTE_ERRORS`](super::routes::ROUTE_ERRORS)) and the links between operations
+//! ([`LINKS`]).
 
 use super::error::Code;
+use super::routes::error_codes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -14,7 +16,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
 /// Where the document is served.
-pub const PATH: &str = "/api/v1/openapi.json";
+pub const PATH: &str = super::routes::OPENAPI_PATH;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -75,214 +77,6 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-}
-
-/// The errors one operation can answer, beyond those every operation of its kind answers
-/// (see [`error_codes`]).
-pub struct RouteErrors {
-    pub method: &'static str,
-    pub path: &'static str,
-    /// It reads a JSON body through `web::Json`: 400 `invalid_json`, 413, 415.
-    pub json_body: bool,
-    pub codes: &'static [Code],
-}
-
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    json_body: bool,
-    codes: &'static [Code],
-) -> RouteErrors {
-    RouteErrors {
-        method,
-        path,
-        json_body,
-        codes,
-    }
-}
-
-/// The one table of which error codes each operation answers. A test checks that it names
-/// exactly the documented operations.
-pub const ROUTE_ERRORS: &[RouteErrors] = &[
-    route("get", "/healthz", false, &[]),
-    route(
-        "get",
-        "/readyz",
-        false,
-        &[Code::NotReady, Code::StorageUnavailable],
-    ),
-    route(
-        "post",
-        "/webhooks/freshdesk/{token}",
-        false,
-        &[
-            Code::InvalidPayload,
-            Code::InvalidToken,
-            Code::IntegrationGone,
-            Code::PayloadTooLarge,
-            Code::StorageUnavailable,
-        ],
-    ),
-    // Operator only: an org admin gets 404 `not_found`.
-    route("get", "/metrics", false, &[Code::NotFound]),
-    route("get", PATH, false, &[]),
-    route(
-        "post",
-        "/api/v1/orgs",
-        true,
-        &[Code::NotFound, Code::InvalidRequest],
-    ),
-    route("get", "/api/v1/orgs", false, &[]),
-    route("get", "/api/v1/orgs/{org_id}", false, &[]),
-    route("delete", "/api/v1/orgs/{org_id}", false, &[]),
-    route(
-        "post",
-        "/api/v1/orgs/{org_id}/freshdesk/verify",
-        true,
-        &[
-            Code::InvalidDomain,
-            Code::InvalidCredentials,
-            Code::NotAdmin,
-            Code::FreshdeskUnreachable,
-        ],
-    ),
-    route(
-        "put",
-        "/api/v1/orgs/{org_id}/freshdesk",
-        true,
-        &[
-            Code::InvalidSettings,
-            Code::InvalidDomain,
-            Code::InvalidCredentials,
-            Code::NotAdmin,
-            Code::GroupNotFound,
-            Code::AgentNotFound,
-            Code::MarkerFieldNotFound,
-            Code::FreshdeskUnreachable,
-        ],
-    ),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/freshdesk",
-        false,
-        &[Code::NotConnected],
-    ),
-    route(
-        "delete",
-        "/api/v1/orgs/{org_id}/freshdesk",
-        false,
-        &[Code::NotConnected],
-    ),
-    route(
-        "post",
-        "/api/v1/orgs/{org_id}/freshdesk/self-test",
-        false,
-        &[
-            Code::NotConnected,
-            Code::IntegrationDisconnected,
-            Code::SelfTestRunning,
-            Code::InvalidDomain,
-        ],
-    ),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/freshdesk/self-test",
-        false,
-        &[Code::SelfTestNotRun],
-    ),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/sessions",
-        false,
-        &[Code::InvalidQuery, Code::InvalidCursor],
-    ),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/sessions/{session_id}",
-        false,
-        &[Code::SessionNotFound],
-    ),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/tickets/{ticket_id}/session",
-        false,
-        &[Code::SessionNotFound],
-    ),
-    // The body is optional and read as bytes: no 415.
-    route(
-        "post",
-        "/api/v1/orgs/{org_id}/sessions/{session_id}/handoff",
-        false,
-        &[
-            Code::InvalidJson,
-            Code::SessionNotFound,
-            Code::IntegrationDisconnected,
-            Code::PayloadTooLarge,
-            Code::CommandPending,
-        ],
-    ),
-    route(
-        "post",
-        "/api/v1/orgs/{org_id}/sessions/{session_id}/resume",
-        false,
-        &[
-            Code::SessionNotFound,
-            Code::IntegrationDisconnected,
-            Code::CommandPending,
-        ],
-    ),
-    route(
-        "post",
-        "/api/v1/orgs/{org_id}/tokens",
-        true,
-        &[Code::InvalidRequest],
-    ),
-    route("get", "/api/v1/orgs/{org_id}/tokens", false, &[]),
-    route(
-        "delete",
-        "/api/v1/orgs/{org_id}/tokens/{token_id}",
-        false,
-        &[Code::TokenNotFound],
-    ),
-    route("get", "/api/v1/inspect", false, &[Code::NotFound]),
-    route(
-        "get",
-        "/api/v1/orgs/{org_id}/tickets/{ticket_id}/inspect",
-        false,
-        &[],
-    ),
-];
-
-/// Every error code `method path` can answer: those of its [`ROUTE_ERRORS`] row, plus 500
-/// `internal_error` (anywhere), 401 `unauthorized` and 503 `storage_unavailable` (the bearer
-/// routes: authenticating an org admin token reads the store), 404 `not_found` (a bearer
-/// route's path segment that does not parse), 404 `org_not_found` (under `/api/v1/orgs/{org_id}`), and
-/// the JSON body errors.
-pub fn error_codes(method: &str, path: &str, bearer: bool) -> Option<Vec<Code>> {
-    let row = ROUTE_ERRORS
-        .iter()
-        .find(|r| r.method == method && r.path == path)?;
-    let mut codes = row.codes.to_vec();
-    codes.push(Code::InternalError);
-    if bearer {
-        codes.extend([Code::Unauthorized, Code::StorageUnavailable]);
-    }
-    if bearer && path.contains('{') {
-        codes.push(Code::NotFound);
-    }
-    if path.starts_with("/api/v1/orgs/{org_id}") {
-        codes.push(Code::OrgNotFound);
-    }
-    if row.json_body {
-        codes.extend([
-            Code::InvalidJson,
-            Code::PayloadTooLarge,
-            Code::UnsupportedMediaType,
-        ]);
-    }
-    codes.sort();
-    codes.dedup();
-    Some(codes)
 }
 
 /// A link: after `from`'s `status` answer, `to` with these parameters (runtime expressions).
@@ -365,7 +159,7 @@ const fn link(
     }
 }
 
-/// The document as served: the annotations, the error responses of [`ROUTE_ERRORS`], the
+/// The document as served: the annotations, the error responses of [`ROUTE_ERRORS`](super::routes::ROUTE_ERRORS), the
 /// [`LINKS`], and a relative server (no host, no org, no token in it).
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
@@ -804,6 +598,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::routes::ROUTE_ERRORS;
     use std::path::{Path, PathBuf};
 
     /// The `.rs` files under `dir`, except the console's (HTML pages, not the API).

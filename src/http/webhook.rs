@@ -3,7 +3,8 @@
 //! ticket's actor is woken; then a running setup self-test hears of it. A refused request
 //! stores nothing.
 
-use super::error::{payload_too_large, route_not_found, ApiError, Code};
+use super::error::{payload_too_large, ApiError, Code};
+use super::routes::route_not_found;
 use crate::http::state::AppState;
 use crate::selftest::Seen;
 use actix_web::{web, HttpRequest, HttpResponse};
